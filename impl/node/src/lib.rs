@@ -1,0 +1,1 @@
+//! The tokio runtime of the implementation (filled in by issue 4).

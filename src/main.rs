@@ -1,0 +1,2 @@
+//! The `ballot` command line.
+fn main() {}
