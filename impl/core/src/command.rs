@@ -1,0 +1,152 @@
+//! The protocol-generic vocabulary between a core and the runtime that executes it.
+//!
+//! ```text
+//!  Transport ---- Message ----> +--------+ ---- Send -------------> Transport
+//!  Timers ------- Timer ------> |        | ---- SetTimer/Cancel --> Timers
+//!  Client ------- Request ----> |  core  | ---- Accepted/Rejected-> Client
+//!  Storage ------ Persisted --> |        | ---- Persist ----------> Storage (fsync)
+//!                               +--------+ ---- Apply ------------> state machine
+//! ```
+//!
+//! A core is deterministic: the same events in the same order yield the same commands.
+//! Ordering rules live in the data: a core withholds a `Send` that depends on durable state
+//! until the `Persisted` event for the `Persist` it depends on arrives, so a runtime may
+//! execute `Send`s at once and `Persist`s in the background, in order.
+
+use crate::types::{Entry, LogIndex, PersistId, RequestId, ServerId, Term};
+use serde::{Deserialize, Serialize};
+
+/// The timers a core asks for. Durations are the runtime's business (it owns the RNG).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Timer {
+    /// Fires when no leader was heard from for a randomized election timeout.
+    Election,
+    /// Fires periodically on a leader to send heartbeats.
+    Heartbeat,
+}
+
+/// One change to the durable log, in the order it must be applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogWrite {
+    /// Delete the entry at `from` and everything after it.
+    Truncate {
+        /// First index deleted.
+        from: LogIndex,
+    },
+    /// Write `entry` at `index` (always the index just past the current end).
+    Append {
+        /// Where the entry goes.
+        index: LogIndex,
+        /// The entry.
+        entry: Entry,
+    },
+}
+
+/// An input to a core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event<M> {
+    /// A message arrived from `from`.
+    Message {
+        /// Sender (carried by the transport's envelope, not by the message).
+        from: ServerId,
+        /// The message.
+        msg: M,
+    },
+    /// A timer the core set has fired.
+    Timer(Timer),
+    /// A client proposes a command.
+    ClientRequest {
+        /// The runtime's name for this request.
+        request: RequestId,
+        /// Opaque command bytes.
+        data: Vec<u8>,
+    },
+    /// The `Persist` command `id`, and every one before it, is durable (fsynced).
+    Persisted {
+        /// The newest persisted id.
+        id: PersistId,
+    },
+}
+
+/// An output of a core, executed by the runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command<M, H> {
+    /// Send `msg` to `to`. Delivery is best effort; the protocol tolerates loss.
+    Send {
+        /// Destination.
+        to: ServerId,
+        /// The message.
+        msg: M,
+    },
+    /// Make `hard_state` (if any) and then the log writes durable, in that order, with fsync,
+    /// then feed back `Event::Persisted { id }`. Persists complete in the order issued.
+    Persist {
+        /// Acknowledged by `Event::Persisted`.
+        id: PersistId,
+        /// New hard state, written atomically, before the log writes.
+        hard_state: Option<H>,
+        /// Log changes, in order.
+        log: Vec<LogWrite>,
+    },
+    /// (Re)arm `timer`; a timer that is already armed restarts.
+    SetTimer(Timer),
+    /// Disarm `timer` if it is armed.
+    CancelTimer(Timer),
+    /// The entry at `index` is committed: apply it to the state machine. Indices are applied
+    /// in order, each once per process lifetime (a restarted node re-applies from 1).
+    Apply {
+        /// Index of the committed entry.
+        index: LogIndex,
+        /// The entry.
+        entry: Entry,
+    },
+    /// The leader appended the client's command at `index` in `term`. The client's answer is
+    /// the state machine's result when `index` is applied, provided the entry applied there
+    /// still has `term` (otherwise a later leader replaced it and the request failed).
+    ClientAccepted {
+        /// The request.
+        request: RequestId,
+        /// Where it was appended.
+        index: LogIndex,
+        /// The leader's term when it appended.
+        term: Term,
+    },
+    /// This server is not the leader; `leader` is who it believes leads, if anyone.
+    ClientRejected {
+        /// The request.
+        request: RequestId,
+        /// The leader this server last heard from in its current term.
+        leader: Option<ServerId>,
+    },
+}
+
+/// What a runtime may read about a core for logs, status and client redirects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreStatus {
+    /// `"follower"`, `"candidate"` or `"leader"` (or the protocol's own names).
+    pub role: &'static str,
+    /// Current term (or epoch).
+    pub term: Term,
+    /// The leader this server believes in, itself included.
+    pub leader: Option<ServerId>,
+    /// Highest committed index known.
+    pub commit: LogIndex,
+    /// Length of the log.
+    pub last_index: LogIndex,
+}
+
+/// A sans-IO protocol core, as the runtime sees it. Raft is one; ZAB will be another.
+pub trait Core {
+    /// Peer-to-peer messages.
+    type Message;
+    /// What must be persisted atomically besides the log (Raft: term and vote).
+    type HardState;
+    /// Arms the initial timers after construction or restart.
+    fn start(&mut self);
+    /// Handles one event, queuing commands.
+    fn handle(&mut self, event: Event<Self::Message>);
+    /// Takes the queued commands, oldest first.
+    fn take_commands(&mut self) -> Vec<Command<Self::Message, Self::HardState>>;
+    /// A snapshot for status reporting.
+    fn status(&self) -> CoreStatus;
+}

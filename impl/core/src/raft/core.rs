@@ -1,0 +1,638 @@
+//! `RaftCore`: the Raft state machine of one server, rule by rule as in `docs/protocols/raft.md`.
+//!
+//! Durability contract: every change to `term`, `voted_for` or the log is emitted as one
+//! `Persist` per handled event. Messages that reveal such state (votes, append responses,
+//! RequestVotes) are withheld until `Persisted` acknowledges every `Persist` issued before them.
+//! A leader's `AppendEntries` leave at once (the paper's §10.2.1 parallel write); the leader
+//! counts itself towards a commit quorum only with the length of its *durable* log.
+
+use super::message::Message;
+use crate::command::{Command, Core, CoreStatus, Event, LogWrite, Timer};
+use crate::types::{Entry, LogIndex, PersistId, RequestId, ServerId, Term};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// The persistent state besides the log, written atomically.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardState {
+    /// Current term.
+    pub term: Term,
+    /// Whom this server voted for in `term`.
+    pub voted_for: Option<ServerId>,
+}
+
+/// A server's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Follows a leader (or waits for one).
+    Follower,
+    /// Asks for votes in its term.
+    Candidate,
+    /// Replicates its log.
+    Leader,
+}
+
+impl Role {
+    /// Lower-case name, as in traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        }
+    }
+}
+
+/// Static configuration of a core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaftConfig {
+    /// This server.
+    pub id: ServerId,
+    /// Every server of the cluster, this one included; sorted, no duplicates.
+    pub servers: Vec<ServerId>,
+    /// Append a no-op entry on election (`--leader-noop`, on by default).
+    pub leader_noop: bool,
+    /// At most this many entries per `AppendEntries` (unbounded in the model).
+    pub max_append_entries: usize,
+    /// At most about this many payload bytes per `AppendEntries`; one entry is always sent.
+    pub max_append_bytes: usize,
+}
+
+impl RaftConfig {
+    /// The model's semantics: no-op on election, unbounded `AppendEntries`.
+    ///
+    /// # Panics
+    /// If `id` is not in `servers` (a caller's invariant; the CLI validates user input).
+    pub fn new(id: ServerId, mut servers: Vec<ServerId>) -> Self {
+        servers.sort();
+        servers.dedup();
+        assert!(servers.contains(&id), "server {id} is not in {servers:?}");
+        RaftConfig {
+            id,
+            servers,
+            leader_noop: true,
+            max_append_entries: usize::MAX,
+            max_append_bytes: usize::MAX,
+        }
+    }
+}
+
+/// A leader's view of one follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Next index to send.
+    pub next_index: LogIndex,
+    /// Highest index known replicated there.
+    pub match_index: LogIndex,
+}
+
+/// A `Persist` not yet acknowledged, with the sends that wait for it.
+#[derive(Clone, Debug)]
+struct Pending {
+    id: PersistId,
+    log_len_after: u64,
+    sends: Vec<(ServerId, Message)>,
+}
+
+/// The Raft core of one server.
+#[derive(Clone, Debug)]
+pub struct RaftCore {
+    config: RaftConfig,
+    term: Term,
+    voted_for: Option<ServerId>,
+    /// Entry at index `i` is `log[i - 1]`.
+    log: Vec<Entry>,
+    role: Role,
+    commit: LogIndex,
+    applied: LogIndex,
+    votes: BTreeSet<ServerId>,
+    leader: Option<ServerId>,
+    progress: BTreeMap<ServerId, Progress>,
+    /// Log length covered by acknowledged persists.
+    durable_len: u64,
+    next_persist: u64,
+    pending: VecDeque<Pending>,
+    // Per-event scratch: what this event changed, flushed by `finish`.
+    hard_state_dirty: bool,
+    log_writes: Vec<LogWrite>,
+    deferred: Vec<(ServerId, Message)>,
+    commands: Vec<Command<Message, HardState>>,
+}
+
+impl RaftCore {
+    /// A server started or restarted from its durable state: follower, commit 0 (raft.tla).
+    pub fn restore(config: RaftConfig, hard_state: HardState, log: Vec<Entry>) -> Self {
+        let durable_len = log.len() as u64;
+        RaftCore {
+            config,
+            term: hard_state.term,
+            voted_for: hard_state.voted_for,
+            log,
+            role: Role::Follower,
+            commit: LogIndex(0),
+            applied: LogIndex(0),
+            votes: BTreeSet::new(),
+            leader: None,
+            progress: BTreeMap::new(),
+            durable_len,
+            next_persist: 1,
+            pending: VecDeque::new(),
+            hard_state_dirty: false,
+            log_writes: Vec::new(),
+            deferred: Vec::new(),
+            commands: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RaftConfig {
+        &self.config
+    }
+    /// Current term.
+    pub fn term(&self) -> Term {
+        self.term
+    }
+    /// Vote in the current term.
+    pub fn voted_for(&self) -> Option<ServerId> {
+        self.voted_for
+    }
+    /// Current role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    /// The log; index `i` is element `i - 1`.
+    pub fn log(&self) -> &[Entry] {
+        &self.log
+    }
+    /// Commit index.
+    pub fn commit(&self) -> LogIndex {
+        self.commit
+    }
+    /// Servers that granted this candidate a vote in its term (empty unless candidate/leader).
+    pub fn votes(&self) -> &BTreeSet<ServerId> {
+        &self.votes
+    }
+    /// The leader's per-peer progress (empty unless leader).
+    pub fn progress(&self) -> &BTreeMap<ServerId, Progress> {
+        &self.progress
+    }
+    /// The leader this server believes in.
+    pub fn leader(&self) -> Option<ServerId> {
+        self.leader
+    }
+    /// The persistent state as it will be once pending persists complete.
+    pub fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            voted_for: self.voted_for,
+        }
+    }
+    /// Whether some `Persist` is not yet acknowledged.
+    pub fn has_pending_persist(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    fn last_index(&self) -> LogIndex {
+        LogIndex(self.log.len() as u64)
+    }
+
+    fn term_at(&self, index: LogIndex) -> Term {
+        if index.0 == 0 {
+            Term(0)
+        } else {
+            self.log[(index.0 - 1) as usize].term
+        }
+    }
+
+    fn last_term(&self) -> Term {
+        self.term_at(self.last_index())
+    }
+
+    fn is_majority(&self, count: usize) -> bool {
+        count * 2 > self.config.servers.len()
+    }
+
+    fn peers(&self) -> impl Iterator<Item = ServerId> + '_ {
+        let me = self.config.id;
+        self.config
+            .servers
+            .iter()
+            .copied()
+            .filter(move |s| *s != me)
+    }
+
+    fn emit(&mut self, command: Command<Message, HardState>) {
+        self.commands.push(command);
+    }
+
+    /// A message that depends on state changed by this or an earlier unacknowledged persist.
+    fn send_durable(&mut self, to: ServerId, msg: Message) {
+        self.deferred.push((to, msg));
+    }
+
+    fn append(&mut self, entry: Entry) -> LogIndex {
+        self.log.push(entry.clone());
+        let index = self.last_index();
+        self.log_writes.push(LogWrite::Append { index, entry });
+        index
+    }
+
+    fn set_term(&mut self, term: Term) {
+        assert!(term > self.term, "terms only grow: {} -> {term}", self.term);
+        self.term = term;
+        self.voted_for = None;
+        self.hard_state_dirty = true;
+    }
+
+    /// "Any message whose term is greater than the receiver's": adopt it, become follower.
+    fn step_down(&mut self, term: Term) {
+        self.set_term(term);
+        if self.role == Role::Leader {
+            self.emit(Command::CancelTimer(Timer::Heartbeat));
+            self.emit(Command::SetTimer(Timer::Election));
+        }
+        self.role = Role::Follower;
+        self.leader = None;
+        self.votes.clear();
+        self.progress.clear();
+    }
+
+    fn become_leader(&mut self) {
+        assert_eq!(self.role, Role::Candidate);
+        assert!(self.is_majority(self.votes.len()));
+        self.role = Role::Leader;
+        self.leader = Some(self.config.id);
+        let next_index = LogIndex(self.last_index().0 + 1);
+        self.progress = self
+            .peers()
+            .map(|j| {
+                (
+                    j,
+                    Progress {
+                        next_index,
+                        match_index: LogIndex(0),
+                    },
+                )
+            })
+            .collect();
+        self.emit(Command::CancelTimer(Timer::Election));
+        self.emit(Command::SetTimer(Timer::Heartbeat));
+        if self.config.leader_noop {
+            self.append(Entry::noop(self.term));
+        }
+        self.broadcast_append();
+    }
+
+    fn broadcast_append(&mut self) {
+        let peers: Vec<ServerId> = self.peers().collect();
+        for j in peers {
+            self.send_append(j);
+        }
+    }
+
+    /// `AppendEntries` to peer `j`: entries from `next_index[j]` to the end (within budget).
+    fn send_append(&mut self, j: ServerId) {
+        let next = self.progress[&j].next_index;
+        assert!(
+            next.0 >= 1 && next.0 <= self.last_index().0 + 1,
+            "next_index {next} out of range"
+        );
+        let prev_log_index = LogIndex(next.0 - 1);
+        let prev_log_term = self.term_at(prev_log_index);
+        let mut entries = Vec::new();
+        let mut bytes = 0usize;
+        for entry in &self.log[prev_log_index.0 as usize..] {
+            let size = entry.payload.size_bytes() + 16;
+            if !entries.is_empty()
+                && (entries.len() >= self.config.max_append_entries
+                    || bytes + size > self.config.max_append_bytes)
+            {
+                break;
+            }
+            bytes += size;
+            entries.push(entry.clone());
+        }
+        let last_sent = LogIndex(prev_log_index.0 + entries.len() as u64);
+        let msg = Message::AppendEntries {
+            term: self.term,
+            prev_log_index,
+            prev_log_term,
+            entries,
+            commit: self.commit.min(last_sent),
+        };
+        self.emit(Command::Send { to: j, msg });
+    }
+
+    /// Figure 2's commit rule with Figure 8's term check; the leader counts its durable log.
+    fn advance_commit(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let mut matched: Vec<u64> = self.progress.values().map(|p| p.match_index.0).collect();
+        matched.push(self.durable_len.min(self.last_index().0));
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let quorum = self.config.servers.len() / 2; // position of the majority's smallest
+        let n = LogIndex(matched[quorum]);
+        if n > self.commit && self.term_at(n) == self.term {
+            self.commit = n;
+            self.apply_committed();
+        }
+    }
+
+    fn apply_committed(&mut self) {
+        while self.applied < self.commit {
+            self.applied = LogIndex(self.applied.0 + 1);
+            let entry = self.log[(self.applied.0 - 1) as usize].clone();
+            self.emit(Command::Apply {
+                index: self.applied,
+                entry,
+            });
+        }
+    }
+
+    fn on_election_timeout(&mut self) {
+        if self.role == Role::Leader {
+            return;
+        }
+        let term = Term(self.term.0 + 1);
+        self.set_term(term);
+        self.role = Role::Candidate;
+        self.voted_for = Some(self.config.id);
+        self.leader = None;
+        self.votes = BTreeSet::from([self.config.id]);
+        self.emit(Command::SetTimer(Timer::Election));
+        let request = Message::RequestVote {
+            term,
+            last_log_term: self.last_term(),
+            last_log_index: self.last_index(),
+        };
+        let peers: Vec<ServerId> = self.peers().collect();
+        for j in peers {
+            self.send_durable(j, request.clone());
+        }
+        if self.is_majority(self.votes.len()) {
+            self.become_leader();
+        }
+    }
+
+    fn on_heartbeat(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
+        self.emit(Command::SetTimer(Timer::Heartbeat));
+        self.broadcast_append();
+    }
+
+    fn on_request_vote(
+        &mut self,
+        from: ServerId,
+        term: Term,
+        last_log_term: Term,
+        last_log_index: LogIndex,
+    ) {
+        let granted = term == self.term
+            && self.voted_for.is_none_or(|v| v == from)
+            && (last_log_term > self.last_term()
+                || (last_log_term == self.last_term() && last_log_index >= self.last_index()));
+        if granted {
+            if self.voted_for != Some(from) {
+                self.voted_for = Some(from);
+                self.hard_state_dirty = true;
+            }
+            self.emit(Command::SetTimer(Timer::Election));
+        }
+        let reply = Message::RequestVoteResponse {
+            term: self.term,
+            granted,
+        };
+        self.send_durable(from, reply);
+    }
+
+    fn on_request_vote_response(&mut self, from: ServerId, term: Term, granted: bool) {
+        if self.role != Role::Candidate || term != self.term {
+            return; // raft.tla's DropStaleResponse
+        }
+        if granted {
+            self.votes.insert(from);
+            if self.is_majority(self.votes.len()) {
+                self.become_leader();
+            }
+        }
+    }
+
+    fn on_append_entries(
+        &mut self,
+        from: ServerId,
+        term: Term,
+        prev_log_index: LogIndex,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        commit: LogIndex,
+    ) {
+        let reject = |core: &mut Self| {
+            let reply = Message::AppendEntriesResponse {
+                term: core.term,
+                success: false,
+                match_index: LogIndex(0),
+            };
+            core.send_durable(from, reply);
+        };
+        if term < self.term {
+            return reject(self);
+        }
+        match self.role {
+            Role::Leader => return, // two leaders in one term: election safety is broken
+            Role::Candidate => {
+                self.role = Role::Follower;
+                self.votes.clear();
+            }
+            Role::Follower => {}
+        }
+        self.leader = Some(from);
+        self.emit(Command::SetTimer(Timer::Election));
+        let log_ok = prev_log_index.0 == 0
+            || (prev_log_index <= self.last_index()
+                && self.term_at(prev_log_index) == prev_log_term);
+        if !log_ok {
+            return reject(self);
+        }
+        let count = entries.len() as u64;
+        for (k, entry) in entries.into_iter().enumerate() {
+            let index = LogIndex(prev_log_index.0 + 1 + k as u64);
+            if index <= self.last_index() {
+                if self.term_at(index) == entry.term {
+                    continue; // a stale, shorter AppendEntries never truncates
+                }
+                self.log.truncate((index.0 - 1) as usize);
+                self.log_writes.push(LogWrite::Truncate { from: index });
+                assert!(index > self.commit, "truncating committed index {index}");
+            }
+            self.append(entry);
+        }
+        let last_new = LogIndex(prev_log_index.0 + count);
+        // `commit <= prev + len` by the sender's rule; the min guards against a malformed message.
+        self.commit = self.commit.max(commit.min(last_new));
+        self.apply_committed();
+        let reply = Message::AppendEntriesResponse {
+            term: self.term,
+            success: true,
+            match_index: last_new,
+        };
+        self.send_durable(from, reply);
+    }
+
+    fn on_append_entries_response(
+        &mut self,
+        from: ServerId,
+        term: Term,
+        success: bool,
+        match_index: LogIndex,
+    ) {
+        if self.role != Role::Leader || term != self.term {
+            return;
+        }
+        let last = self.last_index();
+        let Some(progress) = self.progress.get_mut(&from) else {
+            return;
+        };
+        if success {
+            if match_index > last {
+                return; // a malformed acknowledgement of entries this leader never had
+            }
+            progress.match_index = progress.match_index.max(match_index);
+            progress.next_index = progress.next_index.max(LogIndex(match_index.0 + 1));
+            self.advance_commit();
+        } else {
+            progress.next_index = LogIndex(progress.next_index.0.saturating_sub(1).max(1));
+            self.send_append(from);
+        }
+    }
+
+    fn on_client_request(&mut self, request: RequestId, data: Vec<u8>) {
+        if self.role != Role::Leader {
+            let leader = self.leader;
+            self.emit(Command::ClientRejected { request, leader });
+            return;
+        }
+        let term = self.term;
+        let index = self.append(Entry::command(term, data));
+        self.emit(Command::ClientAccepted {
+            request,
+            index,
+            term,
+        });
+        self.broadcast_append();
+    }
+
+    fn on_persisted(&mut self, id: PersistId) {
+        while let Some(front) = self.pending.front() {
+            if front.id > id {
+                break;
+            }
+            let done = self.pending.pop_front().expect("front exists");
+            self.durable_len = done.log_len_after;
+            for (to, msg) in done.sends {
+                self.emit(Command::Send { to, msg });
+            }
+        }
+        self.advance_commit();
+    }
+
+    /// Emits this event's `Persist` (if anything changed) and releases or parks its sends.
+    fn finish(&mut self) {
+        let deferred = std::mem::take(&mut self.deferred);
+        if self.hard_state_dirty || !self.log_writes.is_empty() {
+            let id = PersistId(self.next_persist);
+            self.next_persist += 1;
+            let hard_state = self.hard_state_dirty.then(|| self.hard_state());
+            let log = std::mem::take(&mut self.log_writes);
+            self.hard_state_dirty = false;
+            self.emit(Command::Persist {
+                id,
+                hard_state,
+                log,
+            });
+            self.pending.push_back(Pending {
+                id,
+                log_len_after: self.log.len() as u64,
+                sends: deferred,
+            });
+        } else if let Some(last) = self.pending.back_mut() {
+            last.sends.extend(deferred);
+        } else {
+            for (to, msg) in deferred {
+                self.emit(Command::Send { to, msg });
+            }
+        }
+    }
+}
+
+impl Core for RaftCore {
+    type Message = Message;
+    type HardState = HardState;
+
+    fn start(&mut self) {
+        self.emit(Command::SetTimer(Timer::Election));
+    }
+
+    fn handle(&mut self, event: Event<Message>) {
+        match event {
+            Event::Message { from, msg } => {
+                if from == self.config.id || self.config.servers.binary_search(&from).is_err() {
+                    return; // the transport admits only configured peers; never trust it blindly
+                }
+                if msg.term() > self.term {
+                    self.step_down(msg.term());
+                }
+                match msg {
+                    Message::RequestVote {
+                        term,
+                        last_log_term,
+                        last_log_index,
+                    } => self.on_request_vote(from, term, last_log_term, last_log_index),
+                    Message::RequestVoteResponse { term, granted } => {
+                        self.on_request_vote_response(from, term, granted)
+                    }
+                    Message::AppendEntries {
+                        term,
+                        prev_log_index,
+                        prev_log_term,
+                        entries,
+                        commit,
+                    } => self.on_append_entries(
+                        from,
+                        term,
+                        prev_log_index,
+                        prev_log_term,
+                        entries,
+                        commit,
+                    ),
+                    Message::AppendEntriesResponse {
+                        term,
+                        success,
+                        match_index,
+                    } => self.on_append_entries_response(from, term, success, match_index),
+                }
+            }
+            Event::Timer(Timer::Election) => self.on_election_timeout(),
+            Event::Timer(Timer::Heartbeat) => self.on_heartbeat(),
+            Event::ClientRequest { request, data } => self.on_client_request(request, data),
+            Event::Persisted { id } => self.on_persisted(id),
+        }
+        self.finish();
+    }
+
+    fn take_commands(&mut self) -> Vec<Command<Message, HardState>> {
+        std::mem::take(&mut self.commands)
+    }
+
+    fn status(&self) -> CoreStatus {
+        CoreStatus {
+            role: self.role.name(),
+            term: self.term,
+            leader: self.leader,
+            commit: self.commit,
+            last_index: self.last_index(),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Raft as specified by `docs/protocols/raft.md` (Figure 2 of the paper, at message granularity).
+
+mod core;
+mod message;
+#[cfg(test)]
+mod tests;
+
+pub use self::core::{HardState, Progress, RaftConfig, RaftCore, Role};
+pub use self::message::Message;

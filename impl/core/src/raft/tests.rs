@@ -1,0 +1,624 @@
+//! Unit tests: one per rule of Figure 2 (as restated in `docs/protocols/raft.md`), each asserting
+//! the exact commands the core emits.
+
+use super::*;
+use crate::command::{Command, Core, Event, LogWrite, Timer};
+use crate::types::{Entry, LogIndex, PersistId, RequestId, ServerId, Term};
+
+type Cmds = Vec<Command<Message, HardState>>;
+
+const S1: ServerId = ServerId(1);
+const S2: ServerId = ServerId(2);
+const S3: ServerId = ServerId(3);
+
+fn core(id: ServerId, term: u64, voted_for: Option<ServerId>, log: &[(u64, u8)]) -> RaftCore {
+    let config = RaftConfig::new(id, vec![S1, S2, S3]);
+    let log = log.iter().map(|&(t, v)| entry(t, v)).collect();
+    let mut c = RaftCore::restore(
+        config,
+        HardState {
+            term: Term(term),
+            voted_for,
+        },
+        log,
+    );
+    c.start();
+    assert_eq!(c.take_commands(), vec![Command::SetTimer(Timer::Election)]);
+    c
+}
+
+/// Value 0 is the no-op, as in the model.
+fn entry(term: u64, value: u8) -> Entry {
+    if value == 0 {
+        Entry::noop(Term(term))
+    } else {
+        Entry::command(Term(term), vec![value])
+    }
+}
+
+fn step(c: &mut RaftCore, event: Event<Message>) -> Cmds {
+    c.handle(event);
+    c.take_commands()
+}
+
+fn deliver(c: &mut RaftCore, from: ServerId, msg: Message) -> Cmds {
+    step(c, Event::Message { from, msg })
+}
+
+fn persisted(c: &mut RaftCore, id: u64) -> Cmds {
+    step(c, Event::Persisted { id: PersistId(id) })
+}
+
+fn hs(term: u64, voted_for: Option<ServerId>) -> Option<HardState> {
+    Some(HardState {
+        term: Term(term),
+        voted_for,
+    })
+}
+
+fn persist(
+    id: u64,
+    hard_state: Option<HardState>,
+    log: Vec<LogWrite>,
+) -> Command<Message, HardState> {
+    Command::Persist {
+        id: PersistId(id),
+        hard_state,
+        log,
+    }
+}
+
+fn send(to: ServerId, msg: Message) -> Command<Message, HardState> {
+    Command::Send { to, msg }
+}
+
+fn append_write(index: u64, term: u64, value: u8) -> LogWrite {
+    LogWrite::Append {
+        index: LogIndex(index),
+        entry: entry(term, value),
+    }
+}
+
+fn rv(term: u64, last_log_term: u64, last_log_index: u64) -> Message {
+    Message::RequestVote {
+        term: Term(term),
+        last_log_term: Term(last_log_term),
+        last_log_index: LogIndex(last_log_index),
+    }
+}
+
+fn rvr(term: u64, granted: bool) -> Message {
+    Message::RequestVoteResponse {
+        term: Term(term),
+        granted,
+    }
+}
+
+fn ae(term: u64, prev: u64, prev_term: u64, entries: &[(u64, u8)], commit: u64) -> Message {
+    Message::AppendEntries {
+        term: Term(term),
+        prev_log_index: LogIndex(prev),
+        prev_log_term: Term(prev_term),
+        entries: entries.iter().map(|&(t, v)| entry(t, v)).collect(),
+        commit: LogIndex(commit),
+    }
+}
+
+fn aer(term: u64, success: bool, match_index: u64) -> Message {
+    Message::AppendEntriesResponse {
+        term: Term(term),
+        success,
+        match_index: LogIndex(match_index),
+    }
+}
+
+fn apply(index: u64, term: u64, value: u8) -> Command<Message, HardState> {
+    Command::Apply {
+        index: LogIndex(index),
+        entry: entry(term, value),
+    }
+}
+
+/// Makes `S1` leader of term 1 with the no-op at index 1 durable; returns it with no commands queued.
+fn leader_of_term_1() -> RaftCore {
+    let mut c = core(S1, 0, None, &[]);
+    step(&mut c, Event::Timer(Timer::Election));
+    persisted(&mut c, 1);
+    let cmds = deliver(&mut c, S2, rvr(1, true));
+    assert_eq!(c.role(), Role::Leader);
+    assert_eq!(cmds.len(), 5, "{cmds:?}");
+    persisted(&mut c, 2);
+    c
+}
+
+#[test]
+fn election_timeout_makes_a_candidate_whose_requests_wait_for_the_vote_to_be_durable() {
+    let mut c = core(S1, 0, None, &[(0, 0)][..0]);
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Election)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            persist(1, hs(1, Some(S1)), vec![])
+        ]
+    );
+    assert_eq!(
+        (c.role(), c.term(), c.voted_for()),
+        (Role::Candidate, Term(1), Some(S1))
+    );
+    assert_eq!(
+        persisted(&mut c, 1),
+        vec![send(S2, rv(1, 0, 0)), send(S3, rv(1, 0, 0))]
+    );
+}
+
+#[test]
+fn request_vote_carries_the_last_log_term_and_index() {
+    let mut c = core(S1, 2, None, &[(1, 1), (2, 2)]);
+    step(&mut c, Event::Timer(Timer::Election));
+    assert_eq!(
+        persisted(&mut c, 1),
+        vec![send(S2, rv(3, 2, 2)), send(S3, rv(3, 2, 2))]
+    );
+}
+
+#[test]
+fn higher_term_is_adopted_and_persisted_before_the_reply() {
+    // Figure 2, all servers: "If RPC request or response contains term T > currentTerm: set
+    // currentTerm = T, convert to follower".
+    let mut c = core(S1, 1, Some(S1), &[]);
+    assert_eq!(
+        deliver(&mut c, S2, rv(3, 0, 0)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            persist(1, hs(3, Some(S2)), vec![])
+        ]
+    );
+    assert_eq!(persisted(&mut c, 1), vec![send(S2, rvr(3, true))]);
+}
+
+#[test]
+fn vote_is_granted_once_per_term() {
+    let mut c = core(S1, 1, None, &[]);
+    assert_eq!(
+        deliver(&mut c, S2, rv(1, 0, 0)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            persist(1, hs(1, Some(S2)), vec![])
+        ]
+    );
+    persisted(&mut c, 1);
+    // Same term, another candidate: refused, nothing to persist, reply at once.
+    assert_eq!(
+        deliver(&mut c, S3, rv(1, 0, 0)),
+        vec![send(S3, rvr(1, false))]
+    );
+    // The same candidate again (a retransmission): granted again, no new persist.
+    assert_eq!(
+        deliver(&mut c, S2, rv(1, 0, 0)),
+        vec![Command::SetTimer(Timer::Election), send(S2, rvr(1, true))]
+    );
+}
+
+#[test]
+fn vote_is_refused_to_a_less_up_to_date_log() {
+    // §5.4.1: last term compared first, then length.
+    let mut c = core(S1, 2, None, &[(1, 1), (2, 2)]);
+    assert_eq!(
+        deliver(&mut c, S2, rv(2, 1, 5)),
+        vec![send(S2, rvr(2, false))]
+    );
+    assert_eq!(
+        deliver(&mut c, S2, rv(2, 2, 1)),
+        vec![send(S2, rvr(2, false))]
+    );
+    assert_eq!(
+        deliver(&mut c, S3, rv(2, 2, 2)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            persist(1, hs(2, Some(S3)), vec![])
+        ]
+    );
+}
+
+#[test]
+fn request_vote_with_smaller_term_is_refused() {
+    let mut c = core(S1, 3, None, &[]);
+    assert_eq!(
+        deliver(&mut c, S2, rv(2, 0, 0)),
+        vec![send(S2, rvr(3, false))]
+    );
+}
+
+#[test]
+fn majority_of_votes_makes_a_leader_that_appends_a_noop_and_replicates() {
+    let mut c = core(S1, 0, None, &[]);
+    step(&mut c, Event::Timer(Timer::Election));
+    persisted(&mut c, 1);
+    assert_eq!(
+        deliver(&mut c, S2, rvr(1, true)),
+        vec![
+            Command::CancelTimer(Timer::Election),
+            Command::SetTimer(Timer::Heartbeat),
+            send(S2, ae(1, 0, 0, &[(1, 0)], 0)),
+            send(S3, ae(1, 0, 0, &[(1, 0)], 0)),
+            persist(2, None, vec![append_write(1, 1, 0)]),
+        ]
+    );
+    assert_eq!(c.role(), Role::Leader);
+    let p = c.progress()[&S3];
+    assert_eq!((p.next_index, p.match_index), (LogIndex(1), LogIndex(0)));
+    // A late vote changes nothing.
+    assert_eq!(deliver(&mut c, S3, rvr(1, true)), vec![]);
+}
+
+#[test]
+fn leader_without_noop_sends_empty_append_entries() {
+    let mut config = RaftConfig::new(S1, vec![S1, S2, S3]);
+    config.leader_noop = false;
+    let mut c = RaftCore::restore(config, HardState::default(), vec![]);
+    step(&mut c, Event::Timer(Timer::Election));
+    persisted(&mut c, 1);
+    assert_eq!(
+        deliver(&mut c, S2, rvr(1, true)),
+        vec![
+            Command::CancelTimer(Timer::Election),
+            Command::SetTimer(Timer::Heartbeat),
+            send(S2, ae(1, 0, 0, &[], 0)),
+            send(S3, ae(1, 0, 0, &[], 0)),
+        ]
+    );
+}
+
+#[test]
+fn stale_and_refused_vote_responses_are_ignored() {
+    let mut c = core(S1, 4, None, &[]);
+    step(&mut c, Event::Timer(Timer::Election)); // term 5
+    persisted(&mut c, 1);
+    assert_eq!(deliver(&mut c, S2, rvr(4, true)), vec![]);
+    assert_eq!(deliver(&mut c, S2, rvr(5, false)), vec![]);
+    assert_eq!(c.role(), Role::Candidate);
+    assert_eq!(c.votes().len(), 1);
+}
+
+#[test]
+fn candidate_times_out_into_a_new_term() {
+    let mut c = core(S1, 0, None, &[]);
+    step(&mut c, Event::Timer(Timer::Election));
+    persisted(&mut c, 1);
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Election)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            persist(2, hs(2, Some(S1)), vec![])
+        ]
+    );
+}
+
+#[test]
+fn append_entries_with_smaller_term_is_refused() {
+    let mut c = core(S1, 3, None, &[]);
+    assert_eq!(
+        deliver(&mut c, S2, ae(2, 0, 0, &[], 0)),
+        vec![send(S2, aer(3, false, 0))]
+    );
+}
+
+#[test]
+fn append_entries_in_current_term_turns_a_candidate_into_follower() {
+    let mut c = core(S1, 0, None, &[]);
+    step(&mut c, Event::Timer(Timer::Election));
+    persisted(&mut c, 1);
+    assert_eq!(
+        deliver(&mut c, S2, ae(1, 0, 0, &[], 0)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            send(S2, aer(1, true, 0))
+        ]
+    );
+    assert_eq!((c.role(), c.leader()), (Role::Follower, Some(S2)));
+}
+
+#[test]
+fn append_entries_fails_the_log_check() {
+    let mut c = core(S1, 2, None, &[(1, 1)]);
+    // prev index beyond the log
+    assert_eq!(
+        deliver(&mut c, S2, ae(2, 2, 1, &[(2, 3)], 0)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            send(S2, aer(2, false, 0))
+        ]
+    );
+    // prev term mismatch
+    assert_eq!(
+        deliver(&mut c, S2, ae(2, 1, 2, &[(2, 3)], 0)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            send(S2, aer(2, false, 0))
+        ]
+    );
+    assert_eq!(c.log().len(), 1);
+}
+
+#[test]
+fn append_entries_appends_and_replies_after_the_entries_are_durable() {
+    let mut c = core(S1, 1, None, &[]);
+    assert_eq!(
+        deliver(&mut c, S2, ae(1, 0, 0, &[(1, 0), (1, 7)], 1)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            apply(1, 1, 0),
+            persist(1, None, vec![append_write(1, 1, 0), append_write(2, 1, 7)]),
+        ]
+    );
+    assert_eq!(c.commit(), LogIndex(1));
+    // A heartbeat while the append is not yet durable: its reply waits too.
+    assert_eq!(
+        deliver(&mut c, S2, ae(1, 2, 1, &[], 2)),
+        vec![Command::SetTimer(Timer::Election), apply(2, 1, 7)]
+    );
+    assert_eq!(
+        persisted(&mut c, 1),
+        vec![send(S2, aer(1, true, 2)), send(S2, aer(1, true, 2))]
+    );
+}
+
+#[test]
+fn conflicting_entries_are_truncated_and_replaced() {
+    // Figure 2 receiver rule 3: delete the conflicting entry and all that follow it.
+    let mut c = core(S1, 3, None, &[(1, 1), (2, 2), (2, 3)]);
+    assert_eq!(
+        deliver(&mut c, S2, ae(3, 1, 1, &[(3, 4)], 0)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            persist(
+                1,
+                None,
+                vec![
+                    LogWrite::Truncate { from: LogIndex(2) },
+                    append_write(2, 3, 4)
+                ]
+            ),
+        ]
+    );
+    assert_eq!(c.log(), &[entry(1, 1), entry(3, 4)]);
+}
+
+#[test]
+fn stale_shorter_append_entries_never_truncates() {
+    let mut c = core(S1, 1, None, &[(1, 1), (1, 2), (1, 3)]);
+    assert_eq!(
+        deliver(&mut c, S2, ae(1, 0, 0, &[(1, 1)], 0)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            send(S2, aer(1, true, 1))
+        ]
+    );
+    assert_eq!(c.log().len(), 3);
+}
+
+#[test]
+fn follower_commit_never_decreases() {
+    let mut c = core(S1, 1, None, &[]);
+    deliver(&mut c, S2, ae(1, 0, 0, &[(1, 1), (1, 2)], 2));
+    persisted(&mut c, 1);
+    deliver(&mut c, S2, ae(1, 0, 0, &[(1, 1)], 0));
+    assert_eq!(c.commit(), LogIndex(2));
+}
+
+#[test]
+fn leader_ignores_append_entries_of_its_own_term() {
+    let mut c = leader_of_term_1();
+    assert_eq!(deliver(&mut c, S2, ae(1, 0, 0, &[], 0)), vec![]);
+    assert_eq!(c.role(), Role::Leader);
+}
+
+#[test]
+fn heartbeat_sends_entries_from_next_index_with_bounded_commit() {
+    let mut c = leader_of_term_1();
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Heartbeat)),
+        vec![
+            Command::SetTimer(Timer::Heartbeat),
+            send(S2, ae(1, 0, 0, &[(1, 0)], 0)),
+            send(S3, ae(1, 0, 0, &[(1, 0)], 0)),
+        ]
+    );
+}
+
+#[test]
+fn leader_commits_on_majority_and_tells_followers_only_what_they_share() {
+    let mut c = leader_of_term_1();
+    assert_eq!(deliver(&mut c, S2, aer(1, true, 1)), vec![apply(1, 1, 0)]);
+    assert_eq!(c.commit(), LogIndex(1));
+    let request = RequestId(9);
+    assert_eq!(
+        step(
+            &mut c,
+            Event::ClientRequest {
+                request,
+                data: vec![5]
+            }
+        ),
+        vec![
+            Command::ClientAccepted {
+                request,
+                index: LogIndex(2),
+                term: Term(1)
+            },
+            send(S2, ae(1, 1, 1, &[(1, 5)], 1)),
+            // S3 has next_index 1: it gets both entries and commit = min(1, 0 + 2).
+            send(S3, ae(1, 0, 0, &[(1, 0), (1, 5)], 1)),
+            persist(3, None, vec![append_write(2, 1, 5)]),
+        ]
+    );
+    // A follower acknowledges index 2 before the leader's own write is durable: no commit yet.
+    assert_eq!(deliver(&mut c, S3, aer(1, true, 2)), vec![]);
+    assert_eq!(persisted(&mut c, 3), vec![apply(2, 1, 5)]);
+}
+
+#[test]
+fn leader_only_commits_entries_of_its_own_term_by_counting() {
+    // §5.4.2 / Figure 8 (raft-rs test_leader_only_commits_log_from_current_term).
+    let mut config = RaftConfig::new(S1, vec![S1, S2, S3]);
+    config.leader_noop = false;
+    let mut c = RaftCore::restore(
+        config,
+        HardState {
+            term: Term(2),
+            voted_for: None,
+        },
+        vec![entry(1, 1), entry(2, 2)],
+    );
+    step(&mut c, Event::Timer(Timer::Election));
+    persisted(&mut c, 1);
+    deliver(&mut c, S2, rvr(3, true));
+    assert_eq!(c.role(), Role::Leader);
+    assert_eq!(deliver(&mut c, S2, aer(3, true, 1)), vec![]);
+    assert_eq!(deliver(&mut c, S2, aer(3, true, 2)), vec![]);
+    assert_eq!(c.commit(), LogIndex(0));
+    step(
+        &mut c,
+        Event::ClientRequest {
+            request: RequestId(1),
+            data: vec![3],
+        },
+    );
+    persisted(&mut c, 2);
+    assert_eq!(
+        deliver(&mut c, S2, aer(3, true, 3)),
+        vec![apply(1, 1, 1), apply(2, 2, 2), apply(3, 3, 3)]
+    );
+}
+
+#[test]
+fn rejection_decrements_next_index_and_resends_at_once() {
+    let mut c = leader_of_term_1();
+    step(
+        &mut c,
+        Event::ClientRequest {
+            request: RequestId(1),
+            data: vec![4],
+        },
+    );
+    deliver(&mut c, S2, aer(1, true, 2));
+    assert_eq!(c.progress()[&S2].next_index, LogIndex(3));
+    assert_eq!(
+        deliver(&mut c, S2, aer(1, false, 0)),
+        vec![send(S2, ae(1, 1, 1, &[(1, 4)], 1))]
+    );
+    assert_eq!(c.progress()[&S2].next_index, LogIndex(2));
+    // next_index never goes below 1
+    deliver(&mut c, S3, aer(1, false, 0));
+    assert_eq!(c.progress()[&S3].next_index, LogIndex(1));
+}
+
+#[test]
+fn success_never_moves_match_or_next_backwards() {
+    let mut c = leader_of_term_1();
+    step(
+        &mut c,
+        Event::ClientRequest {
+            request: RequestId(1),
+            data: vec![4],
+        },
+    );
+    deliver(&mut c, S2, aer(1, true, 2));
+    deliver(&mut c, S2, aer(1, true, 1));
+    let p = c.progress()[&S2];
+    assert_eq!((p.next_index, p.match_index), (LogIndex(3), LogIndex(2)));
+}
+
+#[test]
+fn leader_steps_down_on_a_higher_term() {
+    let mut c = leader_of_term_1();
+    assert_eq!(
+        deliver(&mut c, S2, aer(2, false, 0)),
+        vec![
+            Command::CancelTimer(Timer::Heartbeat),
+            Command::SetTimer(Timer::Election),
+            persist(3, hs(2, None), vec![]),
+        ]
+    );
+    assert_eq!(
+        (c.role(), c.term(), c.leader()),
+        (Role::Follower, Term(2), None)
+    );
+}
+
+#[test]
+fn follower_rejects_client_requests_naming_the_leader() {
+    let mut c = core(S1, 1, None, &[]);
+    deliver(&mut c, S3, ae(1, 0, 0, &[], 0));
+    assert_eq!(
+        step(
+            &mut c,
+            Event::ClientRequest {
+                request: RequestId(4),
+                data: vec![1]
+            }
+        ),
+        vec![Command::ClientRejected {
+            request: RequestId(4),
+            leader: Some(S3)
+        }]
+    );
+}
+
+#[test]
+fn restart_keeps_term_vote_and_log_but_resets_commit() {
+    let mut c = core(S1, 1, None, &[]);
+    deliver(&mut c, S2, ae(1, 0, 0, &[(1, 0)], 1));
+    let restarted = RaftCore::restore(c.config().clone(), c.hard_state(), c.log().to_vec());
+    assert_eq!(
+        (restarted.commit(), restarted.term(), restarted.log().len()),
+        (LogIndex(0), Term(1), 1)
+    );
+    assert_eq!(restarted.role(), Role::Follower);
+}
+
+#[test]
+fn single_server_cluster_elects_itself_and_commits_alone() {
+    let mut c = RaftCore::restore(RaftConfig::new(S1, vec![S1]), HardState::default(), vec![]);
+    c.start();
+    c.take_commands();
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Election)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            Command::CancelTimer(Timer::Election),
+            Command::SetTimer(Timer::Heartbeat),
+            persist(1, hs(1, Some(S1)), vec![append_write(1, 1, 0)]),
+        ]
+    );
+    assert_eq!(persisted(&mut c, 1), vec![apply(1, 1, 0)]);
+}
+
+#[test]
+fn messages_from_unknown_servers_are_ignored() {
+    let mut c = core(S1, 1, None, &[]);
+    assert_eq!(deliver(&mut c, ServerId(9), rv(5, 0, 0)), vec![]);
+    assert_eq!(deliver(&mut c, S1, rv(5, 0, 0)), vec![]);
+    assert_eq!(c.term(), Term(1));
+}
+
+#[test]
+fn append_entries_respects_the_message_budget() {
+    let mut config = RaftConfig::new(S1, vec![S1, S2, S3]);
+    config.max_append_entries = 2;
+    let mut c = RaftCore::restore(
+        config,
+        HardState::default(),
+        vec![entry(0, 1), entry(0, 2), entry(0, 3)],
+    );
+    step(&mut c, Event::Timer(Timer::Election));
+    persisted(&mut c, 1);
+    let cmds = deliver(&mut c, S2, rvr(1, true));
+    assert!(
+        cmds.contains(&send(S2, ae(1, 3, 0, &[(1, 0)], 0))),
+        "{cmds:?}"
+    );
+    deliver(&mut c, S2, aer(1, false, 0));
+    let cmds = deliver(&mut c, S2, aer(1, false, 0));
+    assert_eq!(cmds, vec![send(S2, ae(1, 1, 0, &[(0, 2), (0, 3)], 0))]);
+}
