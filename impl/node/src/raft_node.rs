@@ -1,0 +1,171 @@
+//! A Raft server process: the Raft core, TCP transport, file storage, tokio timers and the KV
+//! state machine, assembled.
+
+use crate::apply_log::ApplyLog;
+use crate::codec::NodeStatus;
+use crate::kv::{KvOp, KvResult, KvStore};
+use crate::mailbox::{mailbox, Sender};
+use crate::runtime::{
+    self, LoopInputs, NodeError, Shared, StateMachine, Timing, PROPOSAL_QUEUE_CAPACITY,
+};
+use crate::server::{self, ServerContext, StatusCell};
+use crate::storage::{FileStorage, Storage};
+use crate::sync::Arc;
+use crate::timers::TokioTimers;
+use crate::transport::{TcpTransport, INBOUND_QUEUE_CAPACITY};
+use ballot_core::raft::{HardState, Message, RaftConfig, RaftCore};
+use ballot_core::{Entry, LogIndex, Payload, ServerId};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tokio::net::TcpListener;
+
+/// Largest `AppendEntries` payload: half the frame limit, leaving room for framing.
+pub const MAX_APPEND_BYTES: usize = 256 * 1024;
+/// Applied results kept for client sessions that have not read theirs yet.
+pub const APPLY_LOG_RETAIN: usize = 64 * 1024;
+
+/// How to run one Raft server.
+#[derive(Clone, Debug)]
+pub struct RaftNodeConfig {
+    /// This server.
+    pub id: ServerId,
+    /// Handshakes must name it.
+    pub cluster_id: String,
+    /// Every server (this one included) and its address.
+    pub peers: BTreeMap<ServerId, SocketAddr>,
+    /// Where to listen (usually `peers[id]`).
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub dir: PathBuf,
+    /// Timeouts.
+    pub timing: Timing,
+    /// Seed of the runtime's RNG (election timeouts).
+    pub seed: u64,
+    /// Append a no-op on election.
+    pub leader_noop: bool,
+}
+
+/// The KV store as a state machine over log entries.
+#[derive(Debug, Default)]
+pub struct KvStateMachine {
+    store: KvStore,
+}
+
+impl StateMachine for KvStateMachine {
+    type Result = KvResult;
+
+    fn apply(&mut self, index: LogIndex, entry: &Entry) -> KvResult {
+        match &entry.payload {
+            Payload::Noop => KvResult::Noop,
+            Payload::Command(bytes) => match postcard::from_bytes::<KvOp>(bytes) {
+                Ok(op) => self.store.apply(op),
+                Err(e) => {
+                    // Only validated ops enter the log; an undecodable one came from a newer
+                    // build. Every replica skips it identically, so state stays consistent.
+                    tracing::error!(index = %index, error = %e, "undecodable KV op skipped");
+                    KvResult::Noop
+                }
+            },
+        }
+    }
+}
+
+/// A running node: stop it with [`RunningNode::shutdown`] or await [`RunningNode::wait`].
+#[derive(Debug)]
+pub struct RunningNode {
+    /// Published status.
+    pub status: Arc<StatusCell>,
+    /// The bound address.
+    pub local_addr: SocketAddr,
+    shutdown: Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), NodeError>>,
+}
+
+impl RunningNode {
+    /// Asks the node to stop.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(());
+    }
+
+    /// Waits for the node loop to end.
+    pub async fn wait(self) -> Result<(), NodeError> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(NodeError::Io(std::io::Error::other(e.to_string()))),
+        }
+    }
+}
+
+/// Recovers from `config.dir`, binds `config.listen`, and starts serving.
+pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
+    let mut storage = FileStorage::<HardState>::new(&config.dir);
+    let recovered = storage.recover()?;
+    tracing::info!(
+        node = %config.id, term = %recovered.hard_state.term, log = recovered.log.len(),
+        torn_tail_bytes = recovered.torn_tail_bytes, dir = %config.dir.display(), "recovered"
+    );
+    let mut raft = RaftConfig::new(config.id, config.peers.keys().copied().collect());
+    raft.leader_noop = config.leader_noop;
+    raft.max_append_bytes = MAX_APPEND_BYTES;
+    let core = RaftCore::restore(raft, recovered.hard_state, recovered.log);
+
+    let listener = TcpListener::bind(config.listen).await?;
+    let local_addr = listener.local_addr()?;
+    let (inbound_tx, inbound_rx) = mailbox::<(ServerId, Message)>(INBOUND_QUEUE_CAPACITY);
+    let transport = TcpTransport::start(config.id, &config.cluster_id, &config.peers, inbound_rx);
+    let (proposals_tx, proposals_rx) = mailbox(PROPOSAL_QUEUE_CAPACITY);
+    let (shutdown_tx, shutdown_rx) = mailbox(1);
+    let applied = Arc::new(ApplyLog::new(APPLY_LOG_RETAIN));
+    let status = Arc::new(StatusCell::new(NodeStatus {
+        id: config.id,
+        role: "follower".into(),
+        term: 0,
+        leader: None,
+        commit: 0,
+        last_index: 0,
+    }));
+    let ctx = Arc::new(ServerContext {
+        id: config.id,
+        cluster_id: config.cluster_id.clone(),
+        addresses: config.peers.clone(),
+        inbound: inbound_tx,
+        proposals: proposals_tx,
+        applied: applied.clone(),
+        status: status.clone(),
+    });
+    let acceptor = tokio::spawn(server::serve::<Message>(listener, ctx));
+    let shared = Shared {
+        applied,
+        status: status.clone(),
+    };
+    let inputs = LoopInputs {
+        proposals: proposals_rx,
+        shutdown: shutdown_rx,
+    };
+    let id = config.id;
+    let task = tokio::spawn(async move {
+        // The transport is dropped when the loop returns, which closes its outbound queues.
+        let result = runtime::run(
+            id,
+            core,
+            transport,
+            storage,
+            TokioTimers::default(),
+            KvStateMachine::default(),
+            config.timing,
+            config.seed,
+            shared,
+            inputs,
+        )
+        .await;
+        acceptor.abort();
+        result
+    });
+    Ok(RunningNode {
+        status,
+        local_addr,
+        shutdown: shutdown_tx,
+        task,
+    })
+}

@@ -1,0 +1,293 @@
+//! The node loop: feeds a core its events and executes its commands over the three traits
+//! (`Transport`, `Storage`, `Timers`). It is protocol-generic: any [`Core`] whose log holds
+//! [`Entry`]s runs here; Raft is the first.
+//!
+//! ```text
+//!  transport.recv ─┐                       ┌─► transport.send          (Send)
+//!  timers.fired ───┤                       ├─► storage worker ──────┐  (Persist, group commit)
+//!  proposals ──────┼─► core.handle(event) ─┼─► timers.set/cancel    │  (SetTimer, CancelTimer)
+//!  persisted ◄─────┘   core.take_commands  ├─► state machine + ApplyLog (Apply)
+//!      ▲                                   └─► proposal replies    (ClientAccepted/Rejected)
+//!      └──────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! Durations live here, not in the core: election timeouts are drawn from the runtime's seeded
+//! RNG, so a run is reproducible from its seed.
+
+use crate::apply_log::ApplyLog;
+use crate::codec::NodeStatus;
+use crate::mailbox::{mailbox, Receiver, Sender};
+use crate::rng::SeededRng;
+use crate::server::{Proposal, ProposalReply, StatusCell};
+use crate::storage::{PersistRequest, Storage, StorageError};
+use crate::sync::Arc;
+use crate::timers::Timers;
+use crate::transport::Transport;
+use ballot_core::{Command, Core, Entry, Event, LogIndex, PersistId, RequestId, ServerId, Timer};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Timing of a node. Defaults are tuned for loopback failover (see `docs/implementation.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// Smallest election timeout.
+    pub election_timeout_ms_min: u64,
+    /// Election timeouts are uniform in `[min, max)`.
+    pub election_timeout_ms_max: u64,
+    /// Heartbeat period of a leader.
+    pub heartbeat_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        // A heartbeat every 3 ms keeps followers ~4-7 heartbeats inside the shortest timeout,
+        // which tolerates a scheduler hiccup on a loaded 2-core machine; the 12-24 ms range
+        // makes a failover (detect + one election + one commit) take tens of milliseconds.
+        Timing {
+            election_timeout_ms_min: 12,
+            election_timeout_ms_max: 24,
+            heartbeat_ms: 3,
+        }
+    }
+}
+
+/// Applies committed entries; the results go to waiting clients.
+pub trait StateMachine: Send + 'static {
+    /// The result clients get.
+    type Result: Clone + Send + Sync + 'static;
+    /// Applies the entry committed at `index`.
+    fn apply(&mut self, index: LogIndex, entry: &Entry) -> Self::Result;
+}
+
+/// Why a node stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Storage failed: the node cannot promise durability, so it stops.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The storage worker vanished.
+    #[error("storage worker stopped")]
+    StorageWorkerGone,
+    /// The transport closed.
+    #[error("transport closed")]
+    TransportClosed,
+    /// Binding or serving failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Handles shared between the node loop and the rest of the process.
+#[derive(Debug)]
+pub struct Shared<R> {
+    /// Applied results, for client sessions.
+    pub applied: Arc<ApplyLog<R>>,
+    /// Status, for status requests and `ballot cluster`.
+    pub status: Arc<StatusCell>,
+}
+
+/// The node loop's inputs that are not the three traits.
+#[derive(Debug)]
+pub struct LoopInputs {
+    /// Client proposals.
+    pub proposals: Receiver<Proposal>,
+    /// Closing it (or sending) stops the loop.
+    pub shutdown: Receiver<()>,
+}
+
+/// Capacity of the proposal queue: a bound on client requests waiting for the node loop.
+pub const PROPOSAL_QUEUE_CAPACITY: usize = 4096;
+
+/// Runs `core` until shutdown or a fatal error. Storage runs on a worker task that batches
+/// queued persists into one fsync (group commit) and acknowledges them in order.
+#[allow(clippy::too_many_arguments)]
+pub async fn run<C, T, S, Tm, SM>(
+    id: ServerId,
+    mut core: C,
+    mut transport: T,
+    storage: S,
+    mut timers: Tm,
+    mut state_machine: SM,
+    timing: Timing,
+    seed: u64,
+    shared: Shared<SM::Result>,
+    mut inputs: LoopInputs,
+) -> Result<(), NodeError>
+where
+    C: Core + Send,
+    C::Message: Send + 'static,
+    C::HardState: Send + 'static,
+    T: Transport<C::Message>,
+    S: Storage<C::HardState>,
+    Tm: Timers,
+    SM: StateMachine,
+{
+    let mut rng = SeededRng::new(seed);
+    let (persist_tx, persist_rx) = mailbox::<(PersistId, PersistRequest<C::HardState>)>(1 << 20);
+    let (done_tx, mut done_rx) = mailbox::<Result<PersistId, StorageError>>(1 << 20);
+    let worker = tokio::spawn(storage_worker(storage, persist_rx, done_tx));
+    let mut pending: BTreeMap<RequestId, Sender<ProposalReply>> = BTreeMap::new();
+    let mut next_request = 0u64;
+    core.start();
+    let result = loop {
+        let commands = core.take_commands();
+        if let Err(e) = execute(
+            commands,
+            &mut transport,
+            &persist_tx,
+            &mut timers,
+            &mut state_machine,
+            &shared.applied,
+            &mut pending,
+            &mut rng,
+            timing,
+        ) {
+            break Err(e);
+        }
+        let status = core.status();
+        shared.status.set(NodeStatus {
+            id,
+            role: status.role.to_string(),
+            term: status.term.0,
+            leader: status.leader,
+            commit: status.commit.0,
+            last_index: status.last_index.0,
+        });
+        let event = tokio::select! {
+            biased;
+            _ = inputs.shutdown.recv() => break Ok(()),
+            done = done_rx.recv() => match done {
+                Some(Ok(id)) => Event::Persisted { id },
+                Some(Err(e)) => break Err(NodeError::Storage(e)),
+                None => break Err(NodeError::StorageWorkerGone),
+            },
+            msg = transport.recv() => match msg {
+                Some((from, msg)) => Event::Message { from, msg },
+                None => break Err(NodeError::TransportClosed),
+            },
+            timer = timers.fired() => Event::Timer(timer),
+            proposal = inputs.proposals.recv() => match proposal {
+                Some(Proposal { data, reply }) => {
+                    next_request += 1;
+                    let request = RequestId(next_request);
+                    pending.insert(request, reply);
+                    Event::ClientRequest { request, data }
+                }
+                None => break Ok(()),
+            },
+        };
+        core.handle(event);
+    };
+    // Let queued persists finish: a reply already sent may depend on them.
+    persist_tx.close();
+    let _ = worker.await;
+    for leftover in inputs.proposals.close() {
+        let _ = leftover.reply.close();
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn execute<M, H, T, Tm, SM>(
+    commands: Vec<Command<M, H>>,
+    transport: &mut T,
+    persist_tx: &Sender<(PersistId, PersistRequest<H>)>,
+    timers: &mut Tm,
+    state_machine: &mut SM,
+    applied: &ApplyLog<SM::Result>,
+    pending: &mut BTreeMap<RequestId, Sender<ProposalReply>>,
+    rng: &mut SeededRng,
+    timing: Timing,
+) -> Result<(), NodeError>
+where
+    T: Transport<M>,
+    Tm: Timers,
+    SM: StateMachine,
+{
+    for command in commands {
+        match command {
+            Command::Send { to, msg } => transport.send(to, msg),
+            Command::Persist {
+                id,
+                hard_state,
+                log,
+            } => {
+                if persist_tx
+                    .send((id, PersistRequest { hard_state, log }))
+                    .is_err()
+                {
+                    return Err(NodeError::StorageWorkerGone);
+                }
+            }
+            Command::SetTimer(timer) => {
+                let ms = match timer {
+                    Timer::Election => rng.range(
+                        timing.election_timeout_ms_min,
+                        timing.election_timeout_ms_max,
+                    ),
+                    Timer::Heartbeat => timing.heartbeat_ms,
+                };
+                timers.set(timer, Duration::from_millis(ms));
+            }
+            Command::CancelTimer(timer) => timers.cancel(timer),
+            Command::Apply { index, entry } => {
+                let result = state_machine.apply(index, &entry);
+                applied.publish(index, entry.term, result);
+            }
+            Command::ClientAccepted {
+                request,
+                index,
+                term,
+            } => {
+                if let Some(reply) = pending.remove(&request) {
+                    let _ = reply.send(ProposalReply::Accepted { index, term });
+                }
+            }
+            Command::ClientRejected { request, leader } => {
+                if let Some(reply) = pending.remove(&request) {
+                    let _ = reply.send(ProposalReply::Rejected { leader });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Persists batches in order, one fsync per batch, and acknowledges the newest id of each.
+async fn storage_worker<H, S>(
+    mut storage: S,
+    mut queue: Receiver<(PersistId, PersistRequest<H>)>,
+    done: Sender<Result<PersistId, StorageError>>,
+) where
+    H: Send + 'static,
+    S: Storage<H>,
+{
+    loop {
+        let Some(first) = queue.recv().await else {
+            return;
+        };
+        let mut last = first.0;
+        let mut batch = vec![first.1];
+        while let Some((id, request)) = queue.try_recv() {
+            last = id;
+            batch.push(request);
+        }
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = storage.persist(&batch);
+            (storage, result)
+        })
+        .await;
+        let (back, result) = match joined {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::error!(error = %e, "storage worker panicked");
+                return;
+            }
+        };
+        storage = back;
+        let failed = result.is_err();
+        let _ = done.send(result.map(|()| last));
+        if failed {
+            return;
+        }
+    }
+}
