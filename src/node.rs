@@ -1,0 +1,460 @@
+//! `ballot node`, `ballot cluster` and `ballot kv`: run the real implementation as processes on
+//! loopback and talk to it. Exit codes: 0 ok, 1 failure, 2 bad usage or input (an `Err` from
+//! these functions is a usage error; the message names the flag or field).
+
+use anyhow::{anyhow, bail, Context};
+use ballot_core::ServerId;
+use ballot_node::client::{status, ClientError, KvClient};
+use ballot_node::raft_node::{start, RaftNodeConfig};
+use ballot_node::runtime::Timing;
+use clap::{Args, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::Duration;
+
+/// Protocols the real implementation runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NodeProtocol {
+    /// Raft (docs/protocols/raft.md).
+    Raft,
+}
+
+/// `ballot node`: run one server until Ctrl-C.
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// Protocol to run.
+    #[arg(long, value_enum, default_value = "raft")]
+    pub protocol: NodeProtocol,
+    /// This server's id (must appear in --peers).
+    #[arg(long)]
+    pub id: u64,
+    /// Every server of the cluster, this one included: `1=127.0.0.1:7001,2=127.0.0.1:7002,...`.
+    #[arg(long)]
+    pub peers: String,
+    /// Data directory (log and hard state); created if missing.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Address to listen on for peers and clients (default: this server's entry in --peers).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Cluster id; connections naming another are refused.
+    #[arg(long, default_value = "ballot")]
+    pub cluster_id: String,
+    /// Smallest election timeout in ms; timeouts are uniform in [min, max).
+    #[arg(long, default_value_t = Timing::default().election_timeout_ms_min)]
+    pub election_timeout_ms_min: u64,
+    /// Largest election timeout in ms (exclusive).
+    #[arg(long, default_value_t = Timing::default().election_timeout_ms_max)]
+    pub election_timeout_ms_max: u64,
+    /// Leader heartbeat period in ms.
+    #[arg(long, default_value_t = Timing::default().heartbeat_ms)]
+    pub heartbeat_ms: u64,
+    /// Seed of the election-timeout RNG (default: the server id).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Do not append a no-op entry on election.
+    #[arg(long)]
+    pub no_leader_noop: bool,
+}
+
+/// `ballot cluster`: start N node processes on loopback, print who leads, stop them on Ctrl-C.
+#[derive(Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// Protocol to run.
+    #[arg(value_enum)]
+    pub protocol: NodeProtocol,
+    /// Number of servers.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u64,
+    /// Data directory; server N uses DIR/nodeN and logs to DIR/nodeN.log.
+    #[arg(long, default_value = "ballot-cluster")]
+    pub dir: PathBuf,
+    /// First port (servers use consecutive ports); default: free ports chosen by the OS.
+    #[arg(long)]
+    pub base_port: Option<u16>,
+    /// Cluster id.
+    #[arg(long, default_value = "ballot")]
+    pub cluster_id: String,
+}
+
+/// `ballot kv`: one operation against a cluster.
+#[derive(Args, Debug, Clone)]
+pub struct KvArgs {
+    /// Server addresses, comma-separated: `127.0.0.1:7001,127.0.0.1:7002`.
+    #[arg(long)]
+    pub cluster: String,
+    /// Cluster id.
+    #[arg(long, default_value = "ballot")]
+    pub cluster_id: String,
+    /// Give up after this many milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// The operation.
+    #[command(subcommand)]
+    pub op: KvCommand,
+}
+
+/// A KV operation.
+#[derive(Subcommand, Debug, Clone)]
+pub enum KvCommand {
+    /// Set KEY to VALUE.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Print KEY's value (exit 1 if absent).
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Delete KEY.
+    Del {
+        /// The key.
+        key: String,
+    },
+    /// Print each server's role, term and commit index.
+    Status,
+}
+
+/// Parses `1=127.0.0.1:7001,2=...`; errors name `--peers` and the bad item.
+pub fn parse_peers(text: &str) -> anyhow::Result<BTreeMap<ServerId, SocketAddr>> {
+    let mut peers = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (id, addr) = item
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--peers: {item:?} is not ID=HOST:PORT"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .map_err(|_| anyhow!("--peers: bad server id {id:?} in {item:?}"))?;
+        let addr: SocketAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| anyhow!("--peers: bad address {addr:?} in {item:?}"))?;
+        if peers.insert(ServerId(id), addr).is_some() {
+            bail!("--peers: server id {id} appears twice");
+        }
+    }
+    if peers.is_empty() {
+        bail!("--peers: no servers given");
+    }
+    Ok(peers)
+}
+
+fn parse_addrs(text: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|a| {
+            a.parse()
+                .map_err(|_| anyhow!("--cluster: bad address {a:?}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if addrs.is_empty() {
+        bail!("--cluster: no addresses given");
+    }
+    Ok(addrs)
+}
+
+fn init_logging() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+/// Runs one server until Ctrl-C (exit 0) or a fatal error (exit 1).
+pub fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
+    let peers = parse_peers(&args.peers)?;
+    let id = ServerId(args.id);
+    let Some(&own) = peers.get(&id) else {
+        bail!("--id: server {id} is not in --peers");
+    };
+    if args.election_timeout_ms_min == 0
+        || args.election_timeout_ms_max <= args.election_timeout_ms_min
+    {
+        bail!("--election-timeout-ms-max: must exceed --election-timeout-ms-min (> 0)");
+    }
+    if args.heartbeat_ms == 0 || args.heartbeat_ms >= args.election_timeout_ms_min {
+        bail!("--heartbeat-ms: must be > 0 and below --election-timeout-ms-min");
+    }
+    init_logging();
+    let config = RaftNodeConfig {
+        id,
+        cluster_id: args.cluster_id,
+        peers,
+        listen: args.listen.unwrap_or(own),
+        dir: args.dir,
+        timing: Timing {
+            election_timeout_ms_min: args.election_timeout_ms_min,
+            election_timeout_ms_max: args.election_timeout_ms_max,
+            heartbeat_ms: args.heartbeat_ms,
+        },
+        seed: args.seed.unwrap_or(args.id),
+        leader_noop: !args.no_leader_noop,
+    };
+    let rt = runtime()?;
+    let code = rt.block_on(async move {
+        let node = match start(config.clone()).await {
+            Ok(node) => node,
+            Err(e) => {
+                eprintln!("error: node {id}: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        tracing::info!(node = %id, addr = %node.local_addr, seed = config.seed, ?config.timing, "serving");
+        let status = node.status.clone();
+        let mut wait = Box::pin(node_wait(node));
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!(node = %id, term = status.get().term, "Ctrl-C: stopping");
+                ExitCode::SUCCESS
+            }
+            result = &mut wait => match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: node {id}: {e}");
+                    ExitCode::from(1)
+                }
+            },
+        }
+    });
+    Ok(code)
+}
+
+async fn node_wait(
+    node: ballot_node::raft_node::RunningNode,
+) -> Result<(), ballot_node::runtime::NodeError> {
+    node.wait().await
+}
+
+/// Kills every child on drop, so no node outlives `ballot cluster` even on an error path.
+struct Children(Vec<(u64, Child)>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            let _ = child.kill();
+        }
+        for (_, child) in &mut self.0 {
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_ports(n: u64) -> anyhow::Result<Vec<u16>> {
+    // Hold every listener until all ports are chosen so they differ.
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()
+        .context("choosing free ports")?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
+/// Starts `--nodes` node processes, prints the leader (and every change), stops them on Ctrl-C.
+pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
+    if args.nodes == 0 || args.nodes > 15 {
+        bail!("--nodes: must be between 1 and 15, got {}", args.nodes);
+    }
+    let ports = match args.base_port {
+        Some(base) => (0..args.nodes)
+            .map(|i| {
+                base.checked_add(i as u16)
+                    .ok_or_else(|| anyhow!("--base-port: {base} + {i} overflows"))
+            })
+            .collect::<anyhow::Result<Vec<u16>>>()?,
+        None => free_ports(args.nodes)?,
+    };
+    let addrs: Vec<SocketAddr> = ports
+        .iter()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+        .collect();
+    let peers = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{}={a}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("--dir: cannot create {}", args.dir.display()))?;
+    let exe = std::env::current_exe().context("locating the ballot executable")?;
+    let mut children = Children(Vec::new());
+    for (i, addr) in addrs.iter().enumerate() {
+        let id = i as u64 + 1;
+        let log_path = args.dir.join(format!("node{id}.log"));
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let child = Command::new(&exe)
+            .args([
+                "node",
+                "--protocol",
+                "raft",
+                "--id",
+                &id.to_string(),
+                "--peers",
+                &peers,
+            ])
+            .arg("--dir")
+            .arg(args.dir.join(format!("node{id}")))
+            .args([
+                "--listen",
+                &addr.to_string(),
+                "--cluster-id",
+                &args.cluster_id,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting node {id}"))?;
+        println!(
+            "node {id}: pid {} listening on {addr}, log {}",
+            child.id(),
+            log_path.display()
+        );
+        children.0.push((id, child));
+    }
+    let cluster = addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    println!("try: ballot kv --cluster {cluster} put greeting hello");
+    let _ = std::io::stdout().flush();
+    let rt = runtime()?;
+    let cluster_id = args.cluster_id.clone();
+    let code = rt.block_on(async move {
+        let mut shown: Option<(ServerId, u64)> = None;
+        let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+        loop {
+            tokio::select! {
+                _ = &mut ctrl_c => {
+                    println!("Ctrl-C: stopping {} nodes", children.0.len());
+                    drop(children);
+                    return ExitCode::SUCCESS;
+                }
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+            for (id, child) in &mut children.0 {
+                if let Ok(Some(exit)) = child.try_wait() {
+                    eprintln!("node {id} exited ({exit}); see its log");
+                    return ExitCode::from(1);
+                }
+            }
+            let mut leader = None;
+            for addr in &addrs {
+                if let Ok(st) = status(*addr, &cluster_id, Duration::from_millis(200)).await {
+                    if st.role == "leader" && leader.is_none_or(|(_, term)| st.term > term) {
+                        leader = Some((st.id, st.term));
+                    }
+                }
+            }
+            if let Some((id, term)) = leader {
+                if shown != leader {
+                    println!(
+                        "leader: node {id} at {} (term {term})",
+                        addrs[(id.0 - 1) as usize]
+                    );
+                    let _ = std::io::stdout().flush();
+                    shown = leader;
+                }
+            }
+        }
+    });
+    Ok(code)
+}
+
+/// One KV operation: prints the result; exit 0 ok, 1 failure (or `get` of an absent key).
+pub fn run_kv(args: KvArgs) -> anyhow::Result<ExitCode> {
+    let addrs = parse_addrs(&args.cluster)?;
+    let rt = runtime()?;
+    let timeout = Duration::from_millis(args.timeout_ms);
+    rt.block_on(async move {
+        if let KvCommand::Status = args.op {
+            let mut failed = false;
+            for addr in &addrs {
+                match status(*addr, &args.cluster_id, timeout.min(Duration::from_secs(2))).await {
+                    Ok(st) => println!(
+                        "{addr} node {} {} term {} commit {} log {} leader {}",
+                        st.id,
+                        st.role,
+                        st.term,
+                        st.commit,
+                        st.last_index,
+                        st.leader.map_or("-".to_string(), |l| l.to_string())
+                    ),
+                    Err(e) => {
+                        println!("{addr} unreachable: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            return Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        let mut client = KvClient::new(addrs, &args.cluster_id);
+        client.timeout = timeout;
+        let result = match &args.op {
+            KvCommand::Put { key, value } => client.put(key, value).await.map(|()| {
+                println!("OK");
+                ExitCode::SUCCESS
+            }),
+            KvCommand::Get { key } => client.get(key).await.map(|value| match value {
+                Some(value) => {
+                    println!("{value}");
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!("not found: {key}");
+                    ExitCode::from(1)
+                }
+            }),
+            KvCommand::Del { key } => client.delete(key).await.map(|existed| {
+                println!("{}", if existed { "deleted" } else { "not found" });
+                ExitCode::SUCCESS
+            }),
+            KvCommand::Status => unreachable!("handled above"),
+        };
+        match result {
+            Ok(code) => Ok(code),
+            Err(ClientError::Invalid(reason)) => Err(anyhow!("{reason}")),
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(ExitCode::from(1))
+            }
+        }
+    })
+}
+
+/// Maps a `run_*` result to the exit code: an `Err` is bad usage or input (exit 2).
+pub fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

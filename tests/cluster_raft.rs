@@ -1,0 +1,236 @@
+//! 3-node Raft clusters of real `ballot node` processes on loopback: election, replication,
+//! kill -9 of the leader, no acknowledged write lost, restart and catch-up; the `ballot kv`
+//! and `ballot cluster` commands.
+
+mod cluster_support;
+
+use cluster_support::{Cluster, CLUSTER_ID};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ballot");
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn leader_kill_loses_no_acknowledged_write_and_the_node_catches_up() {
+    rt().block_on(async {
+        let mut cluster = Cluster::start(3, Path::new(BIN)).unwrap();
+        let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
+        let mut client = cluster.client();
+        let mut acked = BTreeMap::new();
+        for i in 0..40 {
+            let (k, v) = (format!("k{i}"), format!("v{i}"));
+            client.put(&k, &v).await.unwrap();
+            acked.insert(k, v);
+        }
+
+        // kill -9 the leader; a new leader must accept a write within the bound.
+        let killed_at = Instant::now();
+        cluster.kill(leader);
+        client.put("after-kill", "1").await.unwrap();
+        let failover = killed_at.elapsed();
+        acked.insert("after-kill".into(), "1".into());
+        assert!(
+            failover < Duration::from_secs(3),
+            "failover took {failover:?}"
+        );
+        let new_leader = cluster.leader(Duration::from_secs(5)).await.unwrap();
+        assert_ne!(new_leader, leader);
+        eprintln!("failover (kill -9 leader -> write acknowledged): {failover:?}");
+
+        for i in 40..60 {
+            let (k, v) = (format!("k{i}"), format!("v{i}"));
+            client.put(&k, &v).await.unwrap();
+            acked.insert(k, v);
+        }
+        for (k, v) in &acked {
+            assert_eq!(
+                client.get(k).await.unwrap().as_ref(),
+                Some(v),
+                "acknowledged write {k} lost"
+            );
+        }
+
+        // The killed node restarts from its disk and catches up with the leader's commit.
+        cluster.spawn(leader).unwrap();
+        let st = ballot_node::client::status(
+            cluster.addrs[new_leader],
+            CLUSTER_ID,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+        cluster
+            .wait_commit(leader, st.commit, Duration::from_secs(10))
+            .await
+            .unwrap();
+
+        // And with the restarted node serving, the data is still all there.
+        cluster.kill(new_leader);
+        for (k, v) in &acked {
+            assert_eq!(
+                client.get(k).await.unwrap().as_ref(),
+                Some(v),
+                "write {k} lost after second failover"
+            );
+        }
+    });
+}
+
+fn ballot(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn kv_command_puts_gets_and_deletes() {
+    let cluster = Cluster::start(3, Path::new(BIN)).unwrap();
+    rt().block_on(cluster.leader(Duration::from_secs(10)))
+        .unwrap();
+    let addrs = cluster
+        .addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let kv = |rest: &[&str]| {
+        let mut args = vec!["kv", "--cluster", &addrs, "--cluster-id", CLUSTER_ID];
+        args.extend_from_slice(rest);
+        ballot(&args)
+    };
+    assert_eq!(
+        kv(&["put", "greeting", "hello world"]),
+        (0, "OK\n".into(), String::new())
+    );
+    assert_eq!(kv(&["get", "greeting"]).1, "hello world\n");
+    assert_eq!(kv(&["del", "greeting"]).1, "deleted\n");
+    let (code, _, err) = kv(&["get", "greeting"]);
+    assert_eq!((code, err.trim()), (1, "not found: greeting"));
+    let (code, out, _) = kv(&["status"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert_eq!(out.matches(" leader term ").count(), 1, "one leader: {out}");
+
+    // Bad input: exit 2 naming the flag, never a panic.
+    let (code, _, err) = ballot(&["kv", "--cluster", "not-an-address", "get", "k"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--cluster"), "{err}");
+    let (code, _, err) = ballot(&[
+        "node",
+        "--id",
+        "4",
+        "--peers",
+        "1=127.0.0.1:1",
+        "--dir",
+        "/nonexistent",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--id"), "{err}");
+    let (code, _, err) = ballot(&[
+        "node",
+        "--id",
+        "1",
+        "--peers",
+        "1=nowhere",
+        "--dir",
+        "/nonexistent",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--peers"), "{err}");
+}
+
+/// Kills the `ballot cluster` process and every node pid it printed, on any exit path.
+struct Guard {
+    pids: Vec<u32>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for pid in &self.pids {
+            let _ = Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    // A reaped process has no /proc entry; a zombie would show state Z.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+#[test]
+fn cluster_command_prints_the_leader_and_stops_every_node_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["cluster", "raft", "--nodes", "3", "--dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut guard = Guard {
+        pids: vec![child.id()],
+    };
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut node_pids = Vec::new();
+    let leader_line = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("`ballot cluster` printed no leader within 20 s");
+        if let Some(rest) = line.split(": pid ").nth(1) {
+            let pid: u32 = rest.split_whitespace().next().unwrap().parse().unwrap();
+            node_pids.push(pid);
+            guard.pids.push(pid);
+        }
+        if line.starts_with("leader: node ") {
+            break line;
+        }
+    };
+    assert_eq!(node_pids.len(), 3, "{leader_line}");
+    assert!(node_pids.iter().all(|p| alive(*p)));
+    // Ctrl-C
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`ballot cluster` did not stop within 10 s of Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20)); // polling a child's exit, bounded above
+    };
+    assert!(status.success(), "{status}");
+    for pid in &node_pids {
+        assert!(!alive(*pid), "node pid {pid} outlived `ballot cluster`");
+    }
+}
