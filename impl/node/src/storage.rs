@@ -540,7 +540,13 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        // A fixed seed: a failure reproduces with
+        // `cargo test -p ballot-node recovery_after_truncation_at_any_offset`.
+        #![proptest_config(ProptestConfig {
+            cases: 64,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x7012),
+            ..ProptestConfig::default()
+        })]
         /// Recovery after truncating the file at any byte offset yields exactly the records
         /// that lie wholly before the cut.
         #[test]
