@@ -1,1 +1,10 @@
-//! ballot-models.
+//! Stateright models of FastLeaderElection, ZAB and Raft, the properties they must keep, the
+//! historic bugs (mutants) that break them, ballot's checking engine, and the trace format that
+//! carries counterexamples to the Explorer and to the implementation.
+
+pub mod engine;
+pub mod config;
+pub mod network;
+pub mod raft;
+pub mod spec;
+pub mod trace;

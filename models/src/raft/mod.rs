@@ -1,0 +1,302 @@
+//! The Raft model: leader election and log replication at message granularity, with crashes and
+//! restarts, three network semantics and eleven seeded bugs.
+//!
+//! Semantics are specified in docs/protocols/raft.md, the contract shared with the implementation.
+//! Every action is one input of a real node (`Action`), so a counterexample replays on the
+//! implementation event by event.
+
+mod config;
+mod mutants;
+pub mod properties;
+mod spec;
+mod state;
+mod step;
+mod types;
+
+pub use config::{RaftConfig, MAX_CRASHES, MAX_TERM, MAX_VALUES};
+pub use mutants::RaftMutant;
+pub use state::{Ghost, RaftState, Server};
+pub use types::{
+    Entries, Entry, LogIndex, Msg, Role, ServerId, Term, Value, MAX_LOG, MAX_SERVERS,
+};
+
+use arrayvec::ArrayVec;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use stateright::{Model, Property};
+
+use crate::config::ConfigError;
+use crate::network::NetworkKind;
+
+/// One step of the system: one input to one server, or one fault.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// The election timer of a follower or candidate fires.
+    Timeout { server: ServerId },
+    /// The heartbeat timer of a leader fires.
+    Heartbeat { server: ServerId },
+    /// A client asks a leader to replicate `value`.
+    ClientRequest { server: ServerId, value: Value },
+    Deliver {
+        src: ServerId,
+        dst: ServerId,
+        msg: Msg,
+    },
+    Drop {
+        src: ServerId,
+        dst: ServerId,
+        msg: Msg,
+    },
+    Duplicate {
+        src: ServerId,
+        dst: ServerId,
+        msg: Msg,
+    },
+    Crash { server: ServerId },
+    Restart { server: ServerId },
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Timeout { server } => write!(f, "{server} election timeout"),
+            Action::Heartbeat { server } => write!(f, "{server} heartbeat"),
+            Action::ClientRequest { server, value } => {
+                write!(f, "client request v{} at {server}", value.0)
+            }
+            Action::Deliver { src, dst, msg } => write!(f, "deliver {src}→{dst} {msg}"),
+            Action::Drop { src, dst, msg } => write!(f, "drop {src}→{dst} {msg}"),
+            Action::Duplicate { src, dst, msg } => write!(f, "duplicate {src}→{dst} {msg}"),
+            Action::Crash { server } => write!(f, "{server} crashes"),
+            Action::Restart { server } => write!(f, "{server} restarts"),
+        }
+    }
+}
+
+/// The Raft model for one configuration.
+#[derive(Clone, Debug)]
+pub struct RaftModel {
+    pub config: RaftConfig,
+}
+
+impl RaftModel {
+    pub fn new(config: RaftConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(RaftModel { config })
+    }
+
+    fn kind(&self) -> NetworkKind {
+        self.config.network
+    }
+
+    /// The symmetry-class representative of `st` (servers renamed into a canonical order).
+    pub fn representative(&self, st: &RaftState) -> RaftState {
+        st.representative(
+            self.kind(),
+            self.config.mutant == Some(RaftMutant::CountDuplicateVotes),
+        )
+    }
+
+    /// Updates the ghost history after a step from `old` to `new`.
+    fn record_history(&self, old: &RaftState, new: &mut RaftState) {
+        let ghost = &mut new.ghost;
+        for (i, (a, b)) in old.servers.iter().zip(&new.servers).enumerate() {
+            if b.up && b.role == Role::Leader {
+                ghost.leaders[b.term.0 as usize] |= 1 << i;
+                if a.up && a.role == Role::Leader && a.term == b.term && !b.log.starts_with(&a.log)
+                {
+                    ghost.append_only_broken = true;
+                }
+            }
+            // An entry a server had applied must never change under it.
+            let kept = a.committed().len().min(b.committed().len());
+            if a.committed()[..kept] != b.committed()[..kept] {
+                ghost.commit_conflict = true;
+            }
+            for k in a.committed().len()..b.committed().len() {
+                let e = b.log[k];
+                match ghost.committed.get_mut(k) {
+                    Some((c, t)) if *c == e => *t = (*t).min(b.term),
+                    Some(_) => ghost.commit_conflict = true,
+                    None => {
+                        assert_eq!(ghost.committed.len(), k, "commits are prefixes");
+                        ghost.committed.push((e, b.term));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes responses that can never have an effect: a response is ignored by a receiver whose
+    /// term is higher, and terms never decrease. (Mutant M5 makes terms decrease, so it keeps
+    /// them.) A dead message in flight would only multiply states that differ in nothing that
+    /// matters.
+    fn collect_dead_messages(&self, st: &mut RaftState) {
+        if self.config.mutant == Some(RaftMutant::VolatileTerm) {
+            return;
+        }
+        let terms: ArrayVec<Term, MAX_SERVERS> = st.servers.iter().map(|s| s.term).collect();
+        st.network.remove_where(|f| {
+            matches!(
+                f.msg,
+                Msg::RequestVoteResponse { .. } | Msg::AppendEntriesResponse { .. }
+            ) && f.msg.term() < terms[f.dst as usize]
+        });
+    }
+
+    fn enabled(&self, st: &RaftState, action: &Action) -> bool {
+        let up = |s: ServerId| st.servers.get(s.ix()).is_some_and(|s| s.up);
+        let cfg = &self.config;
+        match action {
+            Action::Timeout { server } => {
+                up(*server)
+                    && st.server(*server).role != Role::Leader
+                    && st.server(*server).term.0 < cfg.max_term
+            }
+            Action::Heartbeat { server } => up(*server) && st.server(*server).role == Role::Leader,
+            Action::ClientRequest { server, value } => {
+                up(*server)
+                    && st.server(*server).role == Role::Leader
+                    && (1..=cfg.values).contains(&value.0)
+                    && st.proposed & (1 << value.0) == 0
+                    && st.server(*server).client_entries() < cfg.max_log as usize
+            }
+            Action::Deliver { dst, .. } => up(*dst),
+            Action::Drop { .. } => cfg.lossy,
+            Action::Duplicate { .. } => cfg.network == NetworkKind::UnorderedDup,
+            Action::Crash { server } => up(*server) && st.crashes < cfg.crashes,
+            Action::Restart { server } => {
+                st.servers.get(server.ix()).is_some_and(|s| !s.up)
+            }
+        }
+    }
+}
+
+impl Model for RaftModel {
+    type State = RaftState;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<RaftState> {
+        vec![RaftState::new(self.config.servers as usize)]
+    }
+
+    fn actions(&self, st: &RaftState, actions: &mut Vec<Action>) {
+        let cfg = &self.config;
+        for (i, s) in st.servers.iter().enumerate() {
+            let server = ServerId(i as u8);
+            if !s.up {
+                actions.push(Action::Restart { server });
+                continue;
+            }
+            match s.role {
+                Role::Leader => {
+                    actions.push(Action::Heartbeat { server });
+                    if s.client_entries() < cfg.max_log as usize {
+                        for v in 1..=cfg.values {
+                            if st.proposed & (1 << v) == 0 {
+                                actions.push(Action::ClientRequest {
+                                    server,
+                                    value: Value(v),
+                                });
+                            }
+                        }
+                    }
+                }
+                Role::Follower | Role::Candidate => {
+                    if s.term.0 < cfg.max_term {
+                        actions.push(Action::Timeout { server });
+                    }
+                }
+            }
+            if st.crashes < cfg.crashes {
+                actions.push(Action::Crash { server });
+            }
+        }
+        for i in st.network.deliverable(cfg.network) {
+            let f = &st.network.flights()[i];
+            let (src, dst) = (ServerId(f.src), ServerId(f.dst));
+            if st.servers[dst.ix()].up {
+                actions.push(Action::Deliver {
+                    src,
+                    dst,
+                    msg: f.msg.clone(),
+                });
+            }
+            if cfg.lossy {
+                actions.push(Action::Drop {
+                    src,
+                    dst,
+                    msg: f.msg.clone(),
+                });
+            }
+            if cfg.network == NetworkKind::UnorderedDup && f.copies == 1 {
+                actions.push(Action::Duplicate {
+                    src,
+                    dst,
+                    msg: f.msg.clone(),
+                });
+            }
+        }
+    }
+
+    fn next_state(&self, last: &RaftState, action: Action) -> Option<RaftState> {
+        if !self.enabled(last, &action) {
+            return None;
+        }
+        let mut st = last.clone();
+        let kind = self.kind();
+        match action {
+            Action::Timeout { server } => self.on_timeout(&mut st, server),
+            Action::Heartbeat { server } => {
+                if !self.on_heartbeat(&mut st, server) {
+                    return None; // every message is already in flight: nothing changes
+                }
+            }
+            Action::ClientRequest { server, value } => {
+                self.on_client_request(&mut st, server, value)
+            }
+            Action::Deliver { src, dst, msg } => {
+                let i = st.network.find(kind, src.0, dst.0, &msg)?;
+                let msg = st.network.take(i);
+                let in_flight = st.network.flights().len();
+                self.on_message(&mut st, src, dst, msg);
+                // A delivery that changes nothing but the network is skipped on unordered
+                // networks: the message may as well stay in flight, where it can still be
+                // delivered later, when it might matter. Sound for safety properties, and it
+                // divides state spaces full of stale messages. (On an ordered network the message
+                // must be consumed: it blocks its channel.)
+                if kind != NetworkKind::Ordered
+                    && st.servers[dst.ix()] == last.servers[dst.ix()]
+                    && st.network.flights().len() == in_flight
+                {
+                    return None;
+                }
+            }
+            Action::Drop { src, dst, msg } => {
+                let i = st.network.find(kind, src.0, dst.0, &msg)?;
+                st.network.take(i);
+            }
+            Action::Duplicate { src, dst, msg } => {
+                let i = st.network.find(kind, src.0, dst.0, &msg)?;
+                if st.network.flights()[i].copies != 1 {
+                    return None;
+                }
+                st.network.duplicate(i);
+            }
+            Action::Crash { server } => self.on_crash(&mut st, server),
+            Action::Restart { server } => self.on_restart(&mut st, server),
+        }
+        self.collect_dead_messages(&mut st);
+        self.record_history(last, &mut st);
+        Some(st)
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        action.to_string()
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        properties::all()
+    }
+}

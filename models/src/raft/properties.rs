@@ -1,0 +1,105 @@
+//! Raft's safety properties (Raft paper, Figure 3) and witnesses, as state predicates. Where a
+//! property is about history (a crashed leader is no longer a leader; a restarted server forgets
+//! its commit index), it reads the ghost record kept by `RaftModel::record_history`, as raft.tla
+//! does with its history variables.
+
+use stateright::Property;
+
+use super::state::{RaftState, Server};
+use super::types::{Role, Value};
+use super::RaftModel;
+
+/// The properties, in the order reports list them.
+pub(crate) fn all() -> Vec<Property<RaftModel>> {
+    vec![
+        Property::always("election_safety", election_safety),
+        Property::always("leader_append_only", leader_append_only),
+        Property::always("log_matching", log_matching),
+        Property::always("leader_completeness", leader_completeness),
+        Property::always("state_machine_safety", state_machine_safety),
+        Property::always("committed_on_majority", committed_on_majority),
+        Property::sometimes("leader_elected", leader_elected),
+        Property::sometimes("entry_committed", entry_committed),
+    ]
+}
+
+fn pairs(st: &RaftState) -> impl Iterator<Item = (&Server, &Server)> {
+    st.servers
+        .iter()
+        .enumerate()
+        .flat_map(move |(i, a)| st.servers[i + 1..].iter().map(move |b| (a, b)))
+}
+
+/// Election Safety (Raft paper Fig. 3, §5.2; raft.tla `elections` history): at most one leader can
+/// be elected in a given term. Counted over every server that was ever leader of the term, so a
+/// leader that crashed or stepped down still counts.
+pub fn election_safety(_: &RaftModel, st: &RaftState) -> bool {
+    st.ghost.leaders.iter().all(|l| l.count_ones() <= 1)
+}
+
+/// Leader Append-Only (Fig. 3, §5.3): a leader never overwrites or deletes entries in its log; it
+/// only appends. Checked on every step where a server is leader of the same term before and after.
+pub fn leader_append_only(_: &RaftModel, st: &RaftState) -> bool {
+    !st.ghost.append_only_broken
+}
+
+/// Log Matching (Fig. 3, §5.3): if two logs contain an entry with the same index and term, the
+/// logs are identical in all entries up through that index. Over persistent logs, crashed servers
+/// included.
+pub fn log_matching(_: &RaftModel, st: &RaftState) -> bool {
+    pairs(st).all(|(a, b)| {
+        let shared = a.log.len().min(b.log.len());
+        match (0..shared).rev().find(|&k| a.log[k].term == b.log[k].term) {
+            Some(k) => a.log[..=k] == b.log[..=k],
+            None => true,
+        }
+    })
+}
+
+/// Leader Completeness (Fig. 3, §5.4): if a log entry is committed in a given term, that entry is
+/// present in the logs of the leaders of all higher terms.
+pub fn leader_completeness(_: &RaftModel, st: &RaftState) -> bool {
+    st.servers
+        .iter()
+        .filter(|l| l.up && l.role == Role::Leader)
+        .all(|l| {
+            st.ghost.committed.iter().enumerate().all(|(k, (e, t))| {
+                l.term <= *t || l.log.get(k) == Some(e)
+            })
+        })
+}
+
+/// State Machine Safety (Fig. 3, §5.4.3): if a server has applied a log entry at a given index, no
+/// other server ever applies a different entry at that index. The ghost record remembers every
+/// entry ever committed, so a conflict with a server that has since crashed is still caught.
+pub fn state_machine_safety(_: &RaftModel, st: &RaftState) -> bool {
+    !st.ghost.commit_conflict
+        && pairs(st).all(|(a, b)| {
+            let (x, y) = (a.committed(), b.committed());
+            let n = x.len().min(y.len());
+            x[..n] == y[..n]
+        })
+}
+
+/// Majority safety (ballot's mission; CCF/etcd `QuorumLogInv`): every committed entry is stored,
+/// at its index, in the persistent logs of a majority of servers, so no quorum can lose it.
+pub fn committed_on_majority(m: &RaftModel, st: &RaftState) -> bool {
+    let majority = m.majority();
+    st.ghost.committed.iter().enumerate().all(|(k, (e, _))| {
+        st.servers.iter().filter(|s| s.log.get(k) == Some(e)).count() >= majority
+    })
+}
+
+/// Witness: some server becomes leader (the model is not vacuous).
+pub fn leader_elected(_: &RaftModel, st: &RaftState) -> bool {
+    st.servers.iter().any(|s| s.up && s.role == Role::Leader)
+}
+
+/// Witness: a client value is committed. With `--values 0` there is none to commit, and the
+/// witness is the no-op entry instead.
+pub fn entry_committed(m: &RaftModel, st: &RaftState) -> bool {
+    st.ghost
+        .committed
+        .iter()
+        .any(|(e, _)| e.value != Value::NOOP || m.config.values == 0)
+}

@@ -1,0 +1,142 @@
+//! Raft as a [`Spec`]: configuration, mutant catalogue, symmetry and the trace view of a state.
+
+use serde_json::{json, Value as Json};
+
+use super::state::Server;
+use super::types::fmt_entries;
+use super::{RaftConfig, RaftModel, RaftMutant, RaftState, Role};
+use crate::config::ConfigError;
+use crate::spec::{MutantEntry, Spec};
+
+impl Spec for RaftModel {
+    type St = RaftState;
+    type Act = super::Action;
+    type Config = RaftConfig;
+    const PROTOCOL: &'static str = "raft";
+
+    fn build(mut config: RaftConfig, mutant: Option<&str>) -> Result<Self, ConfigError> {
+        config.mutant = match mutant {
+            None => None,
+            Some(name) => Some(RaftMutant::parse(name).ok_or_else(|| {
+                ConfigError::new(
+                    "--mutant",
+                    format!(
+                        "unknown Raft mutant `{name}` (accepted: {})",
+                        RaftMutant::ALL.map(|m| m.name()).join(", ")
+                    ),
+                )
+            })?),
+        };
+        RaftModel::new(config)
+    }
+
+    fn config(&self) -> &RaftConfig {
+        &self.config
+    }
+
+    fn mutant_name(&self) -> Option<&'static str> {
+        self.config.mutant.map(|m| m.name())
+    }
+
+    fn summary(&self) -> String {
+        self.config.summary()
+    }
+
+    fn mutants() -> Vec<MutantEntry<RaftConfig>> {
+        RaftMutant::ALL.iter().map(|m| m.info()).collect()
+    }
+
+    fn symmetric(&self) -> bool {
+        true
+    }
+
+    fn representative(&self, state: &RaftState) -> RaftState {
+        RaftModel::representative(self, state)
+    }
+
+    fn state_view(&self, st: &RaftState) -> Json {
+        let n = st.servers.len();
+        let servers: Vec<Json> = st
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut v = json!({
+                    "id": i,
+                    "up": s.up,
+                    "role": s.role,
+                    "term": s.term,
+                    "voted_for": s.voted_for,
+                    "log": s.log,
+                    "commit": s.commit,
+                });
+                if s.role == Role::Candidate {
+                    v["votes"] = if self.config.mutant == Some(RaftMutant::CountDuplicateVotes) {
+                        json!(s.votes)
+                    } else {
+                        json!((0..n).filter(|j| s.votes & (1 << j) != 0).collect::<Vec<_>>())
+                    };
+                }
+                if s.role == Role::Leader {
+                    v["next_index"] = json!(&s.next_index[..n]);
+                    v["match_index"] = json!(&s.match_index[..n]);
+                }
+                v
+            })
+            .collect();
+        json!({
+            "servers": servers,
+            "in_flight": st.network,
+            "crashes": st.crashes,
+        })
+    }
+
+    fn describe_change(&self, before: &RaftState, after: &RaftState) -> String {
+        let changed: Vec<String> = before
+            .servers
+            .iter()
+            .zip(&after.servers)
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(i, (_, b))| format!("s{i}: {}", describe_server(b)))
+            .collect();
+        let (was, now) = (
+            before.network.flights().len(),
+            after.network.flights().len(),
+        );
+        let mut out = if changed.is_empty() {
+            String::from("(servers unchanged)")
+        } else {
+            changed.join("; ")
+        };
+        out.push_str(&format!("  [{now} in flight"));
+        if now != was {
+            out.push_str(&format!(", {:+}", now as i64 - was as i64));
+        }
+        out.push(']');
+        out
+    }
+}
+
+fn describe_server(s: &Server) -> String {
+    if !s.up {
+        return format!(
+            "DOWN t{} vote {} log {}",
+            s.term.0,
+            s.voted_for.map_or("-".to_string(), |v| v.to_string()),
+            fmt_entries(&s.log)
+        );
+    }
+    let role = match s.role {
+        Role::Follower => "follower",
+        Role::Candidate => "candidate",
+        Role::Leader => "LEADER",
+    };
+    format!(
+        "{role} t{} vote {} log {} commit {}",
+        s.term.0,
+        s.voted_for.map_or("-".to_string(), |v| v.to_string()),
+        fmt_entries(&s.log),
+        s.commit.0
+    )
+}

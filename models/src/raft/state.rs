@@ -1,0 +1,244 @@
+//! The global state of the Raft model: servers, network, fault budget, and ghost history.
+
+use arrayvec::ArrayVec;
+use serde::Serialize;
+
+use super::config::MAX_TERM;
+use super::types::{
+    Entries, Entry, LogIndex, Msg, Role, ServerId, Term, Value, MAX_LOG, MAX_SERVERS,
+};
+use crate::network::{Network, NetworkKind};
+
+/// One server. The first three fields are persistent; the rest are lost on a crash.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Server {
+    pub term: Term,
+    pub voted_for: Option<ServerId>,
+    pub log: Entries,
+    pub up: bool,
+    pub role: Role,
+    pub commit: LogIndex,
+    /// Candidate: the set (bitmask) of servers that granted a vote in this term. Under mutant M11,
+    /// a counter of grants instead.
+    pub votes: u8,
+    /// Leader only (zero otherwise, so that equal situations are equal states).
+    pub next_index: [LogIndex; MAX_SERVERS],
+    pub match_index: [LogIndex; MAX_SERVERS],
+}
+
+impl Server {
+    pub(crate) fn new() -> Self {
+        Server {
+            term: Term(0),
+            voted_for: None,
+            log: Entries::new(),
+            up: true,
+            role: Role::Follower,
+            commit: LogIndex(0),
+            votes: 0,
+            next_index: [LogIndex(0); MAX_SERVERS],
+            match_index: [LogIndex(0); MAX_SERVERS],
+        }
+    }
+
+    pub fn last_index(&self) -> LogIndex {
+        LogIndex(self.log.len() as u8)
+    }
+
+    pub fn last_term(&self) -> Term {
+        self.log.last().map_or(Term(0), |e| e.term)
+    }
+
+    /// The term of the entry at `index`; 0 for the empty prefix. `None` past the end.
+    pub fn term_at(&self, index: LogIndex) -> Option<Term> {
+        match index.0 {
+            0 => Some(Term(0)),
+            i => self.log.get(i as usize - 1).map(|e| e.term),
+        }
+    }
+
+    pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
+        (index.0 >= 1)
+            .then(|| self.log.get(index.0 as usize - 1))
+            .flatten()
+    }
+
+    /// Entries that came from clients (not leaders' no-ops): what `--max-log` bounds.
+    pub fn client_entries(&self) -> usize {
+        self.log.iter().filter(|e| e.value != Value::NOOP).count()
+    }
+
+    /// The committed prefix of the log. (Under mutant M6 a follower can truncate below its commit
+    /// index; what is left of the prefix is what it still has.)
+    pub fn committed(&self) -> &[Entry] {
+        &self.log[..(self.commit.0 as usize).min(self.log.len())]
+    }
+
+    /// Forgets everything volatile, as a crash does.
+    pub(crate) fn lose_volatile_state(&mut self) {
+        self.role = Role::Follower;
+        self.commit = LogIndex(0);
+        self.clear_candidate_and_leader_state();
+    }
+
+    pub(crate) fn clear_candidate_and_leader_state(&mut self) {
+        self.votes = 0;
+        self.next_index = [LogIndex(0); MAX_SERVERS];
+        self.match_index = [LogIndex(0); MAX_SERVERS];
+    }
+}
+
+/// History the properties need but no server keeps (raft.tla's history variables, compacted).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Ghost {
+    /// Per term, the set (bitmask) of servers that have been leader in it.
+    pub leaders: [u8; MAX_TERM as usize + 1],
+    /// Per log index (from 1), the entry some server committed there, and the lowest term of a
+    /// server that committed it.
+    pub committed: ArrayVec<(Entry, Term), MAX_LOG>,
+    /// A leader's log lost or changed an entry while it stayed leader of the same term.
+    pub append_only_broken: bool,
+    /// Two servers committed different entries at one index.
+    pub commit_conflict: bool,
+}
+
+/// The state of the whole system.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct RaftState {
+    pub servers: ArrayVec<Server, MAX_SERVERS>,
+    #[serde(rename = "in_flight")]
+    pub network: Network<Msg>,
+    /// Crashes so far.
+    pub crashes: u8,
+    /// Client values already proposed (bitmask), so each is proposed at most once.
+    pub proposed: u8,
+    #[serde(skip)]
+    pub ghost: Ghost,
+}
+
+impl RaftState {
+    pub(crate) fn new(servers: usize) -> Self {
+        RaftState {
+            servers: (0..servers).map(|_| Server::new()).collect(),
+            network: Network::default(),
+            crashes: 0,
+            proposed: 0,
+            ghost: Ghost::default(),
+        }
+    }
+
+    pub fn server(&self, id: ServerId) -> &Server {
+        &self.servers[id.ix()]
+    }
+
+    /// The canonical representative of this state's symmetry class. Server ids carry no meaning
+    /// in Raft (no rule compares them), so a state with servers renamed behaves identically.
+    ///
+    /// Servers are ordered by their id-free fields; servers that tie are ordered every possible
+    /// way, and the renaming with the smallest fingerprint wins. Every state of a class yields the
+    /// same set of candidates, hence the same representative, which lets a discovered path be
+    /// replayed from concrete states by matching representatives' fingerprints.
+    /// `votes_are_counts` is set under mutant M11, where `votes` is a counter, not a set.
+    pub(crate) fn representative(&self, kind: NetworkKind, votes_are_counts: bool) -> Self {
+        let n = self.servers.len();
+        let key = |i: usize| {
+            let x = &self.servers[i];
+            (x.up, x.role, x.term, &x.log, x.commit, x.voted_for.is_some())
+        };
+        let mut order: ArrayVec<usize, MAX_SERVERS> = (0..n).collect();
+        order.sort_by(|&a, &b| key(a).cmp(&key(b)));
+        let mut groups: ArrayVec<(usize, usize), MAX_SERVERS> = ArrayVec::new();
+        let mut start = 0;
+        for i in 1..=n {
+            if i == n || key(order[i]) != key(order[start]) {
+                if i - start > 1 {
+                    groups.push((start, i));
+                }
+                start = i;
+            }
+        }
+        if groups.is_empty() {
+            return self.renamed(&order, kind, votes_are_counts);
+        }
+        let mut best: Option<(u64, Self)> = None;
+        permute_groups(&mut order, &groups, &mut |order| {
+            let candidate = self.renamed(order, kind, votes_are_counts);
+            let fp = crate::engine::fingerprint(&candidate);
+            if best.as_ref().is_none_or(|(b, _)| fp < *b) {
+                best = Some((fp, candidate));
+            }
+        });
+        best.expect("at least one ordering").1
+    }
+
+    /// This state with server `order[k]` renamed to `k`.
+    fn renamed(&self, order: &[usize], kind: NetworkKind, votes_are_counts: bool) -> Self {
+        let n = self.servers.len();
+        if order.iter().enumerate().all(|(new, &old)| new == old) {
+            return self.clone();
+        }
+        let mut rename = [0u8; MAX_SERVERS];
+        for (new, &old) in order.iter().enumerate() {
+            rename[old] = new as u8;
+        }
+        let map_bits = |bits: u8| -> u8 {
+            (0..n)
+                .filter(|&i| bits & (1 << i) != 0)
+                .fold(0, |acc, i| acc | (1 << rename[i]))
+        };
+        let mut servers = ArrayVec::new();
+        for &old in order {
+            let s = &self.servers[old];
+            let mut t = s.clone();
+            t.voted_for = s.voted_for.map(|v| ServerId(rename[v.ix()]));
+            if !votes_are_counts {
+                t.votes = map_bits(s.votes);
+            }
+            for j in 0..n {
+                t.next_index[rename[j] as usize] = s.next_index[j];
+                t.match_index[rename[j] as usize] = s.match_index[j];
+            }
+            servers.push(t);
+        }
+        let mut network = self.network.clone();
+        network.rename(kind, |s| rename[s as usize]);
+        let mut ghost = self.ghost.clone();
+        for l in &mut ghost.leaders {
+            *l = map_bits(*l);
+        }
+        RaftState {
+            servers,
+            network,
+            crashes: self.crashes,
+            proposed: self.proposed,
+            ghost,
+        }
+    }
+}
+
+/// Calls `f` with every arrangement of `order` that permutes only within each `(start, end)` group.
+fn permute_groups(order: &mut [usize], groups: &[(usize, usize)], f: &mut impl FnMut(&[usize])) {
+    let Some((&(start, end), rest)) = groups.split_first() else {
+        f(order);
+        return;
+    };
+    order[start..end].sort_unstable();
+    loop {
+        permute_groups(order, rest, f);
+        if !next_permutation(&mut order[start..end]) {
+            break;
+        }
+    }
+}
+
+/// Advances to the next lexicographic permutation; false (and sorted) after the last.
+fn next_permutation(v: &mut [usize]) -> bool {
+    let Some(i) = (1..v.len()).rev().find(|&i| v[i - 1] < v[i]) else {
+        v.reverse();
+        return false;
+    };
+    let j = (i..v.len()).rev().find(|&j| v[j] > v[i - 1]).expect("a larger element exists");
+    v.swap(i - 1, j);
+    v[i..].reverse();
+    true
+}

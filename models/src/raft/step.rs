@@ -1,0 +1,368 @@
+//! The rules of docs/protocols/raft.md: what one server does on one input. Each function mutates
+//! the state in place and sends through the network; mutants bend exactly one rule each.
+
+use super::mutants::RaftMutant as Mutant;
+use super::state::RaftState;
+use super::types::{Entries, Entry, LogIndex, Msg, Role, ServerId, Term, Value};
+use super::RaftModel;
+
+impl RaftModel {
+    fn is(&self, m: Mutant) -> bool {
+        self.config.mutant == Some(m)
+    }
+
+    pub(crate) fn majority(&self) -> usize {
+        self.config.servers as usize / 2 + 1
+    }
+
+    fn peers(&self, me: ServerId) -> impl Iterator<Item = ServerId> {
+        (0..self.config.servers)
+            .map(ServerId)
+            .filter(move |&j| j != me)
+    }
+
+    /// Sends unless the destination is down: its connections are broken, the message is lost.
+    fn send(&self, st: &mut RaftState, src: ServerId, dst: ServerId, msg: Msg) -> bool {
+        if !st.servers[dst.ix()].up {
+            return false;
+        }
+        st.network.send(self.config.network, src.0, dst.0, msg)
+    }
+
+    /// Election timeout at a follower or candidate.
+    pub(crate) fn on_timeout(&self, st: &mut RaftState, me: ServerId) {
+        let s = &mut st.servers[me.ix()];
+        debug_assert!(s.up && s.role != Role::Leader);
+        s.term = Term(s.term.0 + 1);
+        s.role = Role::Candidate;
+        s.voted_for = Some(me);
+        s.votes = if self.is(Mutant::CountDuplicateVotes) {
+            1
+        } else {
+            me.bit()
+        };
+        let msg = Msg::RequestVote {
+            term: s.term,
+            last_log_term: s.last_term(),
+            last_log_index: s.last_index(),
+        };
+        for j in self.peers(me) {
+            self.send(st, me, j, msg.clone());
+        }
+    }
+
+    /// Heartbeat timer at a leader: an empty AppendEntries to every follower for which it would
+    /// make a difference now, that is, whose delivery this instant would change the follower or
+    /// draw a response that is not already in flight. A heartbeat that would change nothing only
+    /// multiplies states (real leaders send it anyway; the model leaves it out). Returns whether
+    /// anything was sent.
+    pub(crate) fn on_heartbeat(&self, st: &mut RaftState, me: ServerId) -> bool {
+        let mut sent = false;
+        for j in self.peers(me) {
+            if !st.servers[j.ix()].up {
+                continue;
+            }
+            let msg = self.append_entries(st, me, j, false);
+            let mut probe = st.clone();
+            let before = probe.network.flights().len();
+            self.on_message(&mut probe, me, j, msg.clone());
+            if probe.servers[j.ix()] != st.servers[j.ix()] || probe.network.flights().len() != before
+            {
+                sent |= self.send(st, me, j, msg);
+            }
+        }
+        sent
+    }
+
+    /// A client request at a leader: append, then replicate to every idle follower.
+    pub(crate) fn on_client_request(&self, st: &mut RaftState, me: ServerId, value: Value) {
+        let s = &mut st.servers[me.ix()];
+        debug_assert_eq!(s.role, Role::Leader);
+        let term = s.term;
+        s.log.push(Entry { term, value });
+        st.proposed |= 1 << value.0;
+        self.replicate(st, me);
+    }
+
+    /// AppendEntries with the entries each follower may lack, to every follower.
+    fn replicate(&self, st: &mut RaftState, me: ServerId) {
+        for j in self.peers(me) {
+            self.send_append(st, me, j, true);
+        }
+    }
+
+    /// Sends AppendEntries from leader `me` to `to`: see [`Self::append_entries`].
+    fn send_append(&self, st: &mut RaftState, me: ServerId, to: ServerId, with_entries: bool) -> bool {
+        let msg = self.append_entries(st, me, to, with_entries);
+        self.send(st, me, to, msg)
+    }
+
+    /// AppendEntries from leader `me` to `to` after `next_index[to] - 1`: with every entry from
+    /// there (`with_entries`), or none (a heartbeat).
+    fn append_entries(&self, st: &RaftState, me: ServerId, to: ServerId, with_entries: bool) -> Msg {
+        let s = &st.servers[me.ix()];
+        let prev = LogIndex(s.next_index[to.ix()].0 - 1);
+        let entries: Entries = if with_entries {
+            s.log[prev.0 as usize..].iter().copied().collect()
+        } else {
+            Entries::new()
+        };
+        let last_sent = LogIndex(prev.0 + entries.len() as u8);
+        let commit = if self.is(Mutant::CommitPastMatch) {
+            s.commit
+        } else {
+            s.commit.min(last_sent)
+        };
+        Msg::AppendEntries {
+            term: s.term,
+            prev_log_index: prev,
+            prev_log_term: s.term_at(prev).expect("next_index is within the leader's log"),
+            entries,
+            commit,
+        }
+    }
+
+    /// A message from `src` arrives at `me`.
+    pub(crate) fn on_message(&self, st: &mut RaftState, src: ServerId, me: ServerId, msg: Msg) {
+        let s = &mut st.servers[me.ix()];
+        if msg.term() > s.term {
+            s.term = msg.term();
+            s.voted_for = None;
+            if !(self.is(Mutant::LeaderKeepsRole) && s.role == Role::Leader) {
+                s.role = Role::Follower;
+                s.clear_candidate_and_leader_state();
+            }
+        }
+        match msg {
+            Msg::RequestVote {
+                term,
+                last_log_term,
+                last_log_index,
+            } => self.on_request_vote(st, src, me, term, last_log_term, last_log_index),
+            Msg::RequestVoteResponse { term, granted } => {
+                self.on_vote_response(st, src, me, term, granted)
+            }
+            Msg::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                commit,
+            } => self.on_append_entries(
+                st,
+                src,
+                me,
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                commit,
+            ),
+            Msg::AppendEntriesResponse {
+                term,
+                success,
+                match_index,
+            } => self.on_append_response(st, src, me, term, success, match_index),
+        }
+    }
+
+    fn on_request_vote(
+        &self,
+        st: &mut RaftState,
+        src: ServerId,
+        me: ServerId,
+        term: Term,
+        last_log_term: Term,
+        last_log_index: LogIndex,
+    ) {
+        let s = &mut st.servers[me.ix()];
+        let log_ok = self.is(Mutant::VoteIgnoresLog)
+            || last_log_term > s.last_term()
+            || (last_log_term == s.last_term() && last_log_index >= s.last_index());
+        let free = self.is(Mutant::VoteTwice) || s.voted_for.is_none_or(|v| v == src);
+        let granted = term == s.term && log_ok && free;
+        if granted {
+            s.voted_for = Some(src);
+        } else if term == s.term {
+            // A denial in the candidate's own term can change nothing at the candidate (it counts
+            // grants only), so it is not sent. A denial to an older term is: it carries the newer
+            // term that makes a stale candidate step down.
+            return;
+        }
+        let reply = Msg::RequestVoteResponse {
+            term: s.term,
+            granted,
+        };
+        self.send(st, me, src, reply);
+    }
+
+    fn on_vote_response(
+        &self,
+        st: &mut RaftState,
+        src: ServerId,
+        me: ServerId,
+        term: Term,
+        granted: bool,
+    ) {
+        let s = &mut st.servers[me.ix()];
+        let current = term == s.term || (self.is(Mutant::CountStaleVotes) && term < s.term);
+        if s.role != Role::Candidate || !current || !granted {
+            return;
+        }
+        let votes = if self.is(Mutant::CountDuplicateVotes) {
+            s.votes += 1;
+            s.votes as usize
+        } else {
+            s.votes |= src.bit();
+            s.votes.count_ones() as usize
+        };
+        if votes >= self.majority() {
+            self.become_leader(st, me);
+        }
+    }
+
+    fn become_leader(&self, st: &mut RaftState, me: ServerId) {
+        let s = &mut st.servers[me.ix()];
+        s.role = Role::Leader;
+        s.clear_candidate_and_leader_state();
+        let next = LogIndex(s.last_index().0 + 1);
+        s.next_index = [next; super::types::MAX_SERVERS];
+        if self.config.leader_noop {
+            let term = s.term;
+            s.log.push(Entry {
+                term,
+                value: Value::NOOP,
+            });
+        }
+        self.replicate(st, me);
+    }
+
+    #[allow(clippy::too_many_arguments)] // the message's fields, unpacked
+    fn on_append_entries(
+        &self,
+        st: &mut RaftState,
+        src: ServerId,
+        me: ServerId,
+        term: Term,
+        prev: LogIndex,
+        prev_term: Term,
+        entries: Entries,
+        commit: LogIndex,
+    ) {
+        let s = &mut st.servers[me.ix()];
+        let reject = Msg::AppendEntriesResponse {
+            term: s.term,
+            success: false,
+            match_index: LogIndex(0),
+        };
+        if term < s.term {
+            self.send(st, me, src, reject);
+            return;
+        }
+        match s.role {
+            // Two leaders in one term: only reachable when election safety is already broken.
+            Role::Leader => return,
+            Role::Candidate => {
+                s.role = Role::Follower;
+                s.clear_candidate_and_leader_state();
+            }
+            Role::Follower => {}
+        }
+        if s.term_at(prev) != Some(prev_term) {
+            self.send(st, me, src, reject);
+            return;
+        }
+        if self.is(Mutant::TruncateOnAppend) {
+            s.log.truncate(prev.0 as usize);
+        }
+        for (k, e) in entries.iter().enumerate() {
+            let at = prev.0 as usize + k; // 0-based position of this entry
+            match s.log.get(at) {
+                Some(mine) if mine.term == e.term => {}
+                Some(_) => {
+                    s.log.truncate(at);
+                    s.log.push(*e);
+                }
+                None => s.log.push(*e),
+            }
+        }
+        // A follower cannot commit past its own log (only reachable under mutant M8's messages).
+        s.commit = s.commit.max(commit.min(s.last_index()));
+        let match_index = if self.is(Mutant::AckLogLength) {
+            s.last_index()
+        } else {
+            LogIndex(prev.0 + entries.len() as u8)
+        };
+        let reply = Msg::AppendEntriesResponse {
+            term: s.term,
+            success: true,
+            match_index,
+        };
+        self.send(st, me, src, reply);
+    }
+
+    fn on_append_response(
+        &self,
+        st: &mut RaftState,
+        src: ServerId,
+        me: ServerId,
+        term: Term,
+        success: bool,
+        match_index: LogIndex,
+    ) {
+        let s = &mut st.servers[me.ix()];
+        if s.role != Role::Leader || term != s.term {
+            return;
+        }
+        let j = src.ix();
+        if success {
+            s.match_index[j] = s.match_index[j].max(match_index);
+            s.next_index[j] = s.next_index[j].max(LogIndex(match_index.0 + 1));
+            let behind = s.next_index[j] <= s.last_index();
+            self.advance_commit(st, me);
+            if behind {
+                self.send_append(st, me, src, true);
+            }
+        } else {
+            s.next_index[j] = LogIndex(s.next_index[j].0.saturating_sub(1).max(1));
+            self.send_append(st, me, src, true);
+        }
+    }
+
+    /// The largest N replicated on a majority whose entry is of the current term (Figure 2, and
+    /// Figure 8 for why the term matters).
+    fn advance_commit(&self, st: &mut RaftState, me: ServerId) {
+        let majority = self.majority();
+        let s = &mut st.servers[me.ix()];
+        for n in (s.commit.0 + 1..=s.last_index().0).rev() {
+            let replicas = 1 + (0..self.config.servers as usize)
+                .filter(|&j| j != me.ix() && s.match_index[j].0 >= n)
+                .count();
+            let current_term = s.log[n as usize - 1].term == s.term;
+            if replicas >= majority && (current_term || self.is(Mutant::CommitPreviousTerm)) {
+                s.commit = LogIndex(n);
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn on_crash(&self, st: &mut RaftState, me: ServerId) {
+        let s = &mut st.servers[me.ix()];
+        s.up = false;
+        s.lose_volatile_state();
+        st.network.drop_to(me.0);
+        st.crashes += 1;
+    }
+
+    /// Restart from disk: term, vote and log come back (unless a mutant forgot to persist them).
+    pub(crate) fn on_restart(&self, st: &mut RaftState, me: ServerId) {
+        let s = &mut st.servers[me.ix()];
+        s.up = true;
+        if self.is(Mutant::VolatileVote) {
+            s.voted_for = None;
+        }
+        if self.is(Mutant::VolatileTerm) {
+            s.term = Term(0);
+        }
+    }
+}

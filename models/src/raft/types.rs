@@ -1,0 +1,174 @@
+//! Raft's nouns: server ids, terms, log indices, entries, roles and messages.
+
+use arrayvec::ArrayVec;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Largest cluster the model supports.
+pub const MAX_SERVERS: usize = 5;
+/// Longest log the model supports (client entries plus leaders' no-op entries).
+pub const MAX_LOG: usize = 8;
+
+macro_rules! small_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u8);
+    };
+}
+
+small_id!(
+    /// A server, numbered from 0.
+    ServerId
+);
+small_id!(
+    /// A Raft term. Servers start in term 0; the first election is term 1.
+    Term
+);
+small_id!(
+    /// A position in the log, from 1; 0 is the empty prefix.
+    LogIndex
+);
+small_id!(
+    /// A client value. 0 is the no-op entry a new leader appends.
+    Value
+);
+
+impl ServerId {
+    pub fn ix(self) -> usize {
+        self.0 as usize
+    }
+    pub fn bit(self) -> u8 {
+        1 << self.0
+    }
+}
+
+impl fmt::Display for ServerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s{}", self.0)
+    }
+}
+
+impl Value {
+    pub const NOOP: Value = Value(0);
+}
+
+/// One log entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Entry {
+    pub term: Term,
+    pub value: Value,
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.value == Value::NOOP {
+            write!(f, "{}:noop", self.term.0)
+        } else {
+            write!(f, "{}:v{}", self.term.0, self.value.0)
+        }
+    }
+}
+
+/// A log, or a run of entries in a message. Fixed capacity: no heap allocation per state.
+pub type Entries = ArrayVec<Entry, MAX_LOG>;
+
+pub(crate) fn fmt_entries(entries: &Entries) -> String {
+    let inner: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
+    format!("[{}]", inner.join(" "))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// Raft's four messages (Figure 2). Sender and receiver travel on the envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Msg {
+    RequestVote {
+        term: Term,
+        last_log_term: Term,
+        last_log_index: LogIndex,
+    },
+    RequestVoteResponse {
+        term: Term,
+        granted: bool,
+    },
+    AppendEntries {
+        term: Term,
+        prev_log_index: LogIndex,
+        prev_log_term: Term,
+        entries: Entries,
+        commit: LogIndex,
+    },
+    AppendEntriesResponse {
+        term: Term,
+        success: bool,
+        match_index: LogIndex,
+    },
+}
+
+impl Msg {
+    pub fn term(&self) -> Term {
+        match *self {
+            Msg::RequestVote { term, .. }
+            | Msg::RequestVoteResponse { term, .. }
+            | Msg::AppendEntries { term, .. }
+            | Msg::AppendEntriesResponse { term, .. } => term,
+        }
+    }
+}
+
+impl fmt::Display for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Msg::RequestVote {
+                term,
+                last_log_term,
+                last_log_index,
+            } => write!(
+                f,
+                "RequestVote(t{}, last {}@{})",
+                term.0, last_log_term.0, last_log_index.0
+            ),
+            Msg::RequestVoteResponse { term, granted } => write!(
+                f,
+                "RequestVoteResponse(t{}, {})",
+                term.0,
+                if *granted { "granted" } else { "denied" }
+            ),
+            Msg::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                commit,
+            } => write!(
+                f,
+                "AppendEntries(t{}, prev {}@{}, {}, commit {})",
+                term.0,
+                prev_log_term.0,
+                prev_log_index.0,
+                fmt_entries(entries),
+                commit.0
+            ),
+            Msg::AppendEntriesResponse {
+                term,
+                success,
+                match_index,
+            } => write!(
+                f,
+                "AppendEntriesResponse(t{}, {}, match {})",
+                term.0,
+                if *success { "ok" } else { "reject" },
+                match_index.0
+            ),
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! What every protocol model offers the CLI, the trace format and the tests, beyond
+//! [`stateright::Model`]: its configuration, its mutants, symmetry, and a readable view of states.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt::{Debug, Display};
+use std::hash::Hash;
+use stateright::Model;
+
+use crate::config::ConfigError;
+
+/// A mutant as the catalogue lists it, independent of the protocol.
+#[derive(Clone, Debug)]
+pub struct MutantEntry<C> {
+    pub name: &'static str,
+    /// Reference number (e.g. `M3`, `ZK-1419`).
+    pub id: &'static str,
+    pub summary: &'static str,
+    /// The property the checker must find violated.
+    pub breaks: &'static str,
+    pub precedent: &'static str,
+    /// The smallest bounds that expose it (the mutant included).
+    pub bounds: C,
+    /// Length of the shortest counterexample at those bounds, as BFS finds it.
+    pub shortest: usize,
+}
+
+/// A protocol model ballot can check, trace, explore and list.
+pub trait Spec:
+    Model<State = <Self as Spec>::St, Action = <Self as Spec>::Act> + Clone + Send + Sync + 'static
+{
+    type St: Clone + Debug + Hash + PartialEq + Send + Sync + 'static;
+    type Act: Clone + Debug + Display + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// Bounds and fault model; serialised into traces (without the mutant).
+    type Config: Clone + Debug + PartialEq + Serialize + DeserializeOwned;
+
+    /// The protocol's name on the command line and in traces.
+    const PROTOCOL: &'static str;
+
+    /// Builds the model, validating every bound (errors name the flag).
+    fn build(config: Self::Config, mutant: Option<&str>) -> Result<Self, ConfigError>;
+    fn config(&self) -> &Self::Config;
+    fn mutant_name(&self) -> Option<&'static str>;
+    /// One line describing the bounds, for reports.
+    fn summary(&self) -> String;
+    fn mutants() -> Vec<MutantEntry<Self::Config>>;
+
+    /// Whether the model is symmetric in server ids (then `representative` is meaningful).
+    fn symmetric(&self) -> bool {
+        false
+    }
+    /// The representative of a state's symmetry class.
+    fn representative(&self, state: &Self::St) -> Self::St {
+        state.clone()
+    }
+
+    /// The abstract state, as written into traces.
+    fn state_view(&self, state: &Self::St) -> serde_json::Value;
+    /// What a step changed, in one line, for the terminal.
+    fn describe_change(&self, before: &Self::St, after: &Self::St) -> String;
+}

@@ -1,0 +1,199 @@
+//! The `ballot-trace/1` format: a counterexample (or any path) as semantic actions plus the
+//! abstract state after each step, in one JSON document. Loading re-executes the trace on the
+//! model and rejects anything inconsistent, naming the step.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use thiserror::Error;
+
+use crate::engine::Discovery;
+use crate::spec::Spec;
+
+pub const FORMAT: &str = "ballot-trace/1";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trace {
+    pub format: String,
+    pub protocol: String,
+    /// Every bound needed to rebuild the model.
+    pub config: serde_json::Value,
+    pub mutant: Option<String>,
+    /// The property this trace violates (or witnesses); `null` for other traces.
+    pub property: Option<String>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub action: serde_json::Value,
+    pub state: serde_json::Value,
+}
+
+#[derive(Debug, Error)]
+pub enum TraceError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a ballot trace: {source}")]
+    Json {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("format `{0}` is not supported (accepted: {FORMAT})")]
+    Format(String),
+    #[error("protocol `{found}` does not match (expected {expected})")]
+    Protocol { found: String, expected: String },
+    #[error("config: {0}")]
+    Config(String),
+    #[error("step {step}: {message}")]
+    Step { step: usize, message: String },
+}
+
+impl Trace {
+    /// Builds the trace of a discovery by replaying its actions on the model.
+    pub fn from_discovery<S: Spec>(spec: &S, property: Option<&str>, d: &Discovery<S::Act>) -> Self {
+        let mut state = spec.init_states()[d.init].clone();
+        let mut steps = Vec::with_capacity(d.actions.len());
+        for a in &d.actions {
+            state = spec
+                .next_state(&state, a.clone())
+                .expect("a discovered path replays on its model");
+            steps.push(Step {
+                action: serde_json::to_value(a).expect("actions serialise"),
+                state: spec.state_view(&state),
+            });
+        }
+        Trace {
+            format: FORMAT.to_string(),
+            protocol: S::PROTOCOL.to_string(),
+            config: serde_json::to_value(spec.config()).expect("configs serialise"),
+            mutant: spec.mutant_name().map(str::to_string),
+            property: property.map(str::to_string),
+            steps,
+        }
+    }
+
+    pub fn read(path: &Path) -> Result<Self, TraceError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|e| match e {
+            TraceError::Json { source, .. } => TraceError::Json {
+                path: path.display().to_string(),
+                source,
+            },
+            e => e,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TraceError> {
+        // Check the version before the shape, so a future format is reported as such.
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+            if let Some(f) = v.get("format").and_then(|f| f.as_str()) {
+                if f != FORMAT {
+                    return Err(TraceError::Format(f.to_string()));
+                }
+            }
+        }
+        let trace: Trace = serde_json::from_str(text).map_err(|source| TraceError::Json {
+            path: String::new(),
+            source,
+        })?;
+        if trace.format != FORMAT {
+            return Err(TraceError::Format(trace.format));
+        }
+        Ok(trace)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("traces serialise")
+    }
+
+    /// Rebuilds the model and re-executes every step: each action must be enabled where it
+    /// stands, and the state it leads to must be the recorded one. Returns the model and actions.
+    pub fn replay<S: Spec>(&self) -> Result<(S, Vec<S::Act>), TraceError> {
+        if self.protocol != S::PROTOCOL {
+            return Err(TraceError::Protocol {
+                found: self.protocol.clone(),
+                expected: S::PROTOCOL.to_string(),
+            });
+        }
+        let config: S::Config = serde_json::from_value(self.config.clone())
+            .map_err(|e| TraceError::Config(e.to_string()))?;
+        let spec = S::build(config, self.mutant.as_deref())
+            .map_err(|e| TraceError::Config(e.to_string()))?;
+        let mut state = spec.init_states()[0].clone();
+        let mut actions = Vec::with_capacity(self.steps.len());
+        let mut enabled = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            let n = i + 1;
+            let action: S::Act =
+                serde_json::from_value(step.action.clone()).map_err(|e| TraceError::Step {
+                    step: n,
+                    message: format!("action: {e}"),
+                })?;
+            enabled.clear();
+            spec.actions(&state, &mut enabled);
+            let next = enabled
+                .iter()
+                .any(|a| *a == action)
+                .then(|| spec.next_state(&state, action.clone()))
+                .flatten()
+                .ok_or_else(|| TraceError::Step {
+                    step: n,
+                    message: format!("action `{action}` is not enabled in the state before it"),
+                })?;
+            let view = spec.state_view(&next);
+            if view != step.state {
+                return Err(TraceError::Step {
+                    step: n,
+                    message: format!(
+                        "recorded state differs from the model's{}",
+                        first_difference(&step.state, &view)
+                            .map(|p| format!(" at `{p}`"))
+                            .unwrap_or_default()
+                    ),
+                });
+            }
+            actions.push(action);
+            state = next;
+        }
+        Ok((spec, actions))
+    }
+}
+
+/// The JSON path of the first difference between two values, for error messages.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value) -> Option<String> {
+    use serde_json::Value::{Array, Object};
+    match (a, b) {
+        _ if a == b => None,
+        (Object(x), Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().find_map(|k| match (x.get(k), y.get(k)) {
+                (Some(u), Some(v)) => first_difference(u, v).map(|p| join(k, &p)),
+                _ => Some(k.clone()),
+            })
+        }
+        (Array(x), Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (u, v))| first_difference(u, v).map(|p| join(&i.to_string(), &p))),
+        _ => Some(String::new()),
+    }
+}
+
+fn join(head: &str, tail: &str) -> String {
+    if tail.is_empty() {
+        head.to_string()
+    } else {
+        format!("{head}.{tail}")
+    }
+}

@@ -1,0 +1,117 @@
+//! Command-line bounds, turned into each protocol's configuration. A flag that does not apply to
+//! the chosen protocol is an error naming it, never silently ignored.
+
+use anyhow::Result;
+use clap::Args;
+
+use ballot_models::network::NetworkKind;
+use ballot_models::raft::RaftConfig;
+
+use crate::UsageError;
+
+/// Bounds shared by the protocols.
+#[derive(Args, Clone, Debug, Default)]
+#[command(next_help_heading = "Bounds (default: the protocol's CI bounds, or the mutant's)")]
+pub struct CommonBounds {
+    /// Number of servers (1 to 5).
+    #[arg(long, value_name = "N")]
+    pub servers: Option<u8>,
+    /// Crashes over the whole run; a crashed server restarts from its persistent state.
+    #[arg(long, value_name = "N")]
+    pub crashes: Option<u8>,
+    /// Message semantics: ordered (FIFO per pair, like TCP), unordered (any order, each copy
+    /// once), unordered-dup (unordered, plus duplication).
+    #[arg(long, value_name = "KIND", value_parser = parse_network)]
+    pub network: Option<NetworkKind>,
+    /// Messages may be lost.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub lossy: Option<bool>,
+}
+
+/// Bounds of the Raft model.
+#[derive(Args, Clone, Debug, Default)]
+#[command(next_help_heading = "Raft bounds")]
+pub struct RaftBounds {
+    /// Raft: servers time out only while their term is below this (1 to 7).
+    #[arg(long, value_name = "N")]
+    pub max_term: Option<u8>,
+    /// Raft: a leader accepts client requests only while its log holds fewer client entries than
+    /// this (no-op entries do not count).
+    #[arg(long, value_name = "N")]
+    pub max_log: Option<u8>,
+    /// Raft: distinct client values, each proposed at most once (0 to 7).
+    #[arg(long, value_name = "N")]
+    pub values: Option<u8>,
+    /// Raft: a new leader appends a no-op entry of its term (as raft-rs, etcd and openraft do).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub leader_noop: Option<bool>,
+}
+
+/// Every bound flag, for every protocol.
+#[derive(Args, Clone, Debug, Default)]
+pub struct Bounds {
+    #[command(flatten)]
+    pub common: CommonBounds,
+    #[command(flatten)]
+    pub raft: RaftBounds,
+}
+
+fn parse_network(s: &str) -> Result<NetworkKind, String> {
+    s.parse()
+}
+
+impl Bounds {
+    /// The flags given, by name, for "does not apply" errors.
+    fn given(&self) -> Vec<(&'static str, &'static str)> {
+        let mut v = Vec::new();
+        let mut note = |set: bool, flag: &'static str, protocol: &'static str| {
+            if set {
+                v.push((flag, protocol));
+            }
+        };
+        note(self.raft.max_term.is_some(), "--max-term", "raft");
+        note(self.raft.max_log.is_some(), "--max-log", "raft");
+        note(self.raft.values.is_some(), "--values", "raft");
+        note(self.raft.leader_noop.is_some(), "--leader-noop", "raft");
+        note(self.common.servers.is_some(), "--servers", "");
+        note(self.common.crashes.is_some(), "--crashes", "");
+        note(self.common.network.is_some(), "--network", "");
+        note(self.common.lossy.is_some(), "--lossy", "");
+        v
+    }
+
+    /// Rejects flags that belong to another protocol.
+    pub fn only_for(&self, protocol: &str) -> Result<()> {
+        for (flag, owner) in self.given() {
+            if protocol == "all" {
+                return Err(UsageError(format!(
+                    "{flag} sets a bound of one protocol: name the protocol (e.g. `ballot check raft {flag} …`)"
+                ))
+                .into());
+            }
+            if !owner.is_empty() && owner != protocol {
+                return Err(UsageError(format!(
+                    "{flag} is a {owner} bound and does not apply to {protocol}"
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Raft's configuration: the flags given, over `base` (defaults, or a mutant's bounds).
+    pub fn raft(&self, base: RaftConfig) -> RaftConfig {
+        let (c, r) = (&self.common, &self.raft);
+        RaftConfig {
+            servers: c.servers.unwrap_or(base.servers),
+            crashes: c.crashes.unwrap_or(base.crashes),
+            network: c.network.unwrap_or(base.network),
+            lossy: c.lossy.unwrap_or(base.lossy),
+            max_term: r.max_term.unwrap_or(base.max_term),
+            max_log: r.max_log.unwrap_or(base.max_log),
+            values: r.values.unwrap_or(base.values),
+            leader_noop: r.leader_noop.unwrap_or(base.leader_noop),
+            mutant: base.mutant,
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! `ballot check`: builds each model from the flags, runs an engine with a progress line on
+//! stderr, then reports verdicts, figures and counterexamples, and writes trace files.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use stateright::{Checker, Expectation};
+
+use ballot_models::engine::{self, CheckOptions, Discovery, Progress, StopReason, Strategy, Verdict};
+use ballot_models::raft::RaftModel;
+use ballot_models::spec::Spec;
+use ballot_models::trace::Trace;
+
+use crate::bounds::Bounds;
+use crate::report::{self, Format, PropertyRow, RunReport, Stats};
+use crate::{Protocol, UsageError};
+
+#[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    ballot check                         every protocol at its CI bounds\n  \
+    ballot check raft --max-term 4       Raft with a deeper bound\n  \
+    ballot check raft --mutant m3        a seeded bug: exits 1 and writes its counterexample\n  \
+    ballot check raft --list-mutants     the seeded bugs, with their bounds and expected violations")]
+pub struct CheckArgs {
+    /// Protocol to check: raft, or all.
+    #[arg(value_name = "PROTOCOL", default_value = "all", value_parser = parse_protocols)]
+    protocol: ProtocolChoice,
+
+    #[command(flatten)]
+    bounds: Bounds,
+
+    /// Check a seeded bug (name or reference number, see --list-mutants). Its smallest exposing
+    /// bounds become the defaults; bound flags still override them.
+    #[arg(long, value_name = "NAME")]
+    mutant: Option<String>,
+    /// List the seeded bugs of the protocol(s) and exit.
+    #[arg(long)]
+    list_mutants: bool,
+
+    /// Search strategy: bfs (shortest counterexamples), dfs (small memory), sim (seeded random
+    /// walks; never exhaustive, so a clean run exits 3).
+    #[arg(long, value_enum, default_value = "bfs", help_heading = "Search")]
+    strategy: StrategyArg,
+    /// Worker threads [default: the number of CPUs].
+    #[arg(long, value_name = "N", help_heading = "Search")]
+    threads: Option<usize>,
+    /// Seed of the random walks (sim).
+    #[arg(long, default_value_t = 0, help_heading = "Search")]
+    seed: u64,
+    /// Number of random walks (sim).
+    #[arg(long, default_value_t = 10_000, value_name = "N", help_heading = "Search")]
+    walks: u64,
+    /// Maximum length of a random walk (sim).
+    #[arg(long, default_value_t = 200, value_name = "N", help_heading = "Search")]
+    walk_depth: usize,
+    /// Stop after this many seconds; the run is then incomplete (exit 3 unless a violation was found).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, help_heading = "Search")]
+    timeout: Option<Duration>,
+    /// Stop after this many unique states (incomplete).
+    #[arg(long, value_name = "N", help_heading = "Search")]
+    max_states: Option<u64>,
+    /// Reduce by symmetry of server ids (Raft is symmetric; counts become symmetry classes).
+    #[arg(long, help_heading = "Search")]
+    symmetry: bool,
+    /// Stop at the first violation instead of deciding every property.
+    #[arg(long, help_heading = "Search")]
+    fail_fast: bool,
+    /// Checking engine: ballot's own, or Stateright's built-in checkers (for comparison: no
+    /// shortest counterexamples, no symmetry under bfs, timeout ignored with one thread).
+    #[arg(long, value_enum, default_value = "ballot", help_heading = "Search")]
+    engine: EngineArg,
+
+    /// Where to write the first counterexample [default: target/ballot/PROTOCOL-PROPERTY.json,
+    /// one file per violated property].
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    trace_out: Option<PathBuf>,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value = "text", help_heading = "Output")]
+    format: Format,
+    /// Also write a JUnit XML report (one test case per property) to FILE.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    junit: Option<PathBuf>,
+    /// No progress line on stderr.
+    #[arg(long, short, help_heading = "Output")]
+    quiet: bool,
+}
+
+#[derive(Clone, Debug)]
+struct ProtocolChoice(Vec<Protocol>, &'static str);
+
+fn parse_protocols(s: &str) -> Result<ProtocolChoice, String> {
+    if s == "all" {
+        return Ok(ProtocolChoice(Protocol::all(), "all"));
+    }
+    Protocol::all()
+        .into_iter()
+        .find(|p| p.name() == s)
+        .map(|p| ProtocolChoice(vec![p], p.name()))
+        .ok_or_else(|| {
+            let names: Vec<&str> = Protocol::all().iter().map(|p| p.name()).collect();
+            format!("unknown protocol `{s}` (accepted: {}, all)", names.join(", "))
+        })
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(format!("`{s}` must be a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum StrategyArg {
+    Bfs,
+    Dfs,
+    Sim,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum EngineArg {
+    Ballot,
+    Stateright,
+}
+
+pub fn run(args: CheckArgs) -> Result<u8> {
+    let protocols = args.protocol.0.clone();
+    args.bounds.only_for(args.protocol.1)?;
+    if args.list_mutants {
+        for p in &protocols {
+            match p {
+                Protocol::Raft => report::list_mutants::<RaftModel>(),
+            }
+        }
+        return Ok(0);
+    }
+    if args.mutant.is_some() && protocols.len() != 1 {
+        return Err(UsageError(
+            "--mutant names a bug of one protocol: name the protocol (e.g. `ballot check raft --mutant m3`)"
+                .into(),
+        )
+        .into());
+    }
+    if args.threads == Some(0) {
+        return Err(UsageError("--threads: must be at least 1".into()).into());
+    }
+    if args.engine == EngineArg::Stateright && args.strategy == StrategyArg::Sim {
+        return Err(UsageError(
+            "--engine stateright supports --strategy bfs and dfs only (its simulation checker records wrong paths in 0.31)".into(),
+        )
+        .into());
+    }
+    let mut runs = Vec::new();
+    for p in protocols {
+        let run = match p {
+            Protocol::Raft => {
+                let base = match &args.mutant {
+                    Some(name) => mutant_bounds::<RaftModel>(name)?,
+                    None => Default::default(),
+                };
+                let config = args.bounds.raft(base);
+                let spec = RaftModel::build(config, args.mutant.as_deref())?;
+                check_spec(&spec, &args)?
+            }
+        };
+        runs.push(run);
+    }
+    let code = report::exit_code(&runs);
+    match args.format {
+        Format::Text => report::print_text(&runs),
+        Format::Json => report::print_json(&runs, code),
+    }
+    if let Some(path) = &args.junit {
+        report::write_junit(path, &runs)
+            .with_context(|| format!("--junit {}: cannot write", path.display()))?;
+    }
+    Ok(code)
+}
+
+/// The bounds a mutant is defined with (the mutant included).
+fn mutant_bounds<S: Spec>(name: &str) -> Result<S::Config> {
+    // Building validates the name and gives the canonical one.
+    let canonical = S::mutants()
+        .into_iter()
+        .find(|m| m.name == name || m.id.eq_ignore_ascii_case(name));
+    match canonical {
+        Some(m) => Ok(m.bounds),
+        None => {
+            let names: Vec<&str> = S::mutants().iter().map(|m| m.name).collect();
+            Err(UsageError(format!(
+                "--mutant: unknown {} mutant `{name}` (accepted: {})",
+                S::PROTOCOL,
+                names.join(", ")
+            ))
+            .into())
+        }
+    }
+}
+
+fn options(args: &CheckArgs) -> CheckOptions {
+    CheckOptions {
+        strategy: match args.strategy {
+            StrategyArg::Bfs => Strategy::Bfs,
+            StrategyArg::Dfs => Strategy::Dfs,
+            StrategyArg::Sim => Strategy::Sim,
+        },
+        threads: args.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }),
+        timeout: args.timeout,
+        max_states: args.max_states,
+        symmetry: args.symmetry,
+        fail_fast: args.fail_fast,
+        seed: args.seed,
+        walks: args.walks,
+        walk_depth: args.walk_depth,
+    }
+}
+
+/// Prints a progress line on stderr every second until `done`: rewritten in place on a terminal,
+/// one line every 10 s otherwise (CI logs).
+fn progress_reporter(
+    protocol: &'static str,
+    done: &AtomicBool,
+    read: impl Fn() -> (u64, u64, u64),
+    quiet: bool,
+) {
+    if quiet {
+        return;
+    }
+    let tty = std::io::stderr().is_terminal();
+    let every = if tty { 10 } else { 100 }; // ticks of 100 ms
+    let start = std::time::Instant::now();
+    let mut tick = 0u64;
+    let mut last_unique = 0u64;
+    let mut last_time = 0.0f64;
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        tick += 1;
+        if tick % every != 0 || done.load(Ordering::Relaxed) {
+            continue;
+        }
+        let (generated, unique, depth) = read();
+        let t = start.elapsed().as_secs_f64();
+        let rate = (unique - last_unique.min(unique)) as f64 / (t - last_time).max(1e-9);
+        (last_unique, last_time) = (unique, t);
+        let line = format!(
+            "[{protocol}] {} states, {} unique, {}/s, depth {depth}, {t:.0}s",
+            report::count(generated),
+            report::count(unique),
+            report::count(rate as u64)
+        );
+        let mut err = std::io::stderr().lock();
+        if tty {
+            let _ = write!(err, "\r\x1b[K{line}");
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+    }
+    if tty {
+        let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+    }
+}
+
+fn check_spec<S: Spec>(spec: &S, args: &CheckArgs) -> Result<RunReport> {
+    let opts = options(args);
+    let (rows, stats) = match args.engine {
+        EngineArg::Ballot => run_ballot(spec, &opts, args.quiet),
+        EngineArg::Stateright => run_stateright(spec, &opts, args.quiet),
+    };
+    let mut properties = Vec::new();
+    let mut first_trace = true;
+    for (name, expectation, verdict, discovery) in rows {
+        let mut row = PropertyRow {
+            name,
+            kind: match expectation {
+                Expectation::Always => "always",
+                Expectation::Sometimes => "sometimes",
+                Expectation::Eventually => "eventually",
+            },
+            verdict,
+            length: discovery.as_ref().map(|d| d.actions.len()),
+            found_after: discovery.as_ref().map(|d| d.found_after),
+            steps: Vec::new(),
+            trace_path: None,
+        };
+        if let (Some(d), Verdict::Violated) = (&discovery, verdict) {
+            row.steps = render_steps(spec, d);
+            let path = match (&args.trace_out, first_trace) {
+                (Some(p), true) => p.clone(),
+                _ => PathBuf::from(format!("target/ballot/{}-{name}.json", S::PROTOCOL)),
+            };
+            first_trace = false;
+            let trace = Trace::from_discovery(spec, Some(name), d);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            std::fs::write(&path, trace.to_json())
+                .with_context(|| format!("--trace-out {}: cannot write", path.display()))?;
+            row.trace_path = Some(path);
+        }
+        properties.push(row);
+    }
+    Ok(RunReport {
+        protocol: S::PROTOCOL,
+        summary: spec.summary(),
+        config: serde_json::to_value(spec.config())?,
+        mutant: spec.mutant_name(),
+        expected: spec
+            .mutant_name()
+            .and_then(|n| S::mutants().into_iter().find(|m| m.name == n))
+            .map(|m| m.breaks),
+        engine: match args.engine {
+            EngineArg::Ballot => "ballot",
+            EngineArg::Stateright => "stateright",
+        },
+        strategy: opts.strategy.name(),
+        threads: opts.threads,
+        symmetry: opts.symmetry,
+        properties,
+        stats,
+    })
+}
+
+type Row<A> = (&'static str, Expectation, Verdict, Option<Discovery<A>>);
+
+fn run_ballot<S: Spec>(
+    spec: &S,
+    opts: &CheckOptions,
+    quiet: bool,
+) -> (Vec<Row<S::Act>>, Stats) {
+    let progress = Progress::new();
+    let done = AtomicBool::new(false);
+    let representative = |s: &S::St| spec.representative(s);
+    let symmetry: Option<engine::Representative<'_, S::St>> =
+        spec.symmetric().then_some(&representative);
+    let outcome = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            progress_reporter(
+                S::PROTOCOL,
+                &done,
+                || {
+                    let s = progress.snapshot();
+                    (s.generated, s.unique, s.depth)
+                },
+                quiet,
+            )
+        });
+        let outcome = engine::check(spec, opts, symmetry, &progress);
+        done.store(true, Ordering::Relaxed);
+        outcome
+    });
+    let rows = outcome
+        .properties
+        .into_iter()
+        .map(|p| (p.name, p.expectation, p.verdict, p.discovery))
+        .collect();
+    let s = outcome.stats;
+    (
+        rows,
+        Stats {
+            generated: s.generated,
+            unique: s.unique,
+            max_depth: s.max_depth as u64,
+            elapsed: s.elapsed,
+            stop: s.stop,
+            peak_rss: report::peak_rss_bytes(),
+            visited_bytes: Some(s.visited_bytes),
+        },
+    )
+}
+
+/// Runs Stateright's own checker on the same model, for side-by-side figures.
+fn run_stateright<S: Spec>(
+    spec: &S,
+    opts: &CheckOptions,
+    quiet: bool,
+) -> (Vec<Row<S::Act>>, Stats) {
+    let start = std::time::Instant::now();
+    let mut builder = spec.clone().checker().threads(opts.threads);
+    if let Some(t) = opts.timeout {
+        builder = builder.timeout(t);
+    }
+    if let Some(n) = opts.max_states {
+        builder = builder.target_state_count(n as usize);
+    }
+    match opts.strategy {
+        Strategy::Dfs => drive_stateright(spec, builder.spawn_dfs(), start, opts, quiet),
+        _ => drive_stateright(spec, builder.spawn_bfs(), start, opts, quiet),
+    }
+}
+
+fn drive_stateright<S: Spec, C: Checker<S> + Sync>(
+    spec: &S,
+    checker: C,
+    start: std::time::Instant,
+    opts: &CheckOptions,
+    quiet: bool,
+) -> (Vec<Row<S::Act>>, Stats) {
+    let done = AtomicBool::new(false);
+    let elapsed = std::thread::scope(|scope| {
+        let c = &checker;
+        scope.spawn(|| {
+            progress_reporter(
+                S::PROTOCOL,
+                &done,
+                || (c.state_count() as u64, c.unique_state_count() as u64, c.max_depth() as u64),
+                quiet,
+            )
+        });
+        while !checker.is_done() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        done.store(true, Ordering::Relaxed);
+        start.elapsed()
+    });
+    let timed_out = opts.timeout.is_some_and(|t| elapsed >= t);
+    let limited = opts
+        .max_states
+        .is_some_and(|n| checker.unique_state_count() as u64 >= n);
+    let discoveries = checker.discoveries();
+    let complete = !timed_out && !limited;
+    let rows = spec
+        .properties()
+        .into_iter()
+        .map(|p| {
+            let d = discoveries.get(p.name).map(|path| Discovery {
+                init: 0,
+                actions: path.clone().into_actions(),
+                found_after: elapsed,
+            });
+            let verdict = match (&p.expectation, d.is_some(), complete) {
+                (Expectation::Sometimes, true, _) => Verdict::Found,
+                (Expectation::Sometimes, false, true) => Verdict::Missing,
+                (_, true, _) => Verdict::Violated,
+                (_, false, true) => Verdict::Holds,
+                (_, false, false) => Verdict::Unknown,
+            };
+            (p.name, p.expectation, verdict, d)
+        })
+        .collect();
+    (
+        rows,
+        Stats {
+            generated: checker.state_count() as u64,
+            unique: checker.unique_state_count() as u64,
+            max_depth: checker.max_depth() as u64,
+            elapsed,
+            stop: if timed_out {
+                StopReason::Timeout
+            } else if limited {
+                StopReason::StateLimit
+            } else {
+                StopReason::Exhausted
+            },
+            peak_rss: report::peak_rss_bytes(),
+            visited_bytes: None,
+        },
+    )
+}
+
+/// The counterexample as numbered lines: each action with what it changed.
+fn render_steps<S: Spec>(spec: &S, d: &Discovery<S::Act>) -> Vec<String> {
+    let mut state = spec.init_states()[d.init].clone();
+    d.actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let next = spec
+                .next_state(&state, a.clone())
+                .expect("a discovered path replays on its model");
+            let line = format!(
+                "{:>3}. {a}\n       {}",
+                i + 1,
+                spec.describe_change(&state, &next)
+            );
+            state = next;
+            line
+        })
+        .collect()
+}

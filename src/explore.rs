@@ -1,0 +1,111 @@
+//! `ballot explore`: serves Stateright's Explorer on a model; with `--trace`, first prints the URL
+//! that opens the Explorer at the trace's last state.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use stateright::Path;
+
+use ballot_models::raft::RaftModel;
+use ballot_models::spec::Spec;
+use ballot_models::trace::Trace;
+
+use crate::bounds::Bounds;
+use crate::{Protocol, UsageError};
+
+#[derive(Args)]
+pub struct ExploreArgs {
+    /// Protocol to explore (raft); optional with --trace, which names its protocol.
+    #[arg(value_name = "PROTOCOL", value_enum)]
+    protocol: Option<Protocol>,
+    #[command(flatten)]
+    bounds: Bounds,
+    /// Explore a seeded bug's model (see `ballot check --list-mutants`).
+    #[arg(long, value_name = "NAME")]
+    mutant: Option<String>,
+    /// A trace written by `ballot check`: its model is served, and the URL of its last state printed.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Address to serve on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
+    addr: SocketAddr,
+}
+
+pub fn run(args: ExploreArgs) -> Result<u8> {
+    // tiny_http panics when it cannot bind; find out first, with an error naming the address.
+    TcpListener::bind(args.addr)
+        .map_err(|e| UsageError(format!("--addr {}: cannot listen: {e}", args.addr)))?;
+    match &args.trace {
+        Some(path) => {
+            let trace = Trace::read(path)?;
+            if let Some(p) = args.protocol {
+                if p.name() != trace.protocol {
+                    return Err(UsageError(format!(
+                        "{}: the trace is of protocol `{}`, not {}",
+                        path.display(),
+                        trace.protocol,
+                        p.name()
+                    ))
+                    .into());
+                }
+            }
+            if args.mutant.is_some() {
+                return Err(UsageError("--mutant: a trace names its own mutant".into()).into());
+            }
+            args.bounds.only_for("")?;
+            match trace.protocol.as_str() {
+                "raft" => serve_trace::<RaftModel>(&trace, path, args.addr),
+                other => Err(UsageError(format!(
+                    "{}: protocol `{other}` is not supported (accepted: raft)",
+                    path.display()
+                ))
+                .into()),
+            }
+        }
+        None => {
+            let protocol = args.protocol.ok_or_else(|| {
+                UsageError("name a protocol (`ballot explore raft`) or give --trace FILE".into())
+            })?;
+            args.bounds.only_for(protocol.name())?;
+            match protocol {
+                Protocol::Raft => {
+                    let base = match &args.mutant {
+                        Some(name) => RaftModel::mutants()
+                            .into_iter()
+                            .find(|m| m.name == name || m.id.eq_ignore_ascii_case(name))
+                            .map(|m| m.bounds)
+                            .unwrap_or_default(),
+                        None => Default::default(),
+                    };
+                    let spec = RaftModel::build(args.bounds.raft(base), args.mutant.as_deref())?;
+                    serve(spec, args.addr, None)
+                }
+            }
+        }
+    }
+}
+
+fn serve_trace<S: Spec>(trace: &Trace, path: &std::path::Path, addr: SocketAddr) -> Result<u8> {
+    let (spec, actions) = trace
+        .replay::<S>()
+        .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    let init = spec.init_states()[0].clone();
+    let encoded = Path::from_actions(&spec, init, &actions)
+        .expect("a replayed trace is a path of its model")
+        .encode(&spec);
+    serve(spec, addr, Some(encoded))
+}
+
+fn serve<S: Spec>(spec: S, addr: SocketAddr, path: Option<String>) -> Result<u8> {
+    println!("Explorer: http://{addr}/");
+    if let Some(p) = path {
+        println!("Counterexample: http://{addr}/#/steps/{p}");
+    }
+    println!("(serving until interrupted)");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    spec.checker().serve(addr);
+    Ok(0)
+}
