@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::Args;
 
 use ballot_models::network::NetworkKind;
-use ballot_models::raft::RaftConfig;
+use ballot_models::raft::{InitServer, RaftConfig};
 
 use crate::UsageError;
 
@@ -26,6 +26,11 @@ pub struct CommonBounds {
     /// Messages may be lost.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub lossy: Option<bool>,
+    /// Each server's persistent state at the start, comma-separated, one per server. Raft:
+    /// `TERM/LOG[/VOTE]`, LOG `+`-separated `<term>v<value>` entries, e.g. `2/1v1,2/,2/2v2`
+    /// (Figure 8's start).
+    #[arg(long, value_name = "SERVERS")]
+    pub init: Option<String>,
 }
 
 /// Bounds of the Raft model.
@@ -42,6 +47,9 @@ pub struct RaftBounds {
     /// Raft: distinct client values, each proposed at most once (0 to 7).
     #[arg(long, value_name = "N")]
     pub values: Option<u8>,
+    /// Raft: at most this many servers stand as candidate in one term [default: all servers].
+    #[arg(long, value_name = "N")]
+    pub max_candidates: Option<u8>,
     /// Raft: a new leader appends a no-op entry of its term (as raft-rs, etcd and openraft do).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub leader_noop: Option<bool>,
@@ -61,7 +69,8 @@ fn parse_network(s: &str) -> Result<NetworkKind, String> {
 }
 
 impl Bounds {
-    /// The flags given, by name, for "does not apply" errors.
+    /// The flags given, with the protocol they belong to ("" for shared flags), for "does not
+    /// apply" errors. Each protocol's bounds list their own flags here.
     fn given(&self) -> Vec<(&'static str, &'static str)> {
         let mut v = Vec::new();
         let mut note = |set: bool, flag: &'static str, protocol: &'static str| {
@@ -69,15 +78,28 @@ impl Bounds {
                 v.push((flag, protocol));
             }
         };
-        note(self.raft.max_term.is_some(), "--max-term", "raft");
-        note(self.raft.max_log.is_some(), "--max-log", "raft");
-        note(self.raft.values.is_some(), "--values", "raft");
-        note(self.raft.leader_noop.is_some(), "--leader-noop", "raft");
+        // Shared.
         note(self.common.servers.is_some(), "--servers", "");
         note(self.common.crashes.is_some(), "--crashes", "");
         note(self.common.network.is_some(), "--network", "");
         note(self.common.lossy.is_some(), "--lossy", "");
+        note(self.common.init.is_some(), "--init", "");
+        // Raft.
+        note(self.raft.max_term.is_some(), "--max-term", "raft");
+        note(self.raft.max_log.is_some(), "--max-log", "raft");
+        note(self.raft.values.is_some(), "--values", "raft");
+        note(self.raft.leader_noop.is_some(), "--leader-noop", "raft");
+        note(
+            self.raft.max_candidates.is_some(),
+            "--max-candidates",
+            "raft",
+        );
         v
+    }
+
+    /// The first bound flag given, if any.
+    pub fn first_given(&self) -> Option<&'static str> {
+        self.given().first().map(|(flag, _)| *flag)
     }
 
     /// Rejects flags that belong to another protocol.
@@ -100,9 +122,21 @@ impl Bounds {
     }
 
     /// Raft's configuration: the flags given, over `base` (defaults, or a mutant's bounds).
-    pub fn raft(&self, base: RaftConfig) -> RaftConfig {
+    pub fn raft(&self, base: RaftConfig) -> Result<RaftConfig> {
         let (c, r) = (&self.common, &self.raft);
-        RaftConfig {
+        let init = match &c.init {
+            None => base.init,
+            Some(s) if s.trim().is_empty() => Vec::new(),
+            Some(s) => s
+                .split(',')
+                .enumerate()
+                .map(|(i, part)| {
+                    InitServer::parse(part)
+                        .map_err(|e| UsageError(format!("--init: server {i}: {e}")))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(RaftConfig {
             servers: c.servers.unwrap_or(base.servers),
             crashes: c.crashes.unwrap_or(base.crashes),
             network: c.network.unwrap_or(base.network),
@@ -110,8 +144,14 @@ impl Bounds {
             max_term: r.max_term.unwrap_or(base.max_term),
             max_log: r.max_log.unwrap_or(base.max_log),
             values: r.values.unwrap_or(base.values),
+            max_candidates: r.max_candidates.unwrap_or(match c.servers {
+                // More servers than the base: keep "no bound" meaning no bound.
+                Some(n) if base.max_candidates >= base.servers => n,
+                _ => base.max_candidates,
+            }),
             leader_noop: r.leader_noop.unwrap_or(base.leader_noop),
+            init,
             mutant: base.mutant,
-        }
+        })
     }
 }

@@ -10,14 +10,15 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use stateright::{Checker, Expectation};
 
-use ballot_models::engine::{self, CheckOptions, Discovery, Progress, StopReason, Strategy, Verdict};
-use ballot_models::raft::RaftModel;
+use ballot_models::engine::{
+    self, CheckOptions, Discovery, Progress, StopReason, Strategy, Verdict,
+};
 use ballot_models::spec::Spec;
 use ballot_models::trace::Trace;
 
 use crate::bounds::Bounds;
 use crate::report::{self, Format, PropertyRow, RunReport, Stats};
-use crate::{Protocol, UsageError};
+use crate::{protocols, Protocol, UsageError};
 
 #[derive(Args)]
 #[command(after_help = "Examples:\n  \
@@ -31,12 +32,12 @@ pub struct CheckArgs {
     protocol: ProtocolChoice,
 
     #[command(flatten)]
-    bounds: Bounds,
+    pub bounds: Bounds,
 
     /// Check a seeded bug (name or reference number, see --list-mutants). Its smallest exposing
     /// bounds become the defaults; bound flags still override them.
     #[arg(long, value_name = "NAME")]
-    mutant: Option<String>,
+    pub mutant: Option<String>,
     /// List the seeded bugs of the protocol(s) and exit.
     #[arg(long)]
     list_mutants: bool,
@@ -52,7 +53,12 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 0, help_heading = "Search")]
     seed: u64,
     /// Number of random walks (sim).
-    #[arg(long, default_value_t = 10_000, value_name = "N", help_heading = "Search")]
+    #[arg(
+        long,
+        default_value_t = 10_000,
+        value_name = "N",
+        help_heading = "Search"
+    )]
     walks: u64,
     /// Maximum length of a random walk (sim).
     #[arg(long, default_value_t = 200, value_name = "N", help_heading = "Search")]
@@ -63,12 +69,18 @@ pub struct CheckArgs {
     /// Stop after this many unique states (incomplete).
     #[arg(long, value_name = "N", help_heading = "Search")]
     max_states: Option<u64>,
-    /// Reduce by symmetry of server ids (Raft is symmetric; counts become symmetry classes).
-    #[arg(long, help_heading = "Search")]
+    /// Reduce by symmetry of server ids, in every strategy, for models that are symmetric (Raft;
+    /// not FLE, where server ids order votes). Counts are then symmetry classes.
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set, help_heading = "Search")]
     symmetry: bool,
     /// Stop at the first violation instead of deciding every property.
     #[arg(long, help_heading = "Search")]
     fail_fast: bool,
+    /// With --mutant: keep checking after the expected violation is found, to decide every
+    /// property (by default the run stops there).
+    #[arg(long, help_heading = "Search")]
+    all_properties: bool,
     /// Checking engine: ballot's own, or Stateright's built-in checkers (for comparison: no
     /// shortest counterexamples, no symmetry under bfs, timeout ignored with one thread).
     #[arg(long, value_enum, default_value = "ballot", help_heading = "Search")]
@@ -102,7 +114,10 @@ fn parse_protocols(s: &str) -> Result<ProtocolChoice, String> {
         .map(|p| ProtocolChoice(vec![p], p.name()))
         .ok_or_else(|| {
             let names: Vec<&str> = Protocol::all().iter().map(|p| p.name()).collect();
-            format!("unknown protocol `{s}` (accepted: {}, all)", names.join(", "))
+            format!(
+                "unknown protocol `{s}` (accepted: {}, all)",
+                names.join(", ")
+            )
         })
 }
 
@@ -134,9 +149,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     args.bounds.only_for(args.protocol.1)?;
     if args.list_mutants {
         for p in &protocols {
-            match p {
-                Protocol::Raft => report::list_mutants::<RaftModel>(),
-            }
+            protocols::list_mutants(*p);
         }
         return Ok(0);
     }
@@ -158,18 +171,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     }
     let mut runs = Vec::new();
     for p in protocols {
-        let run = match p {
-            Protocol::Raft => {
-                let base = match &args.mutant {
-                    Some(name) => mutant_bounds::<RaftModel>(name)?,
-                    None => Default::default(),
-                };
-                let config = args.bounds.raft(base);
-                let spec = RaftModel::build(config, args.mutant.as_deref())?;
-                check_spec(&spec, &args)?
-            }
-        };
-        runs.push(run);
+        runs.push(protocols::check(p, &args)?);
     }
     let code = report::exit_code(&runs);
     match args.format {
@@ -183,26 +185,6 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     Ok(code)
 }
 
-/// The bounds a mutant is defined with (the mutant included).
-fn mutant_bounds<S: Spec>(name: &str) -> Result<S::Config> {
-    // Building validates the name and gives the canonical one.
-    let canonical = S::mutants()
-        .into_iter()
-        .find(|m| m.name == name || m.id.eq_ignore_ascii_case(name));
-    match canonical {
-        Some(m) => Ok(m.bounds),
-        None => {
-            let names: Vec<&str> = S::mutants().iter().map(|m| m.name).collect();
-            Err(UsageError(format!(
-                "--mutant: unknown {} mutant `{name}` (accepted: {})",
-                S::PROTOCOL,
-                names.join(", ")
-            ))
-            .into())
-        }
-    }
-}
-
 fn options(args: &CheckArgs) -> CheckOptions {
     CheckOptions {
         strategy: match args.strategy {
@@ -210,13 +192,14 @@ fn options(args: &CheckArgs) -> CheckOptions {
             StrategyArg::Dfs => Strategy::Dfs,
             StrategyArg::Sim => Strategy::Sim,
         },
-        threads: args.threads.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        }),
+        threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         timeout: args.timeout,
         max_states: args.max_states,
         symmetry: args.symmetry,
         fail_fast: args.fail_fast,
+        stop_when_found: Vec::new(),
         seed: args.seed,
         walks: args.walks,
         walk_depth: args.walk_depth,
@@ -268,8 +251,16 @@ fn progress_reporter(
     }
 }
 
-fn check_spec<S: Spec>(spec: &S, args: &CheckArgs) -> Result<RunReport> {
-    let opts = options(args);
+pub fn check_spec<S: Spec>(spec: &S, args: &CheckArgs) -> Result<RunReport> {
+    let mut opts = options(args);
+    if !args.all_properties {
+        if let Some(expected) = spec
+            .mutant_name()
+            .and_then(|n| S::mutants().into_iter().find(|m| m.name == n))
+        {
+            opts.stop_when_found = vec![expected.breaks.to_string()];
+        }
+    }
     let (rows, stats) = match args.engine {
         EngineArg::Ballot => run_ballot(spec, &opts, args.quiet),
         EngineArg::Stateright => run_stateright(spec, &opts, args.quiet),
@@ -323,7 +314,7 @@ fn check_spec<S: Spec>(spec: &S, args: &CheckArgs) -> Result<RunReport> {
         },
         strategy: opts.strategy.name(),
         threads: opts.threads,
-        symmetry: opts.symmetry,
+        symmetry: opts.symmetry && spec.symmetric() && args.engine == EngineArg::Ballot,
         properties,
         stats,
     })
@@ -331,11 +322,7 @@ fn check_spec<S: Spec>(spec: &S, args: &CheckArgs) -> Result<RunReport> {
 
 type Row<A> = (&'static str, Expectation, Verdict, Option<Discovery<A>>);
 
-fn run_ballot<S: Spec>(
-    spec: &S,
-    opts: &CheckOptions,
-    quiet: bool,
-) -> (Vec<Row<S::Act>>, Stats) {
+fn run_ballot<S: Spec>(spec: &S, opts: &CheckOptions, quiet: bool) -> (Vec<Row<S::Act>>, Stats) {
     let progress = Progress::new();
     let done = AtomicBool::new(false);
     let representative = |s: &S::St| spec.representative(s);
@@ -411,7 +398,13 @@ fn drive_stateright<S: Spec, C: Checker<S> + Sync>(
             progress_reporter(
                 S::PROTOCOL,
                 &done,
-                || (c.state_count() as u64, c.unique_state_count() as u64, c.max_depth() as u64),
+                || {
+                    (
+                        c.state_count() as u64,
+                        c.unique_state_count() as u64,
+                        c.max_depth() as u64,
+                    )
+                },
                 quiet,
             )
         });

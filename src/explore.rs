@@ -8,16 +8,15 @@ use anyhow::Result;
 use clap::Args;
 use stateright::Path;
 
-use ballot_models::raft::RaftModel;
 use ballot_models::spec::Spec;
 use ballot_models::trace::Trace;
 
 use crate::bounds::Bounds;
-use crate::{Protocol, UsageError};
+use crate::{protocols, Protocol, UsageError};
 
 #[derive(Args)]
 pub struct ExploreArgs {
-    /// Protocol to explore (raft); optional with --trace, which names its protocol.
+    /// Protocol to explore; optional with --trace, which names its protocol.
     #[arg(value_name = "PROTOCOL", value_enum)]
     protocol: Option<Protocol>,
     #[command(flatten)]
@@ -54,40 +53,25 @@ pub fn run(args: ExploreArgs) -> Result<u8> {
             if args.mutant.is_some() {
                 return Err(UsageError("--mutant: a trace names its own mutant".into()).into());
             }
-            args.bounds.only_for("")?;
-            match trace.protocol.as_str() {
-                "raft" => serve_trace::<RaftModel>(&trace, path, args.addr),
-                other => Err(UsageError(format!(
-                    "{}: protocol `{other}` is not supported (accepted: raft)",
-                    path.display()
+            if let Some(flag) = args.bounds.first_given() {
+                return Err(UsageError(format!(
+                    "{flag}: a trace carries its own bounds; drop the flag or the --trace"
                 ))
-                .into()),
+                .into());
             }
+            protocols::explore_trace(&trace, path, args.addr)
         }
         None => {
             let protocol = args.protocol.ok_or_else(|| {
                 UsageError("name a protocol (`ballot explore raft`) or give --trace FILE".into())
             })?;
             args.bounds.only_for(protocol.name())?;
-            match protocol {
-                Protocol::Raft => {
-                    let base = match &args.mutant {
-                        Some(name) => RaftModel::mutants()
-                            .into_iter()
-                            .find(|m| m.name == name || m.id.eq_ignore_ascii_case(name))
-                            .map(|m| m.bounds)
-                            .unwrap_or_default(),
-                        None => Default::default(),
-                    };
-                    let spec = RaftModel::build(args.bounds.raft(base), args.mutant.as_deref())?;
-                    serve(spec, args.addr, None)
-                }
-            }
+            protocols::explore(protocol, &args.bounds, args.mutant.as_deref(), args.addr)
         }
     }
 }
 
-fn serve_trace<S: Spec>(trace: &Trace, path: &std::path::Path, addr: SocketAddr) -> Result<u8> {
+pub fn serve_trace<S: Spec>(trace: &Trace, path: &std::path::Path, addr: SocketAddr) -> Result<u8> {
     let (spec, actions) = trace
         .replay::<S>()
         .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
@@ -98,7 +82,7 @@ fn serve_trace<S: Spec>(trace: &Trace, path: &std::path::Path, addr: SocketAddr)
     serve(spec, addr, Some(encoded))
 }
 
-fn serve<S: Spec>(spec: S, addr: SocketAddr, path: Option<String>) -> Result<u8> {
+pub fn serve<S: Spec>(spec: S, addr: SocketAddr, path: Option<String>) -> Result<u8> {
     println!("Explorer: http://{addr}/");
     if let Some(p) = path {
         println!("Counterexample: http://{addr}/#/steps/{p}");

@@ -6,6 +6,7 @@ mod bounds;
 mod check;
 mod explore;
 mod node;
+mod protocols;
 mod report;
 
 use std::process::ExitCode;

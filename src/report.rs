@@ -57,7 +57,11 @@ impl RunReport {
     pub fn exit_code(&self) -> u8 {
         if self.properties.iter().any(|p| p.verdict.is_failure()) {
             1
-        } else if self.properties.iter().any(|p| p.verdict == Verdict::Unknown) {
+        } else if self
+            .properties
+            .iter()
+            .any(|p| p.verdict == Verdict::Unknown)
+        {
             3
         } else {
             0
@@ -144,7 +148,12 @@ pub fn print_text(runs: &[RunReport]) {
                 (Verdict::Found, Some(n)) => format!(" (depth {n})"),
                 _ => String::new(),
             };
-            println!("   {:<24} {:<10} {}{detail}", p.name, p.kind, p.verdict.name());
+            println!(
+                "   {:<24} {:<10} {}{detail}",
+                p.name,
+                p.kind,
+                p.verdict.name()
+            );
         }
         println!();
         let rate = s.unique as f64 / s.elapsed.as_secs_f64().max(1e-9);
@@ -236,7 +245,11 @@ fn xml_escape(s: &str) -> String {
 pub fn write_junit(path: &Path, runs: &[RunReport]) -> std::io::Result<()> {
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
     for r in runs {
-        let failures = r.properties.iter().filter(|p| p.verdict.is_failure()).count();
+        let failures = r
+            .properties
+            .iter()
+            .filter(|p| p.verdict.is_failure())
+            .count();
         let skipped = r
             .properties
             .iter()
@@ -287,15 +300,16 @@ pub fn write_junit(path: &Path, runs: &[RunReport]) -> std::io::Result<()> {
 }
 
 pub fn list_mutants<S: Spec>() {
-    println!("{} mutants (ballot check {} --mutant NAME):", S::PROTOCOL, S::PROTOCOL);
+    println!(
+        "{} mutants (ballot check {} --mutant NAME):",
+        S::PROTOCOL,
+        S::PROTOCOL
+    );
     for m in S::mutants() {
         println!();
         println!("  {:<24} {}  {}", m.name, m.id, m.summary);
         println!("  {:<24} breaks: {}", "", m.breaks);
-        println!(
-            "  {:<24} shortest counterexample: {} steps",
-            "", m.shortest
-        );
+        println!("  {:<24} shortest counterexample: {} steps", "", m.shortest);
         println!(
             "  {:<24} bounds: {}",
             "",

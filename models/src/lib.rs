@@ -2,8 +2,9 @@
 //! historic bugs (mutants) that break them, ballot's checking engine, and the trace format that
 //! carries counterexamples to the Explorer and to the implementation.
 
-pub mod engine;
 pub mod config;
+pub mod copyvec;
+pub mod engine;
 pub mod network;
 pub mod raft;
 pub mod spec;

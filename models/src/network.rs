@@ -55,7 +55,7 @@ impl FromStr for NetworkKind {
 
 /// One message in flight, with the number of identical copies (more than one only after a
 /// `duplicate`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Flight<M> {
     pub src: u8,
     pub dst: u8,
@@ -119,9 +119,10 @@ impl<M: Clone + Ord> Network<M> {
     }
 
     fn channel(&self, src: u8, dst: u8) -> std::ops::Range<usize> {
-        let start = self.flights.partition_point(|f| (f.src, f.dst) < (src, dst));
-        let end = start
-            + self.flights[start..].partition_point(|f| (f.src, f.dst) == (src, dst));
+        let start = self
+            .flights
+            .partition_point(|f| (f.src, f.dst) < (src, dst));
+        let end = start + self.flights[start..].partition_point(|f| (f.src, f.dst) == (src, dst));
         start..end
     }
 
@@ -144,10 +145,9 @@ impl<M: Clone + Ord> Network<M> {
     pub fn find(&self, kind: NetworkKind, src: u8, dst: u8, msg: &M) -> Option<usize> {
         let channel = self.channel(src, dst);
         match kind {
-            NetworkKind::Ordered => {
-                (!channel.is_empty() && self.flights[channel.start].msg == *msg)
-                    .then_some(channel.start)
-            }
+            NetworkKind::Ordered => (!channel.is_empty()
+                && self.flights[channel.start].msg == *msg)
+                .then_some(channel.start),
             NetworkKind::Unordered | NetworkKind::UnorderedDup => self.flights[channel.clone()]
                 .binary_search_by(|f| f.msg.cmp(msg))
                 .ok()
@@ -205,7 +205,10 @@ mod tests {
         assert!(n.send(NetworkKind::Ordered, 0, 1, 5u8));
         assert!(n.send(NetworkKind::Ordered, 0, 1, 3));
         assert!(n.send(NetworkKind::Ordered, 1, 0, 7));
-        assert!(!n.send(NetworkKind::Ordered, 0, 1, 5), "identical send absorbed");
+        assert!(
+            !n.send(NetworkKind::Ordered, 0, 1, 5),
+            "identical send absorbed"
+        );
         let heads: Vec<u8> = n
             .deliverable(NetworkKind::Ordered)
             .map(|i| n.flights()[i].msg)

@@ -3,9 +3,9 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use stateright::Model;
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
-use stateright::Model;
 
 use crate::config::ConfigError;
 
@@ -30,7 +30,15 @@ pub trait Spec:
     Model<State = <Self as Spec>::St, Action = <Self as Spec>::Act> + Clone + Send + Sync + 'static
 {
     type St: Clone + Debug + Hash + PartialEq + Send + Sync + 'static;
-    type Act: Clone + Debug + Display + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static;
+    type Act: Clone
+        + Debug
+        + Display
+        + PartialEq
+        + Serialize
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static;
     /// Bounds and fault model; serialised into traces (without the mutant).
     type Config: Clone + Debug + PartialEq + Serialize + DeserializeOwned;
 

@@ -55,7 +55,11 @@ pub enum TraceError {
 
 impl Trace {
     /// Builds the trace of a discovery by replaying its actions on the model.
-    pub fn from_discovery<S: Spec>(spec: &S, property: Option<&str>, d: &Discovery<S::Act>) -> Self {
+    pub fn from_discovery<S: Spec>(
+        spec: &S,
+        property: Option<&str>,
+        d: &Discovery<S::Act>,
+    ) -> Self {
         let mut state = spec.init_states()[d.init].clone();
         let mut steps = Vec::with_capacity(d.actions.len());
         for a in &d.actions {

@@ -36,10 +36,7 @@ impl Graph {
     /// `fps` sorted and deduplicated; every edge endpoint and init must be in it.
     pub(super) fn new(fps: Vec<Fp>, inits: &[Fp], edges: &[(Fp, Fp)]) -> Self {
         assert!(fps.len() < u32::MAX as usize, "graph too large for u32 ids");
-        let id = |fp: Fp| {
-            fps.binary_search(&fp)
-                .expect("edge endpoint was visited") as u32
-        };
+        let id = |fp: Fp| fps.binary_search(&fp).expect("edge endpoint was visited") as u32;
         let pairs: Vec<(u32, u32)> = edges.iter().map(|&(a, b)| (id(a), id(b))).collect();
         let n = fps.len();
         let (fwd_start, fwd) = csr(n, pairs.iter().copied());

@@ -73,6 +73,9 @@ pub struct CheckOptions {
     pub symmetry: bool,
     /// Stop at the first violated `always` property instead of looking for the others.
     pub fail_fast: bool,
+    /// Stop once every property named here has its discovery (for a mutant: its expected
+    /// violation). Under BFS each is still a shortest path. Empty: decide every property.
+    pub stop_when_found: Vec<String>,
     /// Seed of the random walks (`Sim` only; BFS and DFS are deterministic with one thread).
     pub seed: u64,
     /// Number of random walks (`Sim` only).
@@ -90,6 +93,7 @@ impl Default for CheckOptions {
             max_states: None,
             symmetry: false,
             fail_fast: false,
+            stop_when_found: Vec::new(),
             seed: 0,
             walks: 10_000,
             walk_depth: 200,
@@ -154,6 +158,8 @@ pub enum StopReason {
     AllDiscovered,
     /// `fail_fast` and a violation was found.
     FailFast,
+    /// Every property in `stop_when_found` was discovered.
+    TargetFound,
     Timeout,
     StateLimit,
     /// `Sim`: the requested number of walks is done.
@@ -166,6 +172,7 @@ impl StopReason {
             StopReason::Exhausted => "exhausted",
             StopReason::AllDiscovered => "all properties decided",
             StopReason::FailFast => "stopped at first violation",
+            StopReason::TargetFound => "stopped once the expected violation was found",
             StopReason::Timeout => "timeout",
             StopReason::StateLimit => "state limit",
             StopReason::WalksDone => "walks done (not exhaustive)",
@@ -211,7 +218,11 @@ impl<A> Outcome<A> {
     pub fn exit_code(&self) -> u8 {
         if self.properties.iter().any(|p| p.verdict.is_failure()) {
             1
-        } else if self.properties.iter().any(|p| p.verdict == Verdict::Unknown) {
+        } else if self
+            .properties
+            .iter()
+            .any(|p| p.verdict == Verdict::Unknown)
+        {
             3
         } else {
             0

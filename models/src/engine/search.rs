@@ -183,6 +183,17 @@ where
         if self.props[i].expectation == Expectation::Always && self.options.fail_fast {
             self.stop_with(StopReason::FailFast);
         }
+        let targets = &self.options.stop_when_found;
+        if !targets.is_empty()
+            && targets.iter().all(|t| {
+                self.props
+                    .iter()
+                    .zip(&self.decided)
+                    .any(|(p, d)| p.name == t && d.load(Relaxed))
+            })
+        {
+            self.stop_with(StopReason::TargetFound);
+        }
         if left == 0 && !self.track_graph {
             self.stop_with(StopReason::AllDiscovered);
         }

@@ -102,7 +102,11 @@ impl Visited {
                 let cap = s.lock().expect("visited shard poisoned").capacity();
                 // hashbrown: one (key, value) slot plus one control byte per bucket; buckets are
                 // capacity rounded up to a power of two over the 7/8 load factor.
-                let buckets = if cap == 0 { 0 } else { (cap * 8 / 7).next_power_of_two() };
+                let buckets = if cap == 0 {
+                    0
+                } else {
+                    (cap * 8 / 7).next_power_of_two()
+                };
                 buckets * (std::mem::size_of::<(Fp, Fp)>() + 1)
             })
             .sum()
@@ -149,7 +153,10 @@ mod tests {
         let v = Visited::new();
         assert!(v.insert(10, ROOT));
         assert!(v.insert(20, 10));
-        assert!(!v.insert(20, 99), "a second insert must not overwrite the parent");
+        assert!(
+            !v.insert(20, 99),
+            "a second insert must not overwrite the parent"
+        );
         assert!(v.insert(30, 20));
         assert_eq!(v.chain_to(30), vec![10, 20, 30]);
         assert_eq!(v.chain_to(10), vec![10]);

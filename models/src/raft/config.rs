@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::mutants::RaftMutant;
-use super::types::{MAX_LOG, MAX_SERVERS};
+use super::types::{Entry, Term, Value, MAX_LOG, MAX_SERVERS};
 use crate::config::{in_range, ConfigError};
 use crate::network::NetworkKind;
 
@@ -27,6 +27,10 @@ pub struct RaftConfig {
     pub max_log: u8,
     /// Distinct client values `1..=values`, each proposed at most once (`--values`).
     pub values: u8,
+    /// At most this many servers stand as candidate in any one term (`--max-candidates`; equal
+    /// to `servers`, no bound). One candidate per term rules out split votes but keeps every
+    /// change of leader, which is what deep scenarios such as Figure 8 need.
+    pub max_candidates: u8,
     /// Crashes over the whole run (`--crashes`).
     pub crashes: u8,
     /// Message semantics (`--network`).
@@ -35,25 +39,88 @@ pub struct RaftConfig {
     pub lossy: bool,
     /// Whether a new leader appends a no-op entry of its term (`--leader-noop`).
     pub leader_noop: bool,
+    /// The persistent state each server starts from (`--init`); empty: every server starts
+    /// fresh (term 0, no vote, empty log). Deep scenarios (Figure 8 needs four terms) start from
+    /// a reachable state partway through, so that BFS reaches them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init: Vec<InitServer>,
     /// The seeded bug, if any (`--mutant`). Traces carry it beside the config, not inside.
     #[serde(skip)]
     pub mutant: Option<RaftMutant>,
 }
 
 impl Default for RaftConfig {
-    /// The bounds `ballot check raft` uses: exhaustive in well under two minutes on 2 cores.
+    /// The bounds `ballot check raft` uses (the CI bounds): two terms, so leadership changes
+    /// hands; one client value; one crash and restart; TCP-like channels. Exhaustive in about
+    /// 30 s on 2 cores with symmetry. The no-op entry is off as in raft.tla: on, it multiplies
+    /// this space about sixty-fold (`--leader-noop` turns it on).
     fn default() -> Self {
         RaftConfig {
             servers: 3,
-            max_term: 3,
-            max_log: 2,
+            max_term: 2,
+            max_log: 1,
             values: 1,
+            max_candidates: 3,
             crashes: 1,
-            network: NetworkKind::Unordered,
+            network: NetworkKind::Ordered,
             lossy: false,
-            leader_noop: true,
+            leader_noop: false,
+            init: Vec::new(),
             mutant: None,
         }
+    }
+}
+
+/// A server's persistent state at the start of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitServer {
+    pub term: Term,
+    #[serde(default)]
+    pub voted_for: Option<super::types::ServerId>,
+    #[serde(default)]
+    pub log: Vec<Entry>,
+}
+
+impl InitServer {
+    /// Parses `TERM/LOG[/VOTE]`: LOG is `+`-separated entries `<term>v<value>` (value 0 is a
+    /// no-op), VOTE a server number. E.g. `2/1v1+2v2/0`, or `1/` for term 1 and an empty log.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut parts = s.split('/');
+        let num = |what: &str, t: &str| {
+            t.trim()
+                .parse::<u8>()
+                .map_err(|_| format!("{what} `{t}` is not a number"))
+        };
+        let term = Term(num("term", parts.next().unwrap_or(""))?);
+        let log = match parts.next() {
+            None => return Err(format!("`{s}`: expected TERM/LOG[/VOTE]")),
+            Some(l) if l.trim().is_empty() => Vec::new(),
+            Some(l) => l
+                .split('+')
+                .map(|e| {
+                    let (t, v) = e
+                        .split_once('v')
+                        .ok_or_else(|| format!("entry `{e}`: expected <term>v<value>"))?;
+                    Ok(Entry {
+                        term: Term(num("entry term", t)?),
+                        value: Value(num("entry value", v)?),
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+        };
+        let voted_for = match parts.next() {
+            None => None,
+            Some(v) => Some(super::types::ServerId(num("vote", v)?)),
+        };
+        if parts.next().is_some() {
+            return Err(format!("`{s}`: expected TERM/LOG[/VOTE]"));
+        }
+        Ok(InitServer {
+            term,
+            voted_for,
+            log,
+        })
     }
 }
 
@@ -64,17 +131,100 @@ impl RaftConfig {
         in_range("--max-log", self.max_log, 0, MAX_LOG as u8)?;
         in_range("--values", self.values, 0, MAX_VALUES)?;
         in_range("--crashes", self.crashes, 0, MAX_CRASHES)?;
+        in_range("--max-candidates", self.max_candidates, 1, self.servers)?;
         let noops = if self.leader_noop { self.max_term } else { 0 };
-        if self.max_log as usize + noops as usize > MAX_LOG {
+        let init_len = self.init.iter().map(|i| i.log.len()).max().unwrap_or(0);
+        if init_len + self.max_log as usize + noops as usize > MAX_LOG {
             return Err(ConfigError::new(
                 "--max-log",
                 format!(
-                    "{} client entries plus up to {noops} leader no-op entries exceed the \
-                     model's log capacity of {MAX_LOG} (lower --max-log or --max-term, or \
-                     turn --leader-noop off)",
+                    "{init_len} initial entries, {} client entries and up to {noops} leader \
+                     no-op entries exceed the model's log capacity of {MAX_LOG} (lower \
+                     --max-log or --max-term, or turn --leader-noop off)",
                     self.max_log
                 ),
             ));
+        }
+        self.validate_init()
+    }
+
+    /// An initial state must be one Raft can reach: each log's terms ascend and none exceeds the
+    /// server's term; values are in range, each appended by one leader only; votes name servers.
+    fn validate_init(&self) -> Result<(), ConfigError> {
+        if self.init.is_empty() {
+            return Ok(());
+        }
+        let bad = |i: usize, why: String| ConfigError::new("--init", format!("server {i}: {why}"));
+        if self.init.len() != self.servers as usize {
+            return Err(ConfigError::new(
+                "--init",
+                format!(
+                    "{} servers given, --servers is {}",
+                    self.init.len(),
+                    self.servers
+                ),
+            ));
+        }
+        let mut seen: Vec<(Term, Value)> = Vec::new();
+        for (i, s) in self.init.iter().enumerate() {
+            if s.term.0 > self.max_term {
+                return Err(bad(
+                    i,
+                    format!("term {} is above --max-term {}", s.term.0, self.max_term),
+                ));
+            }
+            if let Some(v) = s.voted_for {
+                if v.0 >= self.servers || s.term.0 == 0 {
+                    return Err(bad(
+                        i,
+                        format!("vote for server {} is impossible here", v.0),
+                    ));
+                }
+            }
+            let mut last = Term(0);
+            for (k, e) in s.log.iter().enumerate() {
+                if e.term < last || e.term.0 == 0 || e.term > s.term {
+                    return Err(bad(
+                        i,
+                        format!("entry {} has term {}: terms must ascend from 1 and not pass the server's term {}", k + 1, e.term.0, s.term.0),
+                    ));
+                }
+                if e.value.0 > self.values || (e.value == Value::NOOP && !self.leader_noop) {
+                    return Err(bad(i, format!("entry {} has value {}, outside --values {} (0, the no-op, needs --leader-noop)", k + 1, e.value.0, self.values)));
+                }
+                last = e.term;
+                // One leader per term appends each client value once: the same value under two
+                // terms, or two values in one slot of one term across servers, cannot happen.
+                if e.value != Value::NOOP {
+                    if let Some(t) = seen.iter().find(|(_, v)| *v == e.value).map(|(t, _)| *t) {
+                        if t != e.term {
+                            return Err(bad(
+                                i,
+                                format!(
+                                    "value {} appears under terms {} and {}",
+                                    e.value.0, t.0, e.term.0
+                                ),
+                            ));
+                        }
+                    } else {
+                        seen.push((e.term, e.value));
+                    }
+                }
+            }
+        }
+        // Log Matching holds in every reachable state.
+        for (i, a) in self.init.iter().enumerate() {
+            for b in &self.init[i + 1..] {
+                let n = a.log.len().min(b.log.len());
+                if let Some(k) = (0..n).rev().find(|&k| a.log[k].term == b.log[k].term) {
+                    if a.log[..=k] != b.log[..=k] {
+                        return Err(ConfigError::new(
+                            "--init",
+                            "logs violate Log Matching: no run of Raft reaches them",
+                        ));
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -82,11 +232,12 @@ impl RaftConfig {
     /// A one-line summary of the bounds, for reports.
     pub fn summary(&self) -> String {
         format!(
-            "servers={} max_term={} max_log={} values={} crashes={} network={} lossy={} leader_noop={}{}",
+            "servers={} max_term={} max_log={} values={} max_candidates={} crashes={} network={} lossy={} leader_noop={}{}",
             self.servers,
             self.max_term,
             self.max_log,
             self.values,
+            self.max_candidates,
             self.crashes,
             self.network,
             self.lossy,
@@ -94,6 +245,22 @@ impl RaftConfig {
             self.mutant
                 .map(|m| format!(" mutant={}", m.name()))
                 .unwrap_or_default()
-        )
+        ) + &if self.init.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " init={}",
+                self.init
+                    .iter()
+                    .map(|s| {
+                        let log: Vec<String> =
+                            s.log.iter().map(|e| format!("{}v{}", e.term.0, e.value.0)).collect();
+                        let vote = s.voted_for.map(|v| format!("/{}", v.0)).unwrap_or_default();
+                        format!("{}/{}{vote}", s.term.0, log.join("+"))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        }
     }
 }

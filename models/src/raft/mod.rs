@@ -13,17 +13,15 @@ mod state;
 mod step;
 mod types;
 
-pub use config::{RaftConfig, MAX_CRASHES, MAX_TERM, MAX_VALUES};
+pub use config::{InitServer, RaftConfig, MAX_CRASHES, MAX_TERM, MAX_VALUES};
 pub use mutants::RaftMutant;
 pub use state::{Ghost, RaftState, Server};
-pub use types::{
-    Entries, Entry, LogIndex, Msg, Role, ServerId, Term, Value, MAX_LOG, MAX_SERVERS,
-};
+pub use types::{Entries, Entry, LogIndex, Msg, Role, ServerId, Term, Value, MAX_LOG, MAX_SERVERS};
 
 use arrayvec::ArrayVec;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use stateright::{Model, Property};
+use std::fmt;
 
 use crate::config::ConfigError;
 use crate::network::NetworkKind;
@@ -33,11 +31,18 @@ use crate::network::NetworkKind;
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     /// The election timer of a follower or candidate fires.
-    Timeout { server: ServerId },
+    Timeout {
+        server: ServerId,
+    },
     /// The heartbeat timer of a leader fires.
-    Heartbeat { server: ServerId },
+    Heartbeat {
+        server: ServerId,
+    },
     /// A client asks a leader to replicate `value`.
-    ClientRequest { server: ServerId, value: Value },
+    ClientRequest {
+        server: ServerId,
+        value: Value,
+    },
     Deliver {
         src: ServerId,
         dst: ServerId,
@@ -53,8 +58,12 @@ pub enum Action {
         dst: ServerId,
         msg: Msg,
     },
-    Crash { server: ServerId },
-    Restart { server: ServerId },
+    Crash {
+        server: ServerId,
+    },
+    Restart {
+        server: ServerId,
+    },
 }
 
 impl fmt::Display for Action {
@@ -129,11 +138,14 @@ impl RaftModel {
     }
 
     /// Removes responses that can never have an effect: a response is ignored by a receiver whose
-    /// term is higher, and terms never decrease. (Mutant M5 makes terms decrease, so it keeps
-    /// them.) A dead message in flight would only multiply states that differ in nothing that
-    /// matters.
+    /// term is higher, and terms never decrease. A dead message in flight would only multiply
+    /// states that differ in nothing that matters. Mutants M5 (terms decrease) and M10 (stale
+    /// grants are counted) break the premise, so they keep every message.
     fn collect_dead_messages(&self, st: &mut RaftState) {
-        if self.config.mutant == Some(RaftMutant::VolatileTerm) {
+        if matches!(
+            self.config.mutant,
+            Some(RaftMutant::VolatileTerm | RaftMutant::CountStaleVotes)
+        ) {
             return;
         }
         let terms: ArrayVec<Term, MAX_SERVERS> = st.servers.iter().map(|s| s.term).collect();
@@ -145,6 +157,14 @@ impl RaftModel {
         });
     }
 
+    /// Whether a server in `term` may time out into the next term: below `--max-term`, and the
+    /// next term has fewer candidates than `--max-candidates`.
+    fn may_stand(&self, st: &RaftState, term: Term) -> bool {
+        term.0 < self.config.max_term
+            && (st.ghost.candidates[term.0 as usize + 1].count_ones() as u8)
+                < self.config.max_candidates
+    }
+
     fn enabled(&self, st: &RaftState, action: &Action) -> bool {
         let up = |s: ServerId| st.servers.get(s.ix()).is_some_and(|s| s.up);
         let cfg = &self.config;
@@ -152,7 +172,7 @@ impl RaftModel {
             Action::Timeout { server } => {
                 up(*server)
                     && st.server(*server).role != Role::Leader
-                    && st.server(*server).term.0 < cfg.max_term
+                    && self.may_stand(st, st.server(*server).term)
             }
             Action::Heartbeat { server } => up(*server) && st.server(*server).role == Role::Leader,
             Action::ClientRequest { server, value } => {
@@ -166,9 +186,7 @@ impl RaftModel {
             Action::Drop { .. } => cfg.lossy,
             Action::Duplicate { .. } => cfg.network == NetworkKind::UnorderedDup,
             Action::Crash { server } => up(*server) && st.crashes < cfg.crashes,
-            Action::Restart { server } => {
-                st.servers.get(server.ix()).is_some_and(|s| !s.up)
-            }
+            Action::Restart { server } => st.servers.get(server.ix()).is_some_and(|s| !s.up),
         }
     }
 }
@@ -178,7 +196,17 @@ impl Model for RaftModel {
     type Action = Action;
 
     fn init_states(&self) -> Vec<RaftState> {
-        vec![RaftState::new(self.config.servers as usize)]
+        let mut st = RaftState::new(self.config.servers as usize);
+        for (s, init) in st.servers.iter_mut().zip(&self.config.init) {
+            s.term = init.term;
+            s.voted_for = init.voted_for;
+            s.log = init.log.iter().copied().collect();
+            for e in &init.log {
+                st.proposed |= 1 << e.value.0;
+            }
+        }
+        st.proposed &= !1; // bit 0 is the no-op, never proposed
+        vec![st]
     }
 
     fn actions(&self, st: &RaftState, actions: &mut Vec<Action>) {
@@ -204,7 +232,7 @@ impl Model for RaftModel {
                     }
                 }
                 Role::Follower | Role::Candidate => {
-                    if s.term.0 < cfg.max_term {
+                    if self.may_stand(st, s.term) {
                         actions.push(Action::Timeout { server });
                     }
                 }

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::RaftConfig;
-use crate::spec::MutantEntry;
 use crate::network::NetworkKind;
+use crate::spec::MutantEntry;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -63,9 +63,11 @@ pub fn leader_completeness(_: &RaftModel, st: &RaftState) -> bool {
         .iter()
         .filter(|l| l.up && l.role == Role::Leader)
         .all(|l| {
-            st.ghost.committed.iter().enumerate().all(|(k, (e, t))| {
-                l.term <= *t || l.log.get(k) == Some(e)
-            })
+            st.ghost
+                .committed
+                .iter()
+                .enumerate()
+                .all(|(k, (e, t))| l.term <= *t || l.log.get(k) == Some(e))
         })
 }
 
@@ -86,7 +88,11 @@ pub fn state_machine_safety(_: &RaftModel, st: &RaftState) -> bool {
 pub fn committed_on_majority(m: &RaftModel, st: &RaftState) -> bool {
     let majority = m.majority();
     st.ghost.committed.iter().enumerate().all(|(k, (e, _))| {
-        st.servers.iter().filter(|s| s.log.get(k) == Some(e)).count() >= majority
+        st.servers
+            .iter()
+            .filter(|s| s.log.get(k) == Some(e))
+            .count()
+            >= majority
     })
 }
 

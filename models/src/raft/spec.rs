@@ -74,7 +74,9 @@ impl Spec for RaftModel {
                     v["votes"] = if self.config.mutant == Some(RaftMutant::CountDuplicateVotes) {
                         json!(s.votes)
                     } else {
-                        json!((0..n).filter(|j| s.votes & (1 << j) != 0).collect::<Vec<_>>())
+                        json!((0..n)
+                            .filter(|j| s.votes & (1 << j) != 0)
+                            .collect::<Vec<_>>())
                     };
                 }
                 if s.role == Role::Leader {

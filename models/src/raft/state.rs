@@ -1,6 +1,8 @@
 //! The global state of the Raft model: servers, network, fault budget, and ghost history.
 
 use arrayvec::ArrayVec;
+
+use crate::copyvec::CopyVec;
 use serde::Serialize;
 
 use super::config::MAX_TERM;
@@ -10,7 +12,7 @@ use super::types::{
 use crate::network::{Network, NetworkKind};
 
 /// One server. The first three fields are persistent; the rest are lost on a crash.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Server {
     pub term: Term,
     pub voted_for: Option<ServerId>,
@@ -93,9 +95,12 @@ impl Server {
 pub struct Ghost {
     /// Per term, the set (bitmask) of servers that have been leader in it.
     pub leaders: [u8; MAX_TERM as usize + 1],
+    /// Per term, the set of servers that stood as candidate in it (kept only when
+    /// `--max-candidates` bounds it).
+    pub candidates: [u8; MAX_TERM as usize + 1],
     /// Per log index (from 1), the entry some server committed there, and the lowest term of a
     /// server that committed it.
-    pub committed: ArrayVec<(Entry, Term), MAX_LOG>,
+    pub committed: CopyVec<(Entry, Term), MAX_LOG>,
     /// A leader's log lost or changed an entry while it stayed leader of the same term.
     pub append_only_broken: bool,
     /// Two servers committed different entries at one index.
@@ -105,7 +110,7 @@ pub struct Ghost {
 /// The state of the whole system.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct RaftState {
-    pub servers: ArrayVec<Server, MAX_SERVERS>,
+    pub servers: CopyVec<Server, MAX_SERVERS>,
     #[serde(rename = "in_flight")]
     pub network: Network<Msg>,
     /// Crashes so far.
@@ -143,7 +148,14 @@ impl RaftState {
         let n = self.servers.len();
         let key = |i: usize| {
             let x = &self.servers[i];
-            (x.up, x.role, x.term, &x.log, x.commit, x.voted_for.is_some())
+            (
+                x.up,
+                x.role,
+                x.term,
+                &x.log,
+                x.commit,
+                x.voted_for.is_some(),
+            )
         };
         let mut order: ArrayVec<usize, MAX_SERVERS> = (0..n).collect();
         order.sort_by(|&a, &b| key(a).cmp(&key(b)));
@@ -186,10 +198,10 @@ impl RaftState {
                 .filter(|&i| bits & (1 << i) != 0)
                 .fold(0, |acc, i| acc | (1 << rename[i]))
         };
-        let mut servers = ArrayVec::new();
+        let mut servers = CopyVec::new();
         for &old in order {
             let s = &self.servers[old];
-            let mut t = s.clone();
+            let mut t = *s;
             t.voted_for = s.voted_for.map(|v| ServerId(rename[v.ix()]));
             if !votes_are_counts {
                 t.votes = map_bits(s.votes);
@@ -203,7 +215,7 @@ impl RaftState {
         let mut network = self.network.clone();
         network.rename(kind, |s| rename[s as usize]);
         let mut ghost = self.ghost.clone();
-        for l in &mut ghost.leaders {
+        for l in ghost.leaders.iter_mut().chain(ghost.candidates.iter_mut()) {
             *l = map_bits(*l);
         }
         RaftState {
@@ -237,7 +249,10 @@ fn next_permutation(v: &mut [usize]) -> bool {
         v.reverse();
         return false;
     };
-    let j = (i..v.len()).rev().find(|&j| v[j] > v[i - 1]).expect("a larger element exists");
+    let j = (i..v.len())
+        .rev()
+        .find(|&j| v[j] > v[i - 1])
+        .expect("a larger element exists");
     v.swap(i - 1, j);
     v[i..].reverse();
     true

@@ -34,6 +34,10 @@ impl RaftModel {
         let s = &mut st.servers[me.ix()];
         debug_assert!(s.up && s.role != Role::Leader);
         s.term = Term(s.term.0 + 1);
+        if self.config.max_candidates < self.config.servers {
+            st.ghost.candidates[s.term.0 as usize] |= me.bit();
+        }
+        let s = &mut st.servers[me.ix()];
         s.role = Role::Candidate;
         s.voted_for = Some(me);
         s.votes = if self.is(Mutant::CountDuplicateVotes) {
@@ -66,7 +70,8 @@ impl RaftModel {
             let mut probe = st.clone();
             let before = probe.network.flights().len();
             self.on_message(&mut probe, me, j, msg.clone());
-            if probe.servers[j.ix()] != st.servers[j.ix()] || probe.network.flights().len() != before
+            if probe.servers[j.ix()] != st.servers[j.ix()]
+                || probe.network.flights().len() != before
             {
                 sent |= self.send(st, me, j, msg);
             }
@@ -92,14 +97,26 @@ impl RaftModel {
     }
 
     /// Sends AppendEntries from leader `me` to `to`: see [`Self::append_entries`].
-    fn send_append(&self, st: &mut RaftState, me: ServerId, to: ServerId, with_entries: bool) -> bool {
+    fn send_append(
+        &self,
+        st: &mut RaftState,
+        me: ServerId,
+        to: ServerId,
+        with_entries: bool,
+    ) -> bool {
         let msg = self.append_entries(st, me, to, with_entries);
         self.send(st, me, to, msg)
     }
 
     /// AppendEntries from leader `me` to `to` after `next_index[to] - 1`: with every entry from
     /// there (`with_entries`), or none (a heartbeat).
-    fn append_entries(&self, st: &RaftState, me: ServerId, to: ServerId, with_entries: bool) -> Msg {
+    fn append_entries(
+        &self,
+        st: &RaftState,
+        me: ServerId,
+        to: ServerId,
+        with_entries: bool,
+    ) -> Msg {
         let s = &st.servers[me.ix()];
         let prev = LogIndex(s.next_index[to.ix()].0 - 1);
         let entries: Entries = if with_entries {
@@ -116,7 +133,9 @@ impl RaftModel {
         Msg::AppendEntries {
             term: s.term,
             prev_log_index: prev,
-            prev_log_term: s.term_at(prev).expect("next_index is within the leader's log"),
+            prev_log_term: s
+                .term_at(prev)
+                .expect("next_index is within the leader's log"),
             entries,
             commit,
         }
@@ -316,6 +335,9 @@ impl RaftModel {
         }
         let j = src.ix();
         if success {
+            // A follower never has more of this leader's log than the leader (only mutant M9's
+            // acknowledgements claim otherwise).
+            let match_index = match_index.min(s.last_index());
             s.match_index[j] = s.match_index[j].max(match_index);
             s.next_index[j] = s.next_index[j].max(LogIndex(match_index.0 + 1));
             let behind = s.next_index[j] <= s.last_index();
@@ -335,9 +357,10 @@ impl RaftModel {
         let majority = self.majority();
         let s = &mut st.servers[me.ix()];
         for n in (s.commit.0 + 1..=s.last_index().0).rev() {
-            let replicas = 1 + (0..self.config.servers as usize)
-                .filter(|&j| j != me.ix() && s.match_index[j].0 >= n)
-                .count();
+            let replicas = 1
+                + (0..self.config.servers as usize)
+                    .filter(|&j| j != me.ix() && s.match_index[j].0 >= n)
+                    .count();
             let current_term = s.log[n as usize - 1].term == s.term;
             if replicas >= majority && (current_term || self.is(Mutant::CommitPreviousTerm)) {
                 s.commit = LogIndex(n);

@@ -1,8 +1,8 @@
 //! Raft's nouns: server ids, terms, log indices, entries, roles and messages.
 
-use arrayvec::ArrayVec;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 /// Largest cluster the model supports.
 pub const MAX_SERVERS: usize = 5;
@@ -55,10 +55,34 @@ impl Value {
 }
 
 /// One log entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Entry {
     pub term: Term,
     pub value: Value,
+}
+
+impl Entry {
+    fn packed(self) -> u16 {
+        u16::from_be_bytes([self.term.0, self.value.0])
+    }
+}
+
+// Hashing is the checker's inner loop: one write per entry, not one per field.
+impl Hash for Entry {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u16(self.packed());
+    }
+
+    fn hash_slice<H: Hasher>(data: &[Self], state: &mut H) {
+        let mut word = 0u64;
+        for chunk in data.chunks(4) {
+            for e in chunk {
+                word = (word << 16) | e.packed() as u64;
+            }
+            state.write_u64(word);
+            word = 0;
+        }
+    }
 }
 
 impl fmt::Display for Entry {
@@ -72,23 +96,26 @@ impl fmt::Display for Entry {
 }
 
 /// A log, or a run of entries in a message. Fixed capacity: no heap allocation per state.
-pub type Entries = ArrayVec<Entry, MAX_LOG>;
+pub type Entries = crate::copyvec::CopyVec<Entry, MAX_LOG>;
 
 pub(crate) fn fmt_entries(entries: &Entries) -> String {
     let inner: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
     format!("[{}]", inner.join(" "))
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    #[default]
     Follower,
     Candidate,
     Leader,
 }
 
 /// Raft's four messages (Figure 2). Sender and receiver travel on the envelope.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum Msg {
     RequestVote {

@@ -1,0 +1,101 @@
+//! The one place that knows every protocol: which model each name builds, from which flags.
+//! Adding a protocol means one arm in each function here, a bounds section in `bounds.rs`, and a
+//! variant of [`Protocol`].
+
+use anyhow::Result;
+
+use ballot_models::raft::RaftModel;
+use ballot_models::spec::Spec;
+use ballot_models::trace::Trace;
+
+use crate::bounds::Bounds;
+use crate::check::{self, CheckArgs};
+use crate::report::{self, RunReport};
+use crate::{explore, Protocol, UsageError};
+
+/// The bounds a mutant is defined with (the mutant included).
+pub fn mutant_bounds<S: Spec>(name: &str) -> Result<S::Config> {
+    match S::mutants()
+        .into_iter()
+        .find(|m| m.name == name || m.id.eq_ignore_ascii_case(name))
+    {
+        Some(m) => Ok(m.bounds),
+        None => {
+            let names: Vec<&str> = S::mutants().iter().map(|m| m.name).collect();
+            Err(UsageError(format!(
+                "--mutant: unknown {} mutant `{name}` (accepted: {})",
+                S::PROTOCOL,
+                names.join(", ")
+            ))
+            .into())
+        }
+    }
+}
+
+/// The model `bounds` and `mutant` describe: the mutant's bounds (or the defaults), with every
+/// bound flag given applied on top.
+fn build<S: Spec>(
+    bounds: &Bounds,
+    mutant: Option<&str>,
+    apply: impl FnOnce(&Bounds, S::Config) -> Result<S::Config>,
+) -> Result<S>
+where
+    S::Config: Default,
+{
+    let base = match mutant {
+        Some(name) => mutant_bounds::<S>(name)?,
+        None => S::Config::default(),
+    };
+    let config = apply(bounds, base)?;
+    Ok(S::build(config, mutant)?)
+}
+
+pub fn check(p: Protocol, args: &CheckArgs) -> Result<RunReport> {
+    let (bounds, mutant) = (&args.bounds, args.mutant.as_deref());
+    match p {
+        Protocol::Raft => {
+            check::check_spec(&build::<RaftModel>(bounds, mutant, Bounds::raft)?, args)
+        }
+    }
+}
+
+pub fn list_mutants(p: Protocol) {
+    match p {
+        Protocol::Raft => report::list_mutants::<RaftModel>(),
+    }
+}
+
+pub fn explore(
+    p: Protocol,
+    bounds: &Bounds,
+    mutant: Option<&str>,
+    addr: std::net::SocketAddr,
+) -> Result<u8> {
+    match p {
+        Protocol::Raft => explore::serve(
+            build::<RaftModel>(bounds, mutant, Bounds::raft)?,
+            addr,
+            None,
+        ),
+    }
+}
+
+pub fn explore_trace(
+    trace: &Trace,
+    path: &std::path::Path,
+    addr: std::net::SocketAddr,
+) -> Result<u8> {
+    match trace.protocol.as_str() {
+        "raft" => explore::serve_trace::<RaftModel>(trace, path, addr),
+        other => Err(UsageError(format!(
+            "{}: protocol `{other}` is not supported (accepted: {})",
+            path.display(),
+            Protocol::all()
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into()),
+    }
+}
