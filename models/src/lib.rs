@@ -5,6 +5,7 @@
 pub mod config;
 pub mod copyvec;
 pub mod engine;
+pub mod fle;
 pub mod network;
 pub mod raft;
 pub mod spec;

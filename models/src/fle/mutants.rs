@@ -1,0 +1,95 @@
+//! Seeded historic bugs of FastLeaderElection (reference zookeeper.md §5). Each is one changed rule
+//! inside the model, switched on at run time; none is a copy of the model.
+
+use serde::{Deserialize, Serialize};
+
+use super::config::{FleConfig, InitServer};
+use crate::spec::MutantEntry;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FleMutant {
+    /// ZOOKEEPER-1419 (3.4.3): `totalOrderPredicate` misparenthesised as
+    /// `(e > e') || (e == e' && z > z') || (z == z' && id > id')`, so a higher id with a lower
+    /// epoch wins when the zxids tie; the relation is not an order and votes cycle.
+    Zk1419,
+    /// ZOOKEEPER-1805/1818 (before 3.4.7/3.5.5): `Vote.equals` compares every field (id, zxid,
+    /// electionEpoch, peerEpoch) for out-of-election votes too, so votes for one leader reported
+    /// by servers that decided in different rounds do not count together.
+    Zk1805,
+}
+
+impl FleMutant {
+    pub const ALL: [FleMutant; 2] = [FleMutant::Zk1419, FleMutant::Zk1805];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FleMutant::Zk1419 => "zk-1419",
+            FleMutant::Zk1805 => "zk-1805",
+        }
+    }
+
+    /// Accepts the name or the JIRA id (`ZK-1419`, `ZOOKEEPER-1419`, `1419`).
+    pub fn parse(s: &str) -> Option<FleMutant> {
+        let s = s.trim().to_ascii_lowercase();
+        let s = s
+            .strip_prefix("zookeeper-")
+            .map(|n| format!("zk-{n}"))
+            .unwrap_or(s);
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s || m.name().strip_prefix("zk-") == Some(s.as_str()))
+    }
+
+    pub fn info(self) -> MutantEntry<FleConfig> {
+        let base = FleConfig {
+            mutant: Some(self),
+            ..FleConfig::default()
+        };
+        let init = |v: &[(u8, u8, u8)]| {
+            v.iter()
+                .map(|&(e, ze, zc)| InitServer::new(e, ze, zc))
+                .collect::<Vec<_>>()
+        };
+        let (id, summary, breaks, precedent, bounds, shortest) = match self {
+            FleMutant::Zk1419 => (
+                "ZK-1419",
+                "totalOrderPredicate misparenthesised: a higher sid with a lower epoch wins on equal zxids, so votes cycle",
+                "no_vote_circle",
+                "ZOOKEEPER-1419 (3.4.3); SandTable (EuroSys'24) found it at depth 41 in 232 s on 20 workers",
+                FleConfig {
+                    servers: 3,
+                    max_round: 1,
+                    crashes: 0,
+                    // s0 has accepted epoch 2 but logged nothing in it yet; s1 and s2 stopped at
+                    // the same zxid in epoch 1: the zxids tie, the epochs do not.
+                    init: init(&[(2, 1, 1), (1, 1, 1), (1, 1, 1)]),
+                    ..base
+                },
+                2,
+            ),
+            FleMutant::Zk1805 => (
+                "ZK-1805",
+                "Vote.equals compares zxid and electionEpoch of out-of-election votes, so a server cannot join an ensemble whose members decided in different rounds",
+                "all_decide",
+                "ZOOKEEPER-1805, -1732, -1818 (fixed in 3.4.7/3.5.5, the DONTCARE rule)",
+                FleConfig {
+                    servers: 3,
+                    max_round: 2,
+                    crashes: 0,
+                    ..base
+                },
+                0,
+            ),
+        };
+        MutantEntry {
+            name: self.name(),
+            id,
+            summary,
+            breaks,
+            precedent,
+            bounds,
+            shortest,
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! FLE as a [`Spec`]: configuration, mutant catalogue and the trace view of a state. Not symmetric:
+//! server ids order votes.
+
+use serde_json::{json, Map, Value as Json};
+
+use super::server::VoteTable;
+use super::state::Node;
+use super::{FleConfig, FleModel, FleMutant, FleState, Notification, Sid, ZkState};
+use crate::config::ConfigError;
+use crate::spec::{MutantEntry, Spec};
+
+impl Spec for FleModel {
+    type St = FleState;
+    type Act = super::Action;
+    type Config = FleConfig;
+    const PROTOCOL: &'static str = "fle";
+
+    fn build(mut config: FleConfig, mutant: Option<&str>) -> Result<Self, ConfigError> {
+        config.mutant = match mutant {
+            None => None,
+            Some(name) => Some(FleMutant::parse(name).ok_or_else(|| {
+                ConfigError::new(
+                    "--mutant",
+                    format!(
+                        "unknown FLE mutant `{name}` (accepted: {})",
+                        FleMutant::ALL.map(|m| m.name()).join(", ")
+                    ),
+                )
+            })?),
+        };
+        FleModel::new(config)
+    }
+
+    fn config(&self) -> &FleConfig {
+        &self.config
+    }
+
+    fn mutant_name(&self) -> Option<&'static str> {
+        self.config.mutant.map(|m| m.name())
+    }
+
+    fn summary(&self) -> String {
+        self.config.summary()
+    }
+
+    fn mutants() -> Vec<MutantEntry<FleConfig>> {
+        FleMutant::ALL.iter().map(|m| m.info()).collect()
+    }
+
+    fn state_view(&self, st: &FleState) -> Json {
+        let servers: Vec<Json> = st
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(i, node)| self.server_view(Sid(i as u8), node))
+            .collect();
+        let mut in_flight = Vec::new();
+        for src in 0..st.servers.len() {
+            for dst in 0..st.servers.len() {
+                if let Some(msg) = st.chans[src][dst].in_flight() {
+                    in_flight.push(json!({ "src": src, "dst": dst, "msg": msg }));
+                }
+            }
+        }
+        json!({
+            "servers": servers,
+            "in_flight": in_flight,
+            "crashes": st.crashes,
+        })
+    }
+
+    fn describe_change(&self, before: &FleState, after: &FleState) -> String {
+        let changed: Vec<String> = before
+            .servers
+            .iter()
+            .zip(after.servers.iter())
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(i, (_, b))| format!("s{i}: {}", describe(b)))
+            .collect();
+        let count = |st: &FleState| {
+            st.chans
+                .iter()
+                .flatten()
+                .filter(|c| c.in_flight().is_some())
+                .count()
+        };
+        let (was, now) = (count(before), count(after));
+        let mut out = if changed.is_empty() {
+            String::from("(servers unchanged)")
+        } else {
+            changed.join("; ")
+        };
+        out.push_str(&format!("  [{now} in flight"));
+        if now != was {
+            out.push_str(&format!(", {:+}", now as i64 - was as i64));
+        }
+        out.push(']');
+        out
+    }
+}
+
+impl FleModel {
+    fn server_view(&self, id: Sid, node: &Node) -> Json {
+        let h = self.history(id);
+        let s = &node.fle;
+        let mut v = json!({
+            "id": id,
+            "up": node.up,
+            "current_epoch": h.current_epoch,
+            "last_zxid": h.last_zxid,
+        });
+        if !node.up {
+            return v;
+        }
+        v["state"] = json!(s.state);
+        v["logicalclock"] = json!(s.logicalclock);
+        match s.state {
+            ZkState::Looking => {
+                v["proposal"] = json!(s.proposal);
+                v["finalizing"] = json!(s.finalizing);
+                v["recvset"] = table(&s.recvset);
+                v["outofelection"] = table(&s.outofelection);
+            }
+            ZkState::Following | ZkState::Leading => v["current_vote"] = json!(s.current),
+        }
+        v
+    }
+}
+
+fn table(t: &VoteTable) -> Json {
+    let mut m = Map::new();
+    for (i, n) in t.iter().enumerate() {
+        if let Some(n) = n {
+            m.insert(i.to_string(), json!(n));
+        }
+    }
+    Json::Object(m)
+}
+
+fn describe(node: &Node) -> String {
+    if !node.up {
+        return "DOWN".to_string();
+    }
+    let s = &node.fle;
+    match s.state {
+        ZkState::Looking => {
+            let votes = |t: &VoteTable| {
+                t.iter()
+                    .enumerate()
+                    .filter_map(|(i, n)| n.map(|n: Notification| format!("s{i}:{}", n.leader)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let mut d = format!(
+                "LOOKING r{} proposes {} recvset[{}]",
+                s.logicalclock.0,
+                s.proposal,
+                votes(&s.recvset)
+            );
+            if s.outofelection.iter().any(|n| n.is_some()) {
+                d.push_str(&format!(" outofelection[{}]", votes(&s.outofelection)));
+            }
+            if s.finalizing {
+                d.push_str(" (finalize wait)");
+            }
+            d
+        }
+        _ => {
+            let c = s.current.expect("decided");
+            format!(
+                "{} for {} (decided in r{})",
+                s.state.name(),
+                c.vote(),
+                c.election_epoch.0
+            )
+        }
+    }
+}
