@@ -4,6 +4,7 @@
 use anyhow::Result;
 use clap::Args;
 
+use ballot_models::fle::{FleConfig, InitServer as FleInitServer};
 use ballot_models::network::NetworkKind;
 use ballot_models::raft::{InitServer, RaftConfig};
 
@@ -28,7 +29,8 @@ pub struct CommonBounds {
     pub lossy: Option<bool>,
     /// Each server's persistent state at the start, comma-separated, one per server. Raft:
     /// `TERM/LOG[/VOTE]`, LOG `+`-separated `<term>v<value>` entries, e.g. `2/1v1,2/,2/2v2`
-    /// (Figure 8's start).
+    /// (Figure 8's start). FLE: `EPOCH:ZXID` (currentEpoch, last logged zxid as
+    /// `epoch.counter` or `0x…`), e.g. `2:1.1,1:1.1,1:1.0`.
     #[arg(long, value_name = "SERVERS")]
     pub init: Option<String>,
 }
@@ -55,6 +57,16 @@ pub struct RaftBounds {
     pub leader_noop: Option<bool>,
 }
 
+/// Bounds of the FLE model.
+#[derive(Args, Clone, Debug, Default)]
+#[command(next_help_heading = "FLE bounds")]
+pub struct FleBounds {
+    /// FLE: a decided server whose ZAB phase cannot succeed starts another election only while
+    /// its round (logicalclock) is below this (1 to 7; 1: a single election).
+    #[arg(long, value_name = "N")]
+    pub max_round: Option<u8>,
+}
+
 /// Every bound flag, for every protocol.
 #[derive(Args, Clone, Debug, Default)]
 pub struct Bounds {
@@ -62,6 +74,8 @@ pub struct Bounds {
     pub common: CommonBounds,
     #[command(flatten)]
     pub raft: RaftBounds,
+    #[command(flatten)]
+    pub fle: FleBounds,
 }
 
 fn parse_network(s: &str) -> Result<NetworkKind, String> {
@@ -94,6 +108,8 @@ impl Bounds {
             "--max-candidates",
             "raft",
         );
+        // FLE.
+        note(self.fle.max_round.is_some(), "--max-round", "fle");
         v
     }
 
@@ -150,6 +166,42 @@ impl Bounds {
                 _ => base.max_candidates,
             }),
             leader_noop: r.leader_noop.unwrap_or(base.leader_noop),
+            init,
+            mutant: base.mutant,
+        })
+    }
+
+    /// FLE's configuration: the flags given, over `base` (defaults, or a mutant's bounds).
+    pub fn fle(&self, base: FleConfig) -> Result<FleConfig> {
+        let c = &self.common;
+        let init = match &c.init {
+            None => base.init,
+            Some(s) if s.trim().is_empty() => Vec::new(),
+            Some(s) => s
+                .split(',')
+                .enumerate()
+                .map(|(i, part)| {
+                    FleInitServer::parse(part)
+                        .map_err(|e| UsageError(format!("--init: server {i}: {e}")))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        // Another ensemble size without --init: the base's histories, cut or padded with the
+        // last one, so that the defaults stay unequal.
+        let init = match (c.servers, init.last().copied()) {
+            (Some(n), Some(pad)) if c.init.is_none() => {
+                let mut v: Vec<FleInitServer> = init.into_iter().take(n as usize).collect();
+                v.resize(n as usize, pad);
+                v
+            }
+            _ => init,
+        };
+        Ok(FleConfig {
+            servers: c.servers.unwrap_or(base.servers),
+            crashes: c.crashes.unwrap_or(base.crashes),
+            network: c.network.unwrap_or(base.network),
+            lossy: c.lossy.unwrap_or(base.lossy),
+            max_round: self.fle.max_round.unwrap_or(base.max_round),
             init,
             mutant: base.mutant,
         })

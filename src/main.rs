@@ -60,12 +60,14 @@ enum Command {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Protocol {
     Raft,
+    Fle,
 }
 
 impl Protocol {
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Raft => "raft",
+            Protocol::Fle => "fle",
         }
     }
 

@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 
+use ballot_models::fle::FleModel;
 use ballot_models::raft::RaftModel;
 use ballot_models::spec::Spec;
 use ballot_models::trace::Trace;
@@ -56,12 +57,14 @@ pub fn check(p: Protocol, args: &CheckArgs) -> Result<RunReport> {
         Protocol::Raft => {
             check::check_spec(&build::<RaftModel>(bounds, mutant, Bounds::raft)?, args)
         }
+        Protocol::Fle => check::check_spec(&build::<FleModel>(bounds, mutant, Bounds::fle)?, args),
     }
 }
 
 pub fn list_mutants(p: Protocol) {
     match p {
         Protocol::Raft => report::list_mutants::<RaftModel>(),
+        Protocol::Fle => report::list_mutants::<FleModel>(),
     }
 }
 
@@ -77,6 +80,9 @@ pub fn explore(
             addr,
             None,
         ),
+        Protocol::Fle => {
+            explore::serve(build::<FleModel>(bounds, mutant, Bounds::fle)?, addr, None)
+        }
     }
 }
 
@@ -87,6 +93,7 @@ pub fn explore_trace(
 ) -> Result<u8> {
     match trace.protocol.as_str() {
         "raft" => explore::serve_trace::<RaftModel>(trace, path, addr),
+        "fle" => explore::serve_trace::<FleModel>(trace, path, addr),
         other => Err(UsageError(format!(
             "{}: protocol `{other}` is not supported (accepted: {})",
             path.display(),
