@@ -7,6 +7,7 @@ use clap::Args;
 use ballot_models::fle::{FleConfig, InitServer as FleInitServer};
 use ballot_models::network::NetworkKind;
 use ballot_models::raft::{InitServer, RaftConfig};
+use ballot_models::zab::{Election, InitServer as ZabInitServer, ZabConfig};
 
 use crate::UsageError;
 
@@ -30,7 +31,9 @@ pub struct CommonBounds {
     /// Each server's persistent state at the start, comma-separated, one per server. Raft:
     /// `TERM/LOG[/VOTE]`, LOG `+`-separated `<term>v<value>` entries, e.g. `2/1v1,2/,2/2v2`
     /// (Figure 8's start). FLE: `EPOCH:ZXID` (currentEpoch, last logged zxid as
-    /// `epoch.counter` or `0x…`), e.g. `2:1.1,1:1.1,1:1.0`.
+    /// `epoch.counter` or `0x…`), e.g. `2:1.1,1:1.1,1:1.0`. ZAB: `ACCEPTED/CURRENT/LOG`
+    /// (acceptedEpoch, currentEpoch, LOG `+`-separated zxids `epoch.counter`), e.g.
+    /// `1/1/1.1,2/2/1.1+1.2,1/1/1.1+1.2`.
     #[arg(long, value_name = "SERVERS")]
     pub init: Option<String>,
 }
@@ -67,6 +70,22 @@ pub struct FleBounds {
     pub max_round: Option<u8>,
 }
 
+/// Bounds of the ZAB model.
+#[derive(Args, Clone, Debug, Default)]
+#[command(next_help_heading = "ZAB bounds")]
+pub struct ZabBounds {
+    /// ZAB: leaders establish epochs up to this one (1 to 6).
+    #[arg(long, value_name = "N")]
+    pub max_epoch: Option<u8>,
+    /// ZAB: client transactions over the whole run (0 to 4).
+    #[arg(long, value_name = "N")]
+    pub max_txns: Option<u8>,
+    /// ZAB: who leads: oracle (any LOOKING server may lead or follow any leader; symmetric) or
+    /// fle (FastLeaderElection decides).
+    #[arg(long, value_name = "KIND", value_parser = parse_election)]
+    pub election: Option<Election>,
+}
+
 /// Every bound flag, for every protocol.
 #[derive(Args, Clone, Debug, Default)]
 pub struct Bounds {
@@ -76,9 +95,15 @@ pub struct Bounds {
     pub raft: RaftBounds,
     #[command(flatten)]
     pub fle: FleBounds,
+    #[command(flatten)]
+    pub zab: ZabBounds,
 }
 
 fn parse_network(s: &str) -> Result<NetworkKind, String> {
+    s.parse()
+}
+
+fn parse_election(s: &str) -> Result<Election, String> {
     s.parse()
 }
 
@@ -110,6 +135,10 @@ impl Bounds {
         );
         // FLE.
         note(self.fle.max_round.is_some(), "--max-round", "fle");
+        // ZAB.
+        note(self.zab.max_epoch.is_some(), "--max-epoch", "zab");
+        note(self.zab.max_txns.is_some(), "--max-txns", "zab");
+        note(self.zab.election.is_some(), "--election", "zab");
         v
     }
 
@@ -202,6 +231,34 @@ impl Bounds {
             network: c.network.unwrap_or(base.network),
             lossy: c.lossy.unwrap_or(base.lossy),
             max_round: self.fle.max_round.unwrap_or(base.max_round),
+            init,
+            mutant: base.mutant,
+        })
+    }
+
+    /// ZAB's configuration: the flags given, over `base` (defaults, or a mutant's bounds).
+    pub fn zab(&self, base: ZabConfig) -> Result<ZabConfig> {
+        let (c, z) = (&self.common, &self.zab);
+        let init = match &c.init {
+            None => base.init,
+            Some(s) if s.trim().is_empty() => Vec::new(),
+            Some(s) => s
+                .split(',')
+                .enumerate()
+                .map(|(i, part)| {
+                    ZabInitServer::parse(part)
+                        .map_err(|e| UsageError(format!("--init: server {i}: {e}")))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(ZabConfig {
+            servers: c.servers.unwrap_or(base.servers),
+            crashes: c.crashes.unwrap_or(base.crashes),
+            network: c.network.unwrap_or(base.network),
+            lossy: c.lossy.unwrap_or(base.lossy),
+            max_epoch: z.max_epoch.unwrap_or(base.max_epoch),
+            max_txns: z.max_txns.unwrap_or(base.max_txns),
+            election: z.election.unwrap_or(base.election),
             init,
             mutant: base.mutant,
         })

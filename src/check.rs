@@ -27,7 +27,7 @@ use crate::{protocols, Protocol, UsageError};
     ballot check raft --mutant m3        a seeded bug: exits 1 and writes its counterexample\n  \
     ballot check raft --list-mutants     the seeded bugs, with their bounds and expected violations")]
 pub struct CheckArgs {
-    /// Protocol to check: raft, or all.
+    /// Protocol to check: raft, fle, zab, or all.
     #[arg(value_name = "PROTOCOL", default_value = "all", value_parser = parse_protocols)]
     protocol: ProtocolChoice,
 

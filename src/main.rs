@@ -61,6 +61,7 @@ enum Command {
 pub enum Protocol {
     Raft,
     Fle,
+    Zab,
 }
 
 impl Protocol {
@@ -68,6 +69,7 @@ impl Protocol {
         match self {
             Protocol::Raft => "raft",
             Protocol::Fle => "fle",
+            Protocol::Zab => "zab",
         }
     }
 

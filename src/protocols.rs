@@ -8,6 +8,7 @@ use ballot_models::fle::FleModel;
 use ballot_models::raft::RaftModel;
 use ballot_models::spec::Spec;
 use ballot_models::trace::Trace;
+use ballot_models::zab::ZabModel;
 
 use crate::bounds::Bounds;
 use crate::check::{self, CheckArgs};
@@ -58,6 +59,7 @@ pub fn check(p: Protocol, args: &CheckArgs) -> Result<RunReport> {
             check::check_spec(&build::<RaftModel>(bounds, mutant, Bounds::raft)?, args)
         }
         Protocol::Fle => check::check_spec(&build::<FleModel>(bounds, mutant, Bounds::fle)?, args),
+        Protocol::Zab => check::check_spec(&build::<ZabModel>(bounds, mutant, Bounds::zab)?, args),
     }
 }
 
@@ -65,6 +67,7 @@ pub fn list_mutants(p: Protocol) {
     match p {
         Protocol::Raft => report::list_mutants::<RaftModel>(),
         Protocol::Fle => report::list_mutants::<FleModel>(),
+        Protocol::Zab => report::list_mutants::<ZabModel>(),
     }
 }
 
@@ -83,6 +86,9 @@ pub fn explore(
         Protocol::Fle => {
             explore::serve(build::<FleModel>(bounds, mutant, Bounds::fle)?, addr, None)
         }
+        Protocol::Zab => {
+            explore::serve(build::<ZabModel>(bounds, mutant, Bounds::zab)?, addr, None)
+        }
     }
 }
 
@@ -94,6 +100,7 @@ pub fn explore_trace(
     match trace.protocol.as_str() {
         "raft" => explore::serve_trace::<RaftModel>(trace, path, addr),
         "fle" => explore::serve_trace::<FleModel>(trace, path, addr),
+        "zab" => explore::serve_trace::<ZabModel>(trace, path, addr),
         other => Err(UsageError(format!(
             "{}: protocol `{other}` is not supported (accepted: {})",
             path.display(),

@@ -10,3 +10,4 @@ pub mod network;
 pub mod raft;
 pub mod spec;
 pub mod trace;
+pub mod zab;

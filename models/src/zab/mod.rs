@@ -1,0 +1,365 @@
+//! The ZAB model: ZooKeeper Atomic Broadcast as ZooKeeper 3.9.3 implements it — discovery
+//! (FOLLOWERINFO → LEADERINFO → ACKEPOCH), synchronization (DIFF/TRUNC and NEWLEADER → ACK →
+//! UPTODATE), broadcast (PROPOSAL → ACK → COMMIT) — with crashes and restarts, connections that
+//! break, an adversarial leader oracle, and eight seeded historic bugs.
+//!
+//! Semantics, and where they differ from ZooKeeper 3.8 and from the Zab paper, are in
+//! docs/protocols/zab.md. Every action is one input of a real server (`Action`), and a follower's
+//! NEWLEADER handling is split into its persisting steps (log the transactions, write
+//! currentEpoch, send the ACK), so that the orderings behind ZK-4643/4646 are reachable.
+
+mod config;
+mod mutants;
+pub mod properties;
+mod spec;
+mod state;
+mod step;
+mod types;
+
+pub use config::{Election, InitServer, ZabConfig, MAX_CRASHES, MAX_EPOCH, MAX_TXNS};
+pub use mutants::ZabMutant;
+pub use state::{Ghost, Server, ZabState};
+pub use types::{
+    Epoch, FollowerStage, LeaderStage, Msg, Phase, ServerId, Txn, Txns, Zxid, MAX_LOG, MAX_SERVERS,
+};
+
+use serde::{Deserialize, Serialize};
+use stateright::{Model, Property};
+use std::fmt;
+
+use crate::config::ConfigError;
+use crate::network::NetworkKind;
+use mutants::NlStep;
+
+/// One step of the system: one input to one server, or one fault.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// Oracle election: a LOOKING server starts leading.
+    Lead {
+        server: ServerId,
+    },
+    /// Oracle election: a LOOKING server follows a leader (connects, sends FOLLOWERINFO).
+    Follow {
+        server: ServerId,
+        leader: ServerId,
+    },
+    /// A leader or follower gives up its role and goes back to LOOKING (a tick without a quorum,
+    /// a read timeout), closing its connections.
+    Timeout {
+        server: ServerId,
+    },
+    /// A client submits a request to a serving leader.
+    ClientRequest {
+        server: ServerId,
+    },
+    /// NEWLEADER step: the follower logs the committed transactions it received.
+    PersistTxns {
+        server: ServerId,
+    },
+    /// NEWLEADER step: the follower writes the new currentEpoch.
+    PersistEpoch {
+        server: ServerId,
+    },
+    /// NEWLEADER step: the follower sends the ACK of NEWLEADER.
+    AckNewleader {
+        server: ServerId,
+    },
+    /// The follower's SyncThread writes the head of its queue and acknowledges it.
+    LogTxn {
+        server: ServerId,
+    },
+    Deliver {
+        src: ServerId,
+        dst: ServerId,
+        msg: Msg,
+    },
+    /// A packet is lost, and with it the TCP connection (`--lossy`).
+    Drop {
+        src: ServerId,
+        dst: ServerId,
+        msg: Msg,
+    },
+    Crash {
+        server: ServerId,
+    },
+    Restart {
+        server: ServerId,
+    },
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Lead { server } => write!(f, "{server} starts leading"),
+            Action::Follow { server, leader } => write!(f, "{server} follows {leader}"),
+            Action::Timeout { server } => write!(f, "{server} times out (LOOKING)"),
+            Action::ClientRequest { server } => write!(f, "client request at {server}"),
+            Action::PersistTxns { server } => write!(f, "{server} logs the NEWLEADER txns"),
+            Action::PersistEpoch { server } => write!(f, "{server} writes currentEpoch"),
+            Action::AckNewleader { server } => write!(f, "{server} ACKs NEWLEADER"),
+            Action::LogTxn { server } => write!(f, "{server} SyncThread logs a txn"),
+            Action::Deliver { src, dst, msg } => write!(f, "deliver {src}→{dst} {msg}"),
+            Action::Drop { src, dst, msg } => write!(f, "drop {src}→{dst} {msg} (connection lost)"),
+            Action::Crash { server } => write!(f, "{server} crashes"),
+            Action::Restart { server } => write!(f, "{server} restarts"),
+        }
+    }
+}
+
+/// The ZAB model for one configuration.
+#[derive(Clone, Debug)]
+pub struct ZabModel {
+    pub config: ZabConfig,
+}
+
+impl ZabModel {
+    pub fn new(config: ZabConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if config.election == Election::Fle {
+            return Err(ConfigError::new(
+                "--election",
+                "`fle` is not available yet: the FastLeaderElection model's embedding API is not \
+                 in this tree (accepted: oracle)",
+            ));
+        }
+        Ok(ZabModel { config })
+    }
+
+    /// The symmetry-class representative of `st` (servers renamed into a canonical order).
+    pub fn representative(&self, st: &ZabState) -> ZabState {
+        st.representative(NetworkKind::Ordered)
+    }
+
+    /// Updates the ghost history after a step: everything any server delivered joins the
+    /// committed history, and a disagreement is remembered.
+    fn record_history(&self, new: &mut ZabState) {
+        let ghost = &mut new.ghost;
+        for s in new.servers.iter().filter(|s| s.up) {
+            for (k, t) in s.delivered().iter().enumerate() {
+                match ghost.committed.get(k) {
+                    Some(c) if c == t => {}
+                    Some(_) => ghost.conflict = true,
+                    None => {
+                        if ghost.committed.len() < MAX_LOG {
+                            ghost.committed.push(*t);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn enabled(&self, st: &ZabState, action: &Action) -> bool {
+        let get = |s: ServerId| st.servers.get(s.ix());
+        let up = |s: ServerId| get(s).is_some_and(|s| s.up);
+        let cfg = &self.config;
+        match *action {
+            Action::Lead { server } => up(server) && self.may_lead(st.server(server)),
+            Action::Follow { server, leader } => {
+                up(server) && up(leader) && self.may_follow(st.server(server), leader, st)
+            }
+            Action::Timeout { server } => {
+                up(server) && st.server(server).phase != Phase::Looking && !busy(st.server(server))
+            }
+            Action::ClientRequest { server } => up(server) && self.may_propose(st, server),
+            Action::PersistTxns { server } => {
+                up(server) && self.next_nl_step(st.server(server)) == Some(NlStep::LogTxns)
+            }
+            Action::PersistEpoch { server } => {
+                up(server) && self.next_nl_step(st.server(server)) == Some(NlStep::PersistEpoch)
+            }
+            Action::AckNewleader { server } => {
+                up(server) && self.next_nl_step(st.server(server)) == Some(NlStep::Ack)
+            }
+            Action::LogTxn { server } => up(server) && !st.server(server).queue.is_empty(),
+            Action::Deliver { dst, .. } => up(dst) && !busy(st.server(dst)),
+            Action::Drop { .. } => cfg.lossy,
+            Action::Crash { server } => up(server) && st.crashes < cfg.crashes,
+            Action::Restart { server } => get(server).is_some_and(|s| !s.up),
+        }
+    }
+
+    /// A LOOKING server may start leading unless no epoch it could propose is within bounds.
+    fn may_lead(&self, s: &Server) -> bool {
+        self.config.election == Election::Oracle
+            && s.phase == Phase::Looking
+            && s.accepted_epoch.0 < self.config.max_epoch
+    }
+
+    /// A LOOKING server may follow a leader, unless the leader's epoch is already fixed below the
+    /// server's acceptedEpoch (LEADERINFO would be refused: nothing would happen but a round trip).
+    fn may_follow(&self, s: &Server, leader: ServerId, st: &ZabState) -> bool {
+        let l = st.server(leader);
+        self.config.election == Election::Oracle
+            && s.phase == Phase::Looking
+            && l.is_leader()
+            && !(l.leader_stage() != Some(LeaderStage::Epoch) && l.epoch < s.accepted_epoch)
+    }
+
+    fn may_propose(&self, st: &ZabState, server: ServerId) -> bool {
+        let l = st.server(server);
+        l.phase == Phase::Leading(LeaderStage::Broadcast)
+            && st.proposals < self.config.max_txns
+            && l.log.len() < MAX_LOG
+    }
+}
+
+/// A follower handling NEWLEADER reads no packet (and sees no read timeout) until it is done.
+pub(crate) fn busy(s: &Server) -> bool {
+    s.phase == Phase::Following(FollowerStage::NewLeader)
+}
+
+impl Model for ZabModel {
+    type State = ZabState;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<ZabState> {
+        let mut st = ZabState::new(self.config.servers as usize);
+        for (s, init) in st.servers.iter_mut().zip(&self.config.init) {
+            s.accepted_epoch = init.accepted_epoch;
+            s.current_epoch = init.current_epoch;
+            s.log = init.txns().collect();
+        }
+        // The prefix a majority holds is as good as committed (see `Ghost::committed`).
+        let majority = self.quorum();
+        let longest = st.servers.iter().map(|s| s.log.len()).max().unwrap_or(0);
+        for k in 0..longest {
+            let mut counts: Vec<(Txn, usize)> = Vec::new();
+            for s in st.servers.iter() {
+                if let Some(t) = s.log.get(k) {
+                    if s.log[..k] == st.ghost.committed[..] {
+                        match counts.iter_mut().find(|(c, _)| c == t) {
+                            Some((_, n)) => *n += 1,
+                            None => counts.push((*t, 1)),
+                        }
+                    }
+                }
+            }
+            match counts.into_iter().find(|&(_, n)| n >= majority) {
+                Some((t, _)) => st.ghost.committed.push(t),
+                None => break,
+            }
+        }
+        vec![st]
+    }
+
+    fn actions(&self, st: &ZabState, actions: &mut Vec<Action>) {
+        let cfg = &self.config;
+        for (i, s) in st.servers.iter().enumerate() {
+            let server = ServerId(i as u8);
+            if !s.up {
+                actions.push(Action::Restart { server });
+                continue;
+            }
+            match s.phase {
+                Phase::Looking => {
+                    if self.may_lead(s) {
+                        actions.push(Action::Lead { server });
+                    }
+                    for j in 0..st.servers.len() {
+                        let leader = ServerId(j as u8);
+                        if j != i && st.servers[j].up && self.may_follow(s, leader, st) {
+                            actions.push(Action::Follow { server, leader });
+                        }
+                    }
+                }
+                Phase::Leading(_) | Phase::Following(_) => {
+                    if !busy(s) {
+                        actions.push(Action::Timeout { server });
+                    }
+                }
+            }
+            if self.may_propose(st, server) {
+                actions.push(Action::ClientRequest { server });
+            }
+            match self.next_nl_step(s) {
+                Some(NlStep::LogTxns) => actions.push(Action::PersistTxns { server }),
+                Some(NlStep::PersistEpoch) => actions.push(Action::PersistEpoch { server }),
+                Some(NlStep::Ack) => actions.push(Action::AckNewleader { server }),
+                None => {}
+            }
+            if !s.queue.is_empty() {
+                actions.push(Action::LogTxn { server });
+            }
+            if st.crashes < cfg.crashes {
+                actions.push(Action::Crash { server });
+            }
+        }
+        for i in st.network.deliverable(NetworkKind::Ordered) {
+            let f = &st.network.flights()[i];
+            let (src, dst) = (ServerId(f.src), ServerId(f.dst));
+            let d = &st.servers[dst.ix()];
+            if d.up && !busy(d) {
+                actions.push(Action::Deliver {
+                    src,
+                    dst,
+                    msg: f.msg,
+                });
+            }
+            if cfg.lossy {
+                actions.push(Action::Drop {
+                    src,
+                    dst,
+                    msg: f.msg,
+                });
+            }
+        }
+    }
+
+    fn next_state(&self, last: &ZabState, action: Action) -> Option<ZabState> {
+        if !self.enabled(last, &action) {
+            return None;
+        }
+        let mut st = last.clone();
+        let kind = NetworkKind::Ordered;
+        let done = match action {
+            Action::Lead { server } => self.on_lead(&mut st, server),
+            Action::Follow { server, leader } => {
+                self.on_follow(&mut st, server, leader);
+                Ok(())
+            }
+            Action::Timeout { server } => {
+                self.shutdown(&mut st, server);
+                Ok(())
+            }
+            Action::ClientRequest { server } => self.on_client_request(&mut st, server),
+            Action::PersistTxns { server } => self.on_nl_step(&mut st, server, NlStep::LogTxns),
+            Action::PersistEpoch { server } => {
+                self.on_nl_step(&mut st, server, NlStep::PersistEpoch)
+            }
+            Action::AckNewleader { server } => self.on_nl_step(&mut st, server, NlStep::Ack),
+            Action::LogTxn { server } => self.on_log_txn(&mut st, server),
+            Action::Deliver { src, dst, msg } => {
+                let i = st.network.find(kind, src.0, dst.0, &msg)?;
+                let msg = st.network.take(i);
+                self.on_message(&mut st, src, dst, msg)
+            }
+            Action::Drop { src, dst, msg } => {
+                let i = st.network.find(kind, src.0, dst.0, &msg)?;
+                st.network.take(i);
+                self.on_drop(&mut st, src, dst);
+                Ok(())
+            }
+            Action::Crash { server } => {
+                self.on_crash(&mut st, server);
+                Ok(())
+            }
+            Action::Restart { server } => {
+                self.on_restart(&mut st, server);
+                Ok(())
+            }
+        };
+        done.ok()?;
+        self.record_history(&mut st);
+        Some(st)
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        action.to_string()
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        properties::all()
+    }
+}

@@ -1,0 +1,198 @@
+//! ZAB as a [`Spec`]: configuration, mutant catalogue, symmetry and the trace view of a state.
+
+use serde_json::{json, Value as Json};
+
+use super::state::Server;
+use super::types::{fmt_txns, members, FollowerStage, LeaderStage, Phase};
+use super::{Election, ZabConfig, ZabModel, ZabMutant, ZabState};
+use crate::config::ConfigError;
+use crate::spec::{MutantEntry, Spec};
+
+impl Spec for ZabModel {
+    type St = ZabState;
+    type Act = super::Action;
+    type Config = ZabConfig;
+    const PROTOCOL: &'static str = "zab";
+
+    fn build(mut config: ZabConfig, mutant: Option<&str>) -> Result<Self, ConfigError> {
+        config.mutant = match mutant {
+            None => None,
+            Some(name) => Some(ZabMutant::parse(name).ok_or_else(|| {
+                ConfigError::new(
+                    "--mutant",
+                    format!(
+                        "unknown ZAB mutant `{name}` (accepted: {})",
+                        ZabMutant::ALL.map(|m| m.name()).join(", ")
+                    ),
+                )
+            })?),
+        };
+        ZabModel::new(config)
+    }
+
+    fn config(&self) -> &ZabConfig {
+        &self.config
+    }
+
+    fn mutant_name(&self) -> Option<&'static str> {
+        self.config.mutant.map(|m| m.name())
+    }
+
+    fn summary(&self) -> String {
+        self.config.summary()
+    }
+
+    fn mutants() -> Vec<MutantEntry<ZabConfig>> {
+        ZabMutant::ALL.iter().map(|m| m.info()).collect()
+    }
+
+    /// Symmetric under the oracle election only: FastLeaderElection orders votes by sid.
+    fn symmetric(&self) -> bool {
+        self.config.election == Election::Oracle
+    }
+
+    fn representative(&self, state: &ZabState) -> ZabState {
+        ZabModel::representative(self, state)
+    }
+
+    fn state_view(&self, st: &ZabState) -> Json {
+        let servers: Vec<Json> = st
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| server_view(i, s))
+            .collect();
+        json!({
+            "servers": servers,
+            "in_flight": st.network,
+            "crashes": st.crashes,
+            "proposals": st.proposals,
+        })
+    }
+
+    fn describe_change(&self, before: &ZabState, after: &ZabState) -> String {
+        let changed: Vec<String> = before
+            .servers
+            .iter()
+            .zip(&after.servers)
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(i, (_, b))| format!("s{i}: {}", describe_server(b)))
+            .collect();
+        let (was, now) = (
+            before.network.flights().len(),
+            after.network.flights().len(),
+        );
+        let mut out = if changed.is_empty() {
+            String::from("(servers unchanged)")
+        } else {
+            changed.join("; ")
+        };
+        out.push_str(&format!("  [{now} in flight"));
+        if now != was {
+            out.push_str(&format!(", {:+}", now as i64 - was as i64));
+        }
+        out.push(']');
+        out
+    }
+}
+
+fn role(s: &Server) -> (&'static str, Option<&'static str>) {
+    match s.phase {
+        Phase::Looking => ("looking", None),
+        Phase::Leading(stage) => (
+            "leading",
+            Some(match stage {
+                LeaderStage::Epoch | LeaderStage::Discovery => "discovery",
+                LeaderStage::Synchronization => "synchronization",
+                LeaderStage::Broadcast => "broadcast",
+            }),
+        ),
+        Phase::Following(stage) => (
+            "following",
+            Some(match stage {
+                FollowerStage::Discovery => "discovery",
+                FollowerStage::Synchronization
+                | FollowerStage::NewLeader
+                | FollowerStage::UpToDate => "synchronization",
+                FollowerStage::Broadcast => "broadcast",
+            }),
+        ),
+    }
+}
+
+fn server_view(i: usize, s: &Server) -> Json {
+    let set = |m: u8| members(m).map(|x| x.0).collect::<Vec<_>>();
+    let (state, zab_state) = role(s);
+    let mut v = json!({
+        "id": i,
+        "up": s.up,
+        "state": state,
+        "accepted_epoch": s.accepted_epoch,
+        "current_epoch": s.current_epoch,
+        "log": s.log,
+        "committed": s.committed,
+    });
+    if let Some(z) = zab_state {
+        v["zab_state"] = json!(z);
+        v["epoch"] = json!(s.epoch);
+    }
+    if !s.queue.is_empty() {
+        v["sync_thread"] = json!(s.queue);
+    }
+    match s.phase {
+        Phase::Following(stage) => {
+            v["leader"] = json!(s.peer);
+            v["step"] = json!(stage);
+            if !s.pending.is_empty() {
+                v["pending"] = json!(s.pending);
+                v["pending_committed"] = json!(s.pending_committed);
+            }
+        }
+        Phase::Leading(stage) => {
+            v["step"] = json!(stage);
+            v["learners"] = json!(set(s.connected));
+            v["forwarding"] = json!(set(s.synced));
+            match stage {
+                LeaderStage::Epoch => v["followerinfo_from"] = json!(set(s.infos)),
+                LeaderStage::Discovery => v["ackepoch_from"] = json!(set(s.epoch_acks)),
+                LeaderStage::Synchronization => v["newleader_acks"] = json!(set(s.nl_acks)),
+                LeaderStage::Broadcast => {
+                    let acks: Vec<Vec<u8>> = s.acks[s.committed as usize..s.log.len()]
+                        .iter()
+                        .map(|&m| set(m))
+                        .collect();
+                    if !acks.is_empty() {
+                        v["outstanding_acks"] = json!(acks);
+                    }
+                }
+            }
+        }
+        Phase::Looking => {}
+    }
+    v
+}
+
+fn describe_server(s: &Server) -> String {
+    let epochs = format!("acc {} cur {}", s.accepted_epoch.0, s.current_epoch.0);
+    if !s.up {
+        return format!("DOWN {epochs} log {}", fmt_txns(&s.log));
+    }
+    let role = match s.phase {
+        Phase::Looking => "LOOKING".to_string(),
+        Phase::Leading(stage) => format!("LEADING e{} {stage:?}", s.epoch.0),
+        Phase::Following(stage) => format!("following s{} {stage:?}", s.peer.0),
+    };
+    let mut out = format!(
+        "{role} {epochs} log {} committed {}",
+        fmt_txns(&s.log),
+        s.committed
+    );
+    if !s.queue.is_empty() {
+        out.push_str(&format!(" syncthread {}", fmt_txns(&s.queue)));
+    }
+    if !s.pending.is_empty() {
+        out.push_str(&format!(" pending {}", fmt_txns(&s.pending)));
+    }
+    out
+}
