@@ -84,6 +84,11 @@ pub struct ZabBounds {
     /// fle (FastLeaderElection decides).
     #[arg(long, value_name = "KIND", value_parser = parse_election)]
     pub election: Option<Election>,
+    /// ZAB with --election fle: no server's election round (FLE's logicalclock; 1 is a process's
+    /// first election) goes past this; steps that would start a later round are not explored
+    /// (1 to 7).
+    #[arg(long, value_name = "N")]
+    pub max_elections: Option<u8>,
 }
 
 /// Every bound flag, for every protocol.
@@ -139,6 +144,7 @@ impl Bounds {
         note(self.zab.max_epoch.is_some(), "--max-epoch", "zab");
         note(self.zab.max_txns.is_some(), "--max-txns", "zab");
         note(self.zab.election.is_some(), "--election", "zab");
+        note(self.zab.max_elections.is_some(), "--max-elections", "zab");
         v
     }
 
@@ -259,6 +265,7 @@ impl Bounds {
             max_epoch: z.max_epoch.unwrap_or(base.max_epoch),
             max_txns: z.max_txns.unwrap_or(base.max_txns),
             election: z.election.unwrap_or(base.election),
+            max_elections: z.max_elections.unwrap_or(base.max_elections),
             init,
             mutant: base.mutant,
         })

@@ -340,7 +340,7 @@ fn run_ballot<S: Spec>(spec: &S, opts: &CheckOptions, quiet: bool) -> (Vec<Row<S
                 quiet,
             )
         });
-        let outcome = engine::check(spec, opts, symmetry, &progress);
+        let outcome = engine::check_with(spec, opts, symmetry, spec.codec(), &progress);
         done.store(true, Ordering::Relaxed);
         outcome
     });

@@ -80,6 +80,15 @@ impl<M> Default for Network<M> {
 }
 
 impl<M: Clone + Ord> Network<M> {
+    /// A network holding exactly `flights`, which must already be in the network's order (as
+    /// read back from [`Self::flights`]).
+    pub fn from_sorted(flights: Vec<Flight<M>>) -> Self {
+        debug_assert!(flights
+            .windows(2)
+            .all(|w| (w[0].src, w[0].dst) <= (w[1].src, w[1].dst)));
+        Network { flights }
+    }
+
     pub fn flights(&self) -> &[Flight<M>] {
         &self.flights
     }

@@ -62,6 +62,11 @@ pub trait Spec:
         state.clone()
     }
 
+    /// A codec that compacts states in the BFS frontier (see [`crate::engine::StateCodec`]).
+    fn codec(&self) -> Option<&'static dyn crate::engine::StateCodec<Self::St>> {
+        None
+    }
+
     /// The abstract state, as written into traces.
     fn state_view(&self, state: &Self::St) -> serde_json::Value;
     /// What a step changed, in one line, for the terminal.

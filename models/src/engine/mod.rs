@@ -31,7 +31,7 @@ mod search;
 mod visited;
 
 pub use progress::Progress;
-pub use visited::{Fp, Visited};
+pub use visited::{Fp, FpSet, MAX_THREADS};
 
 use std::hash::Hash;
 use std::time::Duration;
@@ -190,7 +190,7 @@ pub struct Stats {
     pub max_depth: u32,
     pub elapsed: Duration,
     pub stop: StopReason,
-    /// Bytes of the visited table at the end of the run.
+    /// Bytes of the visited set and the parent records at the end of the run.
     pub visited_bytes: u64,
 }
 
@@ -248,6 +248,26 @@ pub fn fingerprint<T: Hash>(value: &T) -> Fp {
     }
 }
 
+/// Turns states into compact bytes and back, so that a BFS frontier holds a few dozen bytes per
+/// state instead of a few hundred. Optional: without one, the frontier holds states as they are.
+pub trait StateCodec<S>: Sync {
+    fn encode(&self, state: &S, out: &mut Vec<u8>);
+    fn decode(&self, bytes: &[u8]) -> S;
+}
+
+/// A [`StateCodec`] for any serde state: postcard's varint encoding.
+pub struct Postcard;
+
+impl<S: serde::Serialize + serde::de::DeserializeOwned> StateCodec<S> for Postcard {
+    fn encode(&self, state: &S, out: &mut Vec<u8>) {
+        let bytes = postcard::to_allocvec(state).expect("states serialise");
+        out.extend_from_slice(&bytes);
+    }
+    fn decode(&self, bytes: &[u8]) -> S {
+        postcard::from_bytes(bytes).expect("a state decodes from its own encoding")
+    }
+}
+
 /// A symmetry reduction: maps a state to the representative of its class.
 pub type Representative<'a, S> = &'a (dyn Fn(&S) -> S + Sync);
 
@@ -264,7 +284,23 @@ where
     M::State: Clone + Hash + Send + Sync,
     M::Action: Clone + Send + Sync,
 {
+    check_with(model, options, symmetry, None, progress)
+}
+
+/// [`check`], with a codec that compacts the BFS frontier.
+pub fn check_with<M>(
+    model: &M,
+    options: &CheckOptions,
+    symmetry: Option<Representative<'_, M::State>>,
+    codec: Option<&dyn StateCodec<M::State>>,
+    progress: &Progress,
+) -> Outcome<M::Action>
+where
+    M: Model + Sync,
+    M::State: Clone + Hash + Send + Sync,
+    M::Action: Clone + Send + Sync,
+{
     assert!(options.threads >= 1, "at least one thread");
     let symmetry = if options.symmetry { symmetry } else { None };
-    search::run(model, options, symmetry, progress)
+    search::run(model, options, symmetry, codec, progress)
 }

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use stateright::{Expectation, Model, Property};
 
-use super::visited::ROOT;
+use super::visited::{Arena, FpSet, RecId, Records, MAX_THREADS};
 use super::{
     fingerprint, liveness, CheckOptions, Discovery, Fp, Outcome, Progress, PropertyOutcome,
-    Representative, Stats, StopReason, Strategy, Verdict, Visited,
+    Representative, StateCodec, Stats, StopReason, Strategy, Verdict,
 };
 
 /// States handed out to a worker at a time: large enough to amortise locking, small enough that a
@@ -18,8 +18,8 @@ use super::{
 const CHUNK: usize = 256;
 
 enum Found<A> {
-    /// Found by an exhaustive search: the path is rebuilt from parent links.
-    At { fp: Fp, after: Duration },
+    /// Found by an exhaustive search: the path is rebuilt from the records.
+    At { rec: RecId, after: Duration },
     /// Found on a random walk, which carries its own path.
     Walk {
         init: usize,
@@ -34,7 +34,10 @@ struct Shared<'a, M: Model> {
     progress: &'a Progress,
     props: Vec<Property<M>>,
     symmetry: Option<Representative<'a, M::State>>,
-    visited: Visited,
+    codec: Option<&'a dyn StateCodec<M::State>>,
+    visited: FpSet,
+    records: Records,
+    init_fps: Mutex<Vec<Fp>>,
     found: Vec<Mutex<Option<Found<M::Action>>>>,
     decided: Vec<AtomicBool>,
     undecided: AtomicUsize,
@@ -48,6 +51,8 @@ struct Shared<'a, M: Model> {
 
 /// A worker's private buffers, merged into the shared context when it finishes.
 struct Local<M: Model> {
+    /// The worker's number, which owns arena `thread` of the records.
+    thread: usize,
     actions: Vec<M::Action>,
     edges: Vec<(Fp, Fp)>,
     goals: Vec<Vec<Fp>>,
@@ -56,8 +61,9 @@ struct Local<M: Model> {
 }
 
 impl<M: Model> Local<M> {
-    fn new(props: usize) -> Self {
+    fn new(thread: usize, props: usize) -> Self {
         Local {
+            thread,
             actions: Vec::new(),
             edges: Vec::new(),
             goals: (0..props).map(|_| Vec::new()).collect(),
@@ -138,6 +144,7 @@ where
     fn check_props(
         &self,
         fp: Fp,
+        rec: Option<RecId>,
         state: &M::State,
         local: &mut Local<M>,
         walk: Option<(usize, &[M::Action])>,
@@ -152,9 +159,10 @@ where
                     let discovered = (p.expectation == Expectation::Always) != holds;
                     if discovered {
                         let after = self.start.elapsed();
-                        let found = match walk {
-                            None => Found::At { fp, after },
-                            Some((init, actions)) => Found::Walk {
+                        let found = match (walk, rec) {
+                            (None, Some(rec)) => Found::At { rec, after },
+                            (None, None) => unreachable!("exhaustive searches record every state"),
+                            (Some((init, actions)), _) => Found::Walk {
                                 init,
                                 actions: actions.to_vec(),
                                 after,
@@ -199,32 +207,46 @@ where
         }
     }
 
-    /// Visits an initial state. Returns the state to expand if it is new.
-    fn visit_init(&self, state: M::State, local: &mut Local<M>) -> Option<(Fp, M::State)> {
+    /// Visits initial state number `index`. Returns what to expand if it is new.
+    fn visit_init(
+        &self,
+        index: usize,
+        state: M::State,
+        local: &mut Local<M>,
+        arena: &mut Arena,
+    ) -> Option<(RecId, M::State)> {
         if !self.model.within_boundary(&state) {
             return None;
         }
         local.generated += 1;
         let (fp, rep) = self.canon(&state);
-        if !self.visited.insert(fp, ROOT) {
+        if !self.visited.insert(fp) {
             return None;
         }
         local.unique += 1;
-        self.check_props(fp, &state, local, None);
-        Some((fp, rep.unwrap_or(state)))
+        self.init_fps.lock().expect("init lock poisoned").push(fp);
+        let rec = Records::push(arena, local.thread, None, index);
+        self.check_props(fp, Some(rec), &state, local, None);
+        Some((rec, rep.unwrap_or(state)))
     }
 
     /// Generates the successors of `state`, hands each new one to `push`.
     fn expand(
         &self,
-        parent: Fp,
+        parent_rec: RecId,
         state: &M::State,
         local: &mut Local<M>,
-        mut push: impl FnMut(Fp, M::State),
+        arena: &mut Arena,
+        mut push: impl FnMut(RecId, M::State),
     ) {
+        let parent = if self.track_graph {
+            fingerprint(state)
+        } else {
+            0
+        };
         let mut actions = std::mem::take(&mut local.actions);
         self.model.actions(state, &mut actions);
-        for action in actions.drain(..) {
+        for (index, action) in actions.drain(..).enumerate() {
             let Some(next) = self.model.next_state(state, action) else {
                 continue;
             };
@@ -236,13 +258,72 @@ where
             if self.track_graph {
                 local.edges.push((parent, fp));
             }
-            if self.visited.insert(fp, parent) {
+            if self.visited.insert(fp) {
                 local.unique += 1;
-                self.check_props(fp, &next, local, None);
-                push(fp, rep.unwrap_or(next));
+                let rec = Records::push(arena, local.thread, Some(parent_rec), index);
+                self.check_props(fp, Some(rec), &next, local, None);
+                push(rec, rep.unwrap_or(next));
             }
         }
         local.actions = actions;
+    }
+
+    /// Generates the successors of `state` into `batch`, without looking them up yet.
+    fn generate(
+        &self,
+        parent_rec: RecId,
+        state: &M::State,
+        local: &mut Local<M>,
+        batch: &mut Batch<M::State>,
+    ) {
+        // Stored states are representatives already, so this is the state's fingerprint.
+        let parent = if self.track_graph {
+            fingerprint(state)
+        } else {
+            0
+        };
+        let mut actions = std::mem::take(&mut local.actions);
+        self.model.actions(state, &mut actions);
+        for (index, action) in actions.drain(..).enumerate() {
+            let Some(next) = self.model.next_state(state, action) else {
+                continue;
+            };
+            if !self.model.within_boundary(&next) {
+                continue;
+            }
+            local.generated += 1;
+            let (fp, rep) = self.canon(&next);
+            if self.track_graph {
+                local.edges.push((parent, fp));
+            }
+            batch.fps.push(fp);
+            batch.items.push((parent_rec, index, next, rep));
+        }
+        local.actions = actions;
+    }
+
+    /// Looks the batch up in the visited set at once, then records, checks and hands on the new
+    /// states, in generation order.
+    fn resolve(
+        &self,
+        batch: &mut Batch<M::State>,
+        local: &mut Local<M>,
+        arena: &mut Arena,
+        mut push: impl FnMut(RecId, M::State),
+    ) {
+        self.visited
+            .insert_batch(&batch.fps, &mut batch.order, &mut batch.new);
+        for (k, (parent_rec, index, next, rep)) in batch.items.drain(..).enumerate() {
+            if !batch.new[k] {
+                continue;
+            }
+            let fp = batch.fps[k];
+            local.unique += 1;
+            let rec = Records::push(arena, local.thread, Some(parent_rec), index);
+            self.check_props(fp, Some(rec), &next, local, None);
+            push(rec, rep.unwrap_or(next));
+        }
+        batch.fps.clear();
     }
 
     fn merge(&self, local: Local<M>, graph: &Mutex<Graph>) {
@@ -254,6 +335,32 @@ where
                 g.goals[i].extend(goals);
             }
         }
+    }
+
+    /// The path to the state recorded as `rec`: the action indices from its records give the
+    /// chain of fingerprints (of representatives, with symmetry), which is then replayed on
+    /// concrete states.
+    fn discovery_at(&self, rec: RecId, after: Duration) -> Discovery<M::Action> {
+        let (init, path) = self.records.path_to(rec);
+        let mut state = self.model.init_states().swap_remove(init);
+        let (fp, rep) = self.canon(&state);
+        if let Some(r) = rep {
+            state = r;
+        }
+        let mut chain = vec![fp];
+        let mut actions = Vec::new();
+        for index in path {
+            actions.clear();
+            self.model.actions(&state, &mut actions);
+            let next = self
+                .model
+                .next_state(&state, actions.swap_remove(index))
+                .expect("a recorded action is enabled where it was recorded");
+            let (fp, rep) = self.canon(&next);
+            chain.push(fp);
+            state = rep.unwrap_or(next);
+        }
+        self.replay_chain(&chain, after)
     }
 
     /// Rebuilds the actions along a chain of fingerprints by replaying the model: from each
@@ -296,6 +403,7 @@ pub(super) fn run<M>(
     model: &M,
     options: &CheckOptions,
     symmetry: Option<Representative<'_, M::State>>,
+    codec: Option<&dyn StateCodec<M::State>>,
     progress: &Progress,
 ) -> Outcome<M::Action>
 where
@@ -303,6 +411,10 @@ where
     M::State: Clone + std::hash::Hash + Send + Sync,
     M::Action: Clone + Send + Sync,
 {
+    assert!(
+        options.threads <= MAX_THREADS,
+        "at most {MAX_THREADS} threads"
+    );
     let props = model.properties();
     let track_graph = options.strategy != Strategy::Sim
         && props
@@ -321,7 +433,10 @@ where
         undecided: AtomicUsize::new(decidable),
         props,
         symmetry,
-        visited: Visited::new(),
+        codec,
+        visited: FpSet::new(),
+        records: Records::new(options.threads),
+        init_fps: Mutex::new(Vec::new()),
         track_graph,
         stop: AtomicBool::new(false),
         reason: Mutex::new(None),
@@ -354,7 +469,7 @@ where
     let exhausted = stop == StopReason::Exhausted;
 
     let graph = graph.into_inner().expect("graph lock poisoned");
-    let mut live_ids = None;
+    let mut live = None;
     let mut properties = Vec::with_capacity(shared.props.len());
     for (i, p) in shared.props.iter().enumerate() {
         let found = shared.found[i]
@@ -362,9 +477,7 @@ where
             .expect("discovery lock poisoned")
             .take();
         let discovery = match found {
-            Some(Found::At { fp, after }) => {
-                Some(shared.replay_chain(&shared.visited.chain_to(fp), after))
-            }
+            Some(Found::At { rec, after }) => Some(shared.discovery_at(rec, after)),
             Some(Found::Walk {
                 init,
                 actions,
@@ -388,17 +501,13 @@ where
                 (None, false) => (Verdict::Unknown, None),
             },
             Expectation::Eventually if exhausted && track_graph => {
-                let ids = live_ids.get_or_insert_with(|| {
+                let g = live.get_or_insert_with(|| {
                     let mut all = shared.visited.fingerprints();
                     all.sort_unstable();
-                    let inits: Vec<Fp> = all
-                        .iter()
-                        .copied()
-                        .filter(|&fp| shared.visited.parent(fp) == Some(ROOT))
-                        .collect();
+                    let inits = shared.init_fps.lock().expect("init lock poisoned").clone();
                     liveness::Graph::new(all, &inits, &graph.edges)
                 });
-                match ids.first_unable_to_reach(&graph.goals[i]) {
+                match g.first_unable_to_reach(&graph.goals[i]) {
                     None => (Verdict::Holds, None),
                     Some(chain) => (
                         Verdict::Violated,
@@ -423,8 +532,112 @@ where
             max_depth: shared.max_depth.load(Relaxed),
             elapsed,
             stop,
-            visited_bytes: shared.visited.heap_bytes() as u64,
+            visited_bytes: (shared.visited.heap_bytes() + shared.records.heap_bytes()) as u64,
         },
+    }
+}
+
+/// Successors waiting to be looked up in the visited set together.
+struct Batch<S> {
+    fps: Vec<Fp>,
+    items: Vec<(RecId, usize, S, Option<S>)>,
+    order: Vec<u32>,
+    new: Vec<bool>,
+}
+
+impl<S> Batch<S> {
+    fn new() -> Self {
+        Batch {
+            fps: Vec::new(),
+            items: Vec::new(),
+            order: Vec::new(),
+            new: Vec::new(),
+        }
+    }
+}
+
+/// Successors looked up at a time in BFS.
+const BATCH: usize = 1024;
+
+/// A slice of a BFS level: states with their record id, stored as they are or, when the model
+/// offers a codec, encoded and then compressed with LZ4 (states of one level share most of their
+/// bytes), a dozen bytes or so a state instead of a few hundred.
+struct Chunk<S> {
+    recs: Vec<RecId>,
+    plain: Vec<S>,
+    bytes: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl<S> Chunk<S> {
+    fn new() -> Self {
+        Chunk {
+            recs: Vec::with_capacity(CHUNK),
+            plain: Vec::new(),
+            bytes: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    fn push(&mut self, codec: Option<&dyn StateCodec<S>>, rec: RecId, state: S) {
+        self.recs.push(rec);
+        match codec {
+            Some(c) => {
+                self.scratch.clear();
+                c.encode(&state, &mut self.scratch);
+                let mut n = self.scratch.len();
+                while n >= 0x80 {
+                    self.bytes.push((n as u8) | 0x80);
+                    n >>= 7;
+                }
+                self.bytes.push(n as u8);
+                self.bytes.extend_from_slice(&self.scratch);
+            }
+            None => self.plain.push(state),
+        }
+    }
+
+    /// Compresses the encoded states once the chunk is complete.
+    fn seal(mut self, codec: Option<&dyn StateCodec<S>>) -> Self {
+        if codec.is_some() {
+            self.bytes = lz4_flex::compress_prepend_size(&self.bytes);
+            self.scratch = Vec::new();
+        }
+        self
+    }
+
+    fn for_each(self, codec: Option<&dyn StateCodec<S>>, mut f: impl FnMut(RecId, S)) {
+        match codec {
+            Some(c) => {
+                let bytes = lz4_flex::decompress_size_prepended(&self.bytes)
+                    .expect("a frontier chunk decompresses");
+                let mut at = 0usize;
+                for rec in self.recs {
+                    let (mut n, mut shift) = (0usize, 0);
+                    loop {
+                        let b = bytes[at];
+                        at += 1;
+                        n |= ((b & 0x7f) as usize) << shift;
+                        if b & 0x80 == 0 {
+                            break;
+                        }
+                        shift += 7;
+                    }
+                    f(rec, c.decode(&bytes[at..at + n]));
+                    at += n;
+                }
+                assert_eq!(at, bytes.len(), "frontier chunk fully read");
+            }
+            None => {
+                for (rec, s) in self.recs.into_iter().zip(self.plain) {
+                    f(rec, s);
+                }
+            }
+        }
     }
 }
 
@@ -437,62 +650,73 @@ where
     M::State: Clone + std::hash::Hash + Send + Sync,
     M::Action: Clone + Send + Sync,
 {
-    let mut local = Local::<M>::new(sh.props.len());
-    let mut level: Vec<(Fp, M::State)> = Vec::new();
-    for s in sh.model.init_states() {
-        if let Some(item) = sh.visit_init(s, &mut local) {
-            level.push(item);
+    let mut local = Local::<M>::new(0, sh.props.len());
+    let mut level = Chunk::new();
+    {
+        let mut arena = sh.records.arena(0);
+        for (i, s) in sh.model.init_states().into_iter().enumerate() {
+            if let Some((rec, s)) = sh.visit_init(i, s, &mut local, &mut arena) {
+                level.push(sh.codec, rec, s);
+            }
         }
     }
     sh.merge(local, graph);
-    let mut frontier: Vec<Vec<(Fp, M::State)>> = vec![level];
+    let mut frontier: Vec<Chunk<M::State>> = vec![level.seal(sh.codec)];
     let mut depth = 0u32;
-    while frontier.iter().any(|c| !c.is_empty()) && !sh.should_stop() {
+    while frontier.iter().any(|c| c.len() > 0) && !sh.should_stop() {
         depth += 1;
         let work = Mutex::new(frontier.into_iter());
         let next = Mutex::new(Vec::new());
         thread::scope(|scope| {
-            for _ in 0..sh.options.threads {
-                scope.spawn(|| {
-                    let mut local = Local::<M>::new(sh.props.len());
-                    let mut done: Vec<Vec<(Fp, M::State)>> = Vec::new();
-                    let mut out = Vec::with_capacity(CHUNK);
+            for t in 0..sh.options.threads {
+                let (work, next) = (&work, &next);
+                scope.spawn(move || {
+                    let mut local = Local::<M>::new(t, sh.props.len());
+                    let mut arena = sh.records.arena(t);
+                    let mut done: Vec<Chunk<M::State>> = Vec::new();
+                    let mut out = Chunk::new();
+                    let mut batch = Batch::new();
+                    let mut emit = |rec, s| {
+                        out.push(sh.codec, rec, s);
+                        if out.len() == CHUNK {
+                            let full = std::mem::replace(&mut out, Chunk::new());
+                            done.push(full.seal(sh.codec));
+                        }
+                    };
                     loop {
                         if sh.should_stop() {
                             break;
                         }
                         let chunk = work.lock().expect("work lock poisoned").next();
                         let Some(chunk) = chunk else { break };
-                        for (fp, state) in chunk {
-                            sh.expand(fp, &state, &mut local, |fp, s| {
-                                out.push((fp, s));
-                                if out.len() == CHUNK {
-                                    done.push(std::mem::replace(
-                                        &mut out,
-                                        Vec::with_capacity(CHUNK),
-                                    ));
-                                }
-                            });
-                        }
+                        chunk.for_each(sh.codec, |rec, state| {
+                            sh.generate(rec, &state, &mut local, &mut batch);
+                            if batch.fps.len() >= BATCH {
+                                sh.resolve(&mut batch, &mut local, &mut arena, &mut emit);
+                            }
+                        });
+                        sh.resolve(&mut batch, &mut local, &mut arena, &mut emit);
                         sh.flush(&mut local);
                     }
-                    if !out.is_empty() {
-                        done.push(out);
+                    drop(emit);
+                    if out.len() > 0 {
+                        done.push(out.seal(sh.codec));
                     }
+                    drop(arena);
                     next.lock().expect("next lock poisoned").extend(done);
                     sh.merge(local, graph);
                 });
             }
         });
         frontier = next.into_inner().expect("next lock poisoned");
-        if frontier.iter().any(|c| !c.is_empty()) {
+        if frontier.iter().any(|c| c.len() > 0) {
             sh.raise_depth(depth);
         }
     }
 }
 
 struct Pool<S> {
-    items: Vec<(Fp, S, u32)>,
+    items: Vec<(RecId, S, u32)>,
     idle: usize,
     done: bool,
 }
@@ -505,11 +729,14 @@ where
     M::State: Clone + std::hash::Hash + Send + Sync,
     M::Action: Clone + Send + Sync,
 {
-    let mut local = Local::<M>::new(sh.props.len());
+    let mut local = Local::<M>::new(0, sh.props.len());
     let mut items = Vec::new();
-    for s in sh.model.init_states() {
-        if let Some((fp, s)) = sh.visit_init(s, &mut local) {
-            items.push((fp, s, 0));
+    {
+        let mut arena = sh.records.arena(0);
+        for (i, s) in sh.model.init_states().into_iter().enumerate() {
+            if let Some((rec, s)) = sh.visit_init(i, s, &mut local, &mut arena) {
+                items.push((rec, s, 0));
+            }
         }
     }
     items.reverse(); // explore the first initial state first
@@ -523,16 +750,18 @@ where
     let wake = Condvar::new();
     let hungry = AtomicBool::new(false);
     thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                let mut local = Local::<M>::new(sh.props.len());
-                let mut stack: Vec<(Fp, M::State, u32)> = Vec::new();
+        for t in 0..threads {
+            let (pool, wake, hungry) = (&pool, &wake, &hungry);
+            scope.spawn(move || {
+                let mut local = Local::<M>::new(t, sh.props.len());
+                let mut arena = sh.records.arena(t);
+                let mut stack: Vec<(RecId, M::State, u32)> = Vec::new();
                 let mut expanded = 0u64;
                 'work: loop {
-                    if let Some((fp, state, depth)) = stack.pop() {
+                    if let Some((rec, state, depth)) = stack.pop() {
                         let before = stack.len();
-                        sh.expand(fp, &state, &mut local, |fp, s| {
-                            stack.push((fp, s, depth + 1));
+                        sh.expand(rec, &state, &mut local, &mut arena, |rec, s| {
+                            stack.push((rec, s, depth + 1));
                         });
                         // Successors were pushed in action order; pop the first action first,
                         // like a recursive DFS would.
@@ -581,6 +810,7 @@ where
                         p.idle -= 1;
                     }
                 }
+                drop(arena);
                 sh.merge(local, graph);
             });
         }
@@ -629,7 +859,7 @@ where
     thread::scope(|scope| {
         for _ in 0..sh.options.threads {
             scope.spawn(|| {
-                let mut local = Local::<M>::new(sh.props.len());
+                let mut local = Local::<M>::new(0, sh.props.len());
                 let mut actions = Vec::new();
                 let mut path = Vec::new();
                 loop {
@@ -647,10 +877,10 @@ where
                     path.clear();
                     local.generated += 1;
                     let (fp, _) = sh.canon(&state);
-                    if sh.visited.insert(fp, ROOT) {
+                    if sh.visited.insert(fp) {
                         local.unique += 1;
                     }
-                    sh.check_props(fp, &state, &mut local, Some((init, &path)));
+                    sh.check_props(fp, None, &state, &mut local, Some((init, &path)));
                     for depth in 1..=sh.options.walk_depth {
                         actions.clear();
                         sh.model.actions(&state, &mut actions);
@@ -669,11 +899,11 @@ where
                         state = next;
                         local.generated += 1;
                         let (fp, _) = sh.canon(&state);
-                        if sh.visited.insert(fp, ROOT) {
+                        if sh.visited.insert(fp) {
                             local.unique += 1;
                         }
                         sh.raise_depth(depth as u32);
-                        sh.check_props(fp, &state, &mut local, Some((init, &path)));
+                        sh.check_props(fp, None, &state, &mut local, Some((init, &path)));
                         if sh.stopped() {
                             break;
                         }

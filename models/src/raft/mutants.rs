@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::RaftConfig;
+use super::config::{InitServer, RaftConfig};
 use crate::network::NetworkKind;
 use crate::spec::MutantEntry;
 
@@ -74,177 +74,133 @@ impl RaftMutant {
     }
 
     pub fn info(self) -> MutantEntry<RaftConfig> {
-        let base = RaftConfig {
-            mutant: Some(self),
-            ..RaftConfig::default()
-        };
+        use NetworkKind::{Ordered, Unordered, UnorderedDup};
+        // The smallest bounds that expose each bug, from the CI defaults (3 servers, ordered
+        // network, no no-op entry). Deep scenarios start from a reachable initial history
+        // (`init`, documented with each) so that BFS reaches them in seconds.
+        #[allow(clippy::too_many_arguments)]
+        fn bounds(
+            servers: u8,
+            max_term: u8,
+            max_log: u8,
+            values: u8,
+            max_candidates: u8,
+            crashes: u8,
+            network: NetworkKind,
+            init: &str,
+        ) -> RaftConfig {
+            RaftConfig {
+                servers,
+                max_term,
+                max_log,
+                values,
+                max_candidates,
+                crashes,
+                network,
+                lossy: false,
+                leader_noop: false,
+                init: if init.is_empty() {
+                    Vec::new()
+                } else {
+                    init.split(',')
+                        .map(|s| InitServer::parse(s).expect("catalogue histories parse"))
+                        .collect()
+                },
+                mutant: None,
+            }
+        }
         let (id, summary, breaks, precedent, bounds, shortest) = match self {
+            // Figure 8 from (b): s0 led term 1 and appended v1; s2 led term 2 (s1's vote) and
+            // appended v2; nothing was replicated. s0 now wins term 3, copies v1 to s1 and,
+            // counting replicas, commits it; s2 wins term 4 with s1's vote (2 > 1) and holds v2.
             RaftMutant::CommitPreviousTerm => (
                 "M1",
                 "commit by counting replicas of an entry from an earlier term (Figure 8)",
-                "state_machine_safety",
+                "leader_completeness",
                 "Raft paper Fig. 8; PySyncObj #169 (SandTable)",
-                RaftConfig {
-                    max_term: 4,
-                    max_log: 1,
-                    values: 1,
-                    crashes: 0,
-                    leader_noop: false,
-                    ..base
-                },
-                0,
+                bounds(3, 4, 1, 2, 1, 0, Ordered, "2/1v1,2/,2/2v2"),
+                11,
             ),
             RaftMutant::VoteIgnoresLog => (
                 "M2",
                 "grant votes without the up-to-date log check",
                 "leader_completeness",
-                "raft-rs test_voter",
-                RaftConfig {
-                    max_term: 2,
-                    max_log: 1,
-                    values: 1,
-                    crashes: 0,
-                    leader_noop: false,
-                    ..base
-                },
-                0,
+                "raft-rs test_voter, test_leader_election_overwrite_newer_logs",
+                bounds(3, 2, 1, 1, 1, 0, Ordered, ""),
+                12,
             ),
             RaftMutant::VoteTwice => (
                 "M3",
                 "grant a vote to every candidate of the term, ignoring votedFor",
                 "election_safety",
                 "raft-rs test_follower_vote; DaosRaft",
-                RaftConfig {
-                    max_term: 1,
-                    max_log: 0,
-                    values: 0,
-                    crashes: 0,
-                    leader_noop: false,
-                    ..base
-                },
-                0,
+                bounds(3, 1, 1, 1, 3, 0, Ordered, ""),
+                6,
             ),
             RaftMutant::VolatileVote => (
                 "M4",
                 "votedFor not persisted: a restarted voter votes again in the same term",
                 "election_safety",
                 "akka-raft raft-56 (DEMi)",
-                RaftConfig {
-                    max_term: 1,
-                    max_log: 0,
-                    values: 0,
-                    crashes: 1,
-                    leader_noop: false,
-                    ..base
-                },
-                0,
+                bounds(3, 1, 1, 1, 3, 1, Ordered, ""),
+                8,
             ),
             RaftMutant::VolatileTerm => (
                 "M5",
                 "currentTerm not persisted: a restarted voter forgets its term and votes again",
                 "election_safety",
                 "WRaft (SandTable)",
-                RaftConfig {
-                    max_term: 1,
-                    max_log: 0,
-                    values: 0,
-                    crashes: 1,
-                    leader_noop: false,
-                    ..base
-                },
-                0,
+                bounds(3, 1, 1, 1, 3, 1, Ordered, ""),
+                8,
             ),
             RaftMutant::TruncateOnAppend => (
                 "M6",
-                "a follower truncates after prev on every AppendEntries, so a delayed one erases entries",
+                "a follower truncates after prev on every AppendEntries, so a later one erases entries",
                 "committed_on_majority",
                 "akka-raft raft-66; RaftOS #26 (SandTable)",
-                RaftConfig {
-                    max_term: 1,
-                    max_log: 2,
-                    values: 2,
-                    crashes: 0,
-                    leader_noop: false,
-                    ..base
-                },
-                0,
+                bounds(3, 1, 2, 2, 1, 0, Ordered, ""),
+                10,
             ),
             RaftMutant::LeaderKeepsRole => (
                 "M7",
                 "a leader adopts a higher term but stays leader",
                 "election_safety",
                 "raft-rs test_leader_update_term_from_message",
-                RaftConfig {
-                    max_term: 2,
-                    max_log: 0,
-                    values: 0,
-                    crashes: 0,
-                    leader_noop: false,
-                    ..base
-                },
-                0,
+                bounds(3, 2, 1, 1, 1, 0, Ordered, ""),
+                7,
             ),
+            // s2 led term 1, appended v1 and v2, and replicated only v1; v2 is a stale tail.
             RaftMutant::CommitPastMatch => (
                 "M8",
-                "AppendEntries carries the full commit index, so a follower commits a stale entry",
+                "heartbeats carry the full commit index, so a follower commits its stale tail",
                 "state_machine_safety",
-                "Raft paper Fig. 2, AppendEntries rule 5",
-                RaftConfig {
-                    max_term: 3,
-                    max_log: 1,
-                    values: 2,
-                    crashes: 0,
-                    leader_noop: false,
-                    ..base
-                },
-                0,
+                "Raft paper Fig. 2, AppendEntries rule 5; etcd heartbeat commit = min(match, commit)",
+                bounds(3, 2, 2, 3, 3, 0, Unordered, "1/1v1,1/1v1,1/1v1+1v2"),
+                8,
             ),
             RaftMutant::AckLogLength => (
                 "M9",
                 "a follower acknowledges its whole log length, not what the message proved",
                 "committed_on_majority",
                 "SandTable's nextIndex/matchIndex bug class",
-                RaftConfig {
-                    max_term: 3,
-                    max_log: 1,
-                    values: 2,
-                    crashes: 0,
-                    leader_noop: false,
-                    ..base
-                },
-                0,
+                bounds(3, 2, 2, 3, 3, 0, Unordered, "1/1v1,1/1v1,1/1v1+1v2"),
+                6,
             ),
             RaftMutant::CountStaleVotes => (
                 "M10",
                 "a candidate counts vote grants sent for an earlier term",
                 "election_safety",
                 "raft.tla DropStaleResponse",
-                RaftConfig {
-                    max_term: 2,
-                    max_log: 0,
-                    values: 0,
-                    crashes: 0,
-                    leader_noop: false,
-                    ..base
-                },
-                0,
+                bounds(3, 2, 1, 1, 3, 0, Ordered, ""),
+                7,
             ),
             RaftMutant::CountDuplicateVotes => (
                 "M11",
-                "votes counted with a counter, so a duplicated grant counts twice",
+                "votes counted with a counter, not a set, so a duplicated grant counts twice",
                 "election_safety",
                 "akka-raft raft-45 (DEMi)",
-                RaftConfig {
-                    servers: 5,
-                    max_term: 1,
-                    max_log: 0,
-                    values: 0,
-                    crashes: 0,
-                    network: NetworkKind::UnorderedDup,
-                    leader_noop: false,
-                    ..base
-                },
-                0,
+                bounds(5, 1, 0, 0, 2, 0, UnorderedDup, ""),
+                10,
             ),
         };
         MutantEntry {
@@ -253,7 +209,10 @@ impl RaftMutant {
             summary,
             breaks,
             precedent,
-            bounds,
+            bounds: RaftConfig {
+                mutant: Some(self),
+                ..bounds
+            },
             shortest,
         }
     }

@@ -54,6 +54,10 @@ impl Spec for RaftModel {
         RaftModel::representative(self, state)
     }
 
+    fn codec(&self) -> Option<&'static dyn crate::engine::StateCodec<RaftState>> {
+        Some(&super::codec::RaftCodec)
+    }
+
     fn state_view(&self, st: &RaftState) -> Json {
         let n = st.servers.len();
         let servers: Vec<Json> = st

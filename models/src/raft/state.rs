@@ -3,7 +3,7 @@
 use arrayvec::ArrayVec;
 
 use crate::copyvec::CopyVec;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::config::MAX_TERM;
 use super::types::{
@@ -12,7 +12,9 @@ use super::types::{
 use crate::network::{Network, NetworkKind};
 
 /// One server. The first three fields are persistent; the rest are lost on a crash.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Server {
     pub term: Term,
     pub voted_for: Option<ServerId>,
@@ -91,7 +93,7 @@ impl Server {
 }
 
 /// History the properties need but no server keeps (raft.tla's history variables, compacted).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Ghost {
     /// Per term, the set (bitmask) of servers that have been leader in it.
     pub leaders: [u8; MAX_TERM as usize + 1],
@@ -108,7 +110,7 @@ pub struct Ghost {
 }
 
 /// The state of the whole system.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RaftState {
     pub servers: CopyVec<Server, MAX_SERVERS>,
     #[serde(rename = "in_flight")]
@@ -117,7 +119,6 @@ pub struct RaftState {
     pub crashes: u8,
     /// Client values already proposed (bitmask), so each is proposed at most once.
     pub proposed: u8,
-    #[serde(skip)]
     pub ghost: Ghost,
 }
 
@@ -155,20 +156,44 @@ impl RaftState {
                 &x.log,
                 x.commit,
                 x.voted_for.is_some(),
+                x.votes.count_ones(),
             )
         };
         let mut order: ArrayVec<usize, MAX_SERVERS> = (0..n).collect();
         order.sort_by(|&a, &b| key(a).cmp(&key(b)));
-        let mut groups: ArrayVec<(usize, usize), MAX_SERVERS> = ArrayVec::new();
-        let mut start = 0;
-        for i in 1..=n {
-            if i == n || key(order[i]) != key(order[start]) {
-                if i - start > 1 {
-                    groups.push((start, i));
+        let ties = |order: &[usize], same: &dyn Fn(usize, usize) -> bool| {
+            let mut groups: ArrayVec<(usize, usize), MAX_SERVERS> = ArrayVec::new();
+            let mut start = 0;
+            for i in 1..=n {
+                if i == n || !same(order[i], order[start]) {
+                    if i - start > 1 {
+                        groups.push((start, i));
+                    }
+                    start = i;
                 }
-                start = i;
+            }
+            groups
+        };
+        let mut groups = ties(&order, &|a, b| key(a) == key(b));
+        if groups.is_empty() {
+            return self.renamed(&order, kind, votes_are_counts);
+        }
+        // Servers that look alike on their own are told apart by the messages they have in flight
+        // (an id-free summary: a commutative sum of the messages' hashes, in and out), so that
+        // few orderings remain to try; with five idle followers there would be 120.
+        let mut sig = [0u64; MAX_SERVERS];
+        for f in self.network.flights() {
+            let h = crate::engine::fingerprint(&(f.msg, f.copies));
+            sig[f.src as usize] = sig[f.src as usize].wrapping_add(h.rotate_left(17));
+            sig[f.dst as usize] = sig[f.dst as usize].wrapping_add(h);
+        }
+        for (v, s) in self.servers.iter().enumerate() {
+            if s.voted_for.is_some_and(|w| w.ix() == v) {
+                sig[v] ^= 1;
             }
         }
+        order.sort_by(|&a, &b| key(a).cmp(&key(b)).then(sig[a].cmp(&sig[b])));
+        groups = ties(&order, &|a, b| key(a) == key(b) && sig[a] == sig[b]);
         if groups.is_empty() {
             return self.renamed(&order, kind, votes_are_counts);
         }

@@ -245,7 +245,8 @@ impl RaftModel {
         s.role = Role::Leader;
         s.clear_candidate_and_leader_state();
         let next = LogIndex(s.last_index().0 + 1);
-        s.next_index = [next; super::types::MAX_SERVERS];
+        let n = self.config.servers as usize;
+        s.next_index[..n].fill(next);
         if self.config.leader_noop {
             let term = s.term;
             s.log.push(Entry {
