@@ -283,6 +283,7 @@ impl RaftCore {
         self.broadcast_append();
     }
 
+    /// `AppendEntries` with entries to every peer (on becoming leader, on a client request).
     fn broadcast_append(&mut self) {
         let peers: Vec<ServerId> = self.peers().collect();
         for j in peers {
@@ -290,8 +291,23 @@ impl RaftCore {
         }
     }
 
-    /// `AppendEntries` to peer `j`: entries from `next_index[j]` to the end (within budget).
+    /// `AppendEntries` with entries to peer `j`: every entry from `next_index[j]` to the end
+    /// (within the per-message budget).
     fn send_append(&mut self, j: ServerId) {
+        let msg = self.append_entries(j, true);
+        self.emit(Command::Send { to: j, msg });
+    }
+
+    /// A heartbeat to peer `j`: `AppendEntries` after `next_index[j] - 1` with no entries.
+    fn send_heartbeat(&mut self, j: ServerId) {
+        let msg = self.append_entries(j, false);
+        self.emit(Command::Send { to: j, msg });
+    }
+
+    /// `AppendEntries` to peer `j` with `prev_log_index = next_index[j] - 1`, its term, and
+    /// `commit = min(commit, prev_log_index + len(entries))`; with the entries from
+    /// `next_index[j]` (within the budget), or none (a heartbeat).
+    fn append_entries(&self, j: ServerId, with_entries: bool) -> Message {
         let next = self.progress[&j].next_index;
         assert!(
             next.0 >= 1 && next.0 <= self.last_index().0 + 1,
@@ -300,27 +316,28 @@ impl RaftCore {
         let prev_log_index = LogIndex(next.0 - 1);
         let prev_log_term = self.term_at(prev_log_index);
         let mut entries = Vec::new();
-        let mut bytes = 0usize;
-        for entry in &self.log[prev_log_index.0 as usize..] {
-            let size = entry.payload.size_bytes() + 16;
-            if !entries.is_empty()
-                && (entries.len() >= self.config.max_append_entries
-                    || bytes + size > self.config.max_append_bytes)
-            {
-                break;
+        if with_entries {
+            let mut bytes = 0usize;
+            for entry in &self.log[prev_log_index.0 as usize..] {
+                let size = entry.payload.size_bytes() + 16;
+                if !entries.is_empty()
+                    && (entries.len() >= self.config.max_append_entries
+                        || bytes + size > self.config.max_append_bytes)
+                {
+                    break;
+                }
+                bytes += size;
+                entries.push(entry.clone());
             }
-            bytes += size;
-            entries.push(entry.clone());
         }
         let last_sent = LogIndex(prev_log_index.0 + entries.len() as u64);
-        let msg = Message::AppendEntries {
+        Message::AppendEntries {
             term: self.term,
             prev_log_index,
             prev_log_term,
             entries,
             commit: self.commit.min(last_sent),
-        };
-        self.emit(Command::Send { to: j, msg });
+        }
     }
 
     /// Figure 2's commit rule with Figure 8's term check; the leader counts its durable log.
@@ -380,7 +397,10 @@ impl RaftCore {
             return;
         }
         self.emit(Command::SetTimer(Timer::Heartbeat));
-        self.broadcast_append();
+        let peers: Vec<ServerId> = self.peers().collect();
+        for j in peers {
+            self.send_heartbeat(j);
+        }
     }
 
     fn on_request_vote(
@@ -400,6 +420,11 @@ impl RaftCore {
                 self.hard_state_dirty = true;
             }
             self.emit(Command::SetTimer(Timer::Election));
+        } else if term == self.term {
+            // A refusal in the candidate's own term is not sent: a candidate counts grants only,
+            // so it could do nothing with it. A request with a smaller term is answered, because
+            // the newer term makes the stale candidate step down.
+            return;
         }
         let reply = Message::RequestVoteResponse {
             term: self.term,
@@ -470,8 +495,10 @@ impl RaftCore {
             self.append(entry);
         }
         let last_new = LogIndex(prev_log_index.0 + count);
-        // `commit <= prev + len` by the sender's rule; the min guards against a malformed message.
-        self.commit = self.commit.max(commit.min(last_new));
+        // The page's `max(commit, min(message.commit, length))`. A leader sends
+        // `commit <= prev + len(entries)`, so this never commits past what the message proves
+        // shared; the `min` with the log length keeps `commit` within the log whatever arrives.
+        self.commit = self.commit.max(commit.min(self.last_index()));
         self.apply_committed();
         let reply = Message::AppendEntriesResponse {
             term: self.term,
@@ -496,12 +523,16 @@ impl RaftCore {
             return;
         };
         if success {
-            if match_index > last {
-                return; // a malformed acknowledgement of entries this leader never had
-            }
+            // A follower never holds more of this leader's log than the leader: clamp a
+            // (malformed) acknowledgement past the end, so `next_index <= length + 1` holds.
+            let match_index = match_index.min(last);
             progress.match_index = progress.match_index.max(match_index);
             progress.next_index = progress.next_index.max(LogIndex(match_index.0 + 1));
+            let behind = progress.next_index <= last;
             self.advance_commit();
+            if behind {
+                self.send_append(from);
+            }
         } else {
             progress.next_index = LogIndex(progress.next_index.0.saturating_sub(1).max(1));
             self.send_append(from);

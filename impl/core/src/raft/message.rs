@@ -33,7 +33,7 @@ pub enum Message {
         /// Term of the entry at `prev_log_index` (0 for index 0).
         prev_log_term: Term,
         /// Every entry from the follower's `next_index` to the end of the leader's log
-        /// (bounded by the core's per-message budget).
+        /// (bounded by the core's per-message budget), or none in a heartbeat.
         entries: Vec<Entry>,
         /// `min(leader commit, prev_log_index + len(entries))`.
         commit: LogIndex,

@@ -187,11 +187,8 @@ fn vote_is_granted_once_per_term() {
         ]
     );
     persisted(&mut c, 1);
-    // Same term, another candidate: refused, nothing to persist, reply at once.
-    assert_eq!(
-        deliver(&mut c, S3, rv(1, 0, 0)),
-        vec![send(S3, rvr(1, false))]
-    );
+    // Same term, another candidate: refused, nothing to persist, and the refusal is not sent.
+    assert_eq!(deliver(&mut c, S3, rv(1, 0, 0)), vec![]);
     // The same candidate again (a retransmission): granted again, no new persist.
     assert_eq!(
         deliver(&mut c, S2, rv(1, 0, 0)),
@@ -202,15 +199,10 @@ fn vote_is_granted_once_per_term() {
 #[test]
 fn vote_is_refused_to_a_less_up_to_date_log() {
     // §5.4.1: last term compared first, then length.
+    // Refusals in the candidate's own term are not sent.
     let mut c = core(S1, 2, None, &[(1, 1), (2, 2)]);
-    assert_eq!(
-        deliver(&mut c, S2, rv(2, 1, 5)),
-        vec![send(S2, rvr(2, false))]
-    );
-    assert_eq!(
-        deliver(&mut c, S2, rv(2, 2, 1)),
-        vec![send(S2, rvr(2, false))]
-    );
+    assert_eq!(deliver(&mut c, S2, rv(2, 1, 5)), vec![]);
+    assert_eq!(deliver(&mut c, S2, rv(2, 2, 1)), vec![]);
     assert_eq!(
         deliver(&mut c, S3, rv(2, 2, 2)),
         vec![
@@ -222,11 +214,50 @@ fn vote_is_refused_to_a_less_up_to_date_log() {
 
 #[test]
 fn request_vote_with_smaller_term_is_refused() {
+    // The refusal is sent: its newer term makes the stale candidate step down.
     let mut c = core(S1, 3, None, &[]);
     assert_eq!(
         deliver(&mut c, S2, rv(2, 0, 0)),
         vec![send(S2, rvr(3, false))]
     );
+}
+
+#[test]
+fn refusal_after_adopting_the_candidates_term_is_persisted_but_not_sent() {
+    // The higher term is adopted (and persisted), then the request is refused in what is now the
+    // candidate's own term: nothing is sent, not even once the term is durable.
+    let mut c = core(S1, 1, Some(S1), &[(1, 1), (1, 2)]);
+    assert_eq!(
+        deliver(&mut c, S2, rv(3, 0, 0)),
+        vec![persist(1, hs(3, None), vec![])]
+    );
+    assert_eq!(persisted(&mut c, 1), vec![]);
+    assert_eq!((c.term(), c.voted_for()), (Term(3), None));
+    // A leader deposed by a candidate it refuses: steps down, persists, sends nothing.
+    let mut c = leader_of_term_1();
+    assert_eq!(
+        deliver(&mut c, S2, rv(2, 0, 0)),
+        vec![
+            Command::CancelTimer(Timer::Heartbeat),
+            Command::SetTimer(Timer::Election),
+            persist(3, hs(2, None), vec![]),
+        ]
+    );
+    assert_eq!(persisted(&mut c, 3), vec![]);
+    assert_eq!(c.role(), Role::Follower);
+}
+
+#[test]
+fn candidate_and_leader_refuse_their_own_term_silently() {
+    // Each voted for itself in its term, so a rival candidate of that term is refused, unsent.
+    let mut c = core(S1, 0, None, &[]);
+    step(&mut c, Event::Timer(Timer::Election));
+    persisted(&mut c, 1);
+    assert_eq!(deliver(&mut c, S2, rv(1, 0, 0)), vec![]);
+    assert_eq!(c.role(), Role::Candidate);
+    let mut c = leader_of_term_1();
+    assert_eq!(deliver(&mut c, S3, rv(1, 1, 1)), vec![]);
+    assert_eq!(c.role(), Role::Leader);
 }
 
 #[test]
@@ -398,6 +429,24 @@ fn stale_shorter_append_entries_never_truncates() {
 }
 
 #[test]
+fn follower_commit_is_bounded_by_its_log_length() {
+    // `commit = max(commit, min(message.commit, length))`: bounded by the follower's log, not by
+    // what this message carries (a correct leader never sends commit > prev + len(entries)).
+    let mut c = core(S1, 1, None, &[(1, 1), (1, 2), (1, 3)]);
+    assert_eq!(
+        deliver(&mut c, S2, ae(1, 1, 1, &[], 9)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            apply(1, 1, 1),
+            apply(2, 1, 2),
+            apply(3, 1, 3),
+            send(S2, aer(1, true, 1)),
+        ]
+    );
+    assert_eq!(c.commit(), LogIndex(3));
+}
+
+#[test]
 fn follower_commit_never_decreases() {
     let mut c = core(S1, 1, None, &[]);
     deliver(&mut c, S2, ae(1, 0, 0, &[(1, 1), (1, 2)], 2));
@@ -414,14 +463,79 @@ fn leader_ignores_append_entries_of_its_own_term() {
 }
 
 #[test]
-fn heartbeat_sends_entries_from_next_index_with_bounded_commit() {
+fn heartbeat_carries_no_entries_and_commit_bounded_by_prev() {
     let mut c = leader_of_term_1();
     assert_eq!(
         step(&mut c, Event::Timer(Timer::Heartbeat)),
         vec![
             Command::SetTimer(Timer::Heartbeat),
-            send(S2, ae(1, 0, 0, &[(1, 0)], 0)),
-            send(S3, ae(1, 0, 0, &[(1, 0)], 0)),
+            send(S2, ae(1, 0, 0, &[], 0)),
+            send(S3, ae(1, 0, 0, &[], 0)),
+        ]
+    );
+    // S2 acknowledges the no-op (commit 1); a client entry follows, not yet acknowledged.
+    assert_eq!(deliver(&mut c, S2, aer(1, true, 1)), vec![apply(1, 1, 0)]);
+    step(
+        &mut c,
+        Event::ClientRequest {
+            request: RequestId(1),
+            data: vec![5],
+        },
+    );
+    // Even though S2 and S3 lack index 2, the heartbeat sends nothing from next_index:
+    // S2 (next 2) hears prev 1 and commit min(1, 1); S3 (next 1) hears prev 0 and commit 0.
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Heartbeat)),
+        vec![
+            Command::SetTimer(Timer::Heartbeat),
+            send(S2, ae(1, 1, 1, &[], 1)),
+            send(S3, ae(1, 0, 0, &[], 0)),
+        ]
+    );
+}
+
+#[test]
+fn success_that_leaves_the_follower_behind_sends_the_rest() {
+    let mut c = leader_of_term_1();
+    for (request, value) in [(1, 4), (2, 5)] {
+        step(
+            &mut c,
+            Event::ClientRequest {
+                request: RequestId(request),
+                data: vec![value],
+            },
+        );
+    }
+    persisted(&mut c, 4);
+    // S2 acknowledges only the no-op: match 1, next 2 <= length 3. The commit advances first, so
+    // the catch-up carries the new commit.
+    assert_eq!(
+        deliver(&mut c, S2, aer(1, true, 1)),
+        vec![apply(1, 1, 0), send(S2, ae(1, 1, 1, &[(1, 4), (1, 5)], 1))]
+    );
+    // A success that brings the follower to the end sends nothing.
+    assert_eq!(
+        deliver(&mut c, S2, aer(1, true, 3)),
+        vec![apply(2, 1, 4), apply(3, 1, 5)]
+    );
+    let p = c.progress()[&S2];
+    assert_eq!((p.next_index, p.match_index), (LogIndex(4), LogIndex(3)));
+}
+
+#[test]
+fn acknowledged_match_index_is_clamped_to_the_leaders_log() {
+    // `match_index[j] = max(match_index[j], min(m.match_index, length))`: an acknowledgement past
+    // the leader's end counts as its whole log, and next_index stays within length + 1.
+    let mut c = leader_of_term_1();
+    assert_eq!(deliver(&mut c, S2, aer(1, true, 7)), vec![apply(1, 1, 0)]);
+    let p = c.progress()[&S2];
+    assert_eq!((p.next_index, p.match_index), (LogIndex(2), LogIndex(1)));
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Heartbeat)),
+        vec![
+            Command::SetTimer(Timer::Heartbeat),
+            send(S2, ae(1, 1, 1, &[], 1)),
+            send(S3, ae(1, 0, 0, &[], 0)),
         ]
     );
 }
@@ -621,4 +735,11 @@ fn append_entries_respects_the_message_budget() {
     deliver(&mut c, S2, aer(1, false, 0));
     let cmds = deliver(&mut c, S2, aer(1, false, 0));
     assert_eq!(cmds, vec![send(S2, ae(1, 1, 0, &[(0, 2), (0, 3)], 0))]);
+    // The success leaves S2 behind (next 4 <= length 4): the rest follows at once, so a bounded
+    // catch-up needs no heartbeat. Index 3 is of term 0, so nothing commits.
+    assert_eq!(
+        deliver(&mut c, S2, aer(1, true, 3)),
+        vec![send(S2, ae(1, 3, 0, &[(1, 0)], 0))]
+    );
+    assert_eq!(deliver(&mut c, S2, aer(1, true, 4)), vec![]);
 }
