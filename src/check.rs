@@ -38,7 +38,7 @@ pub struct CheckArgs {
     /// bounds become the defaults; bound flags still override them.
     #[arg(long, value_name = "NAME")]
     pub mutant: Option<String>,
-    /// List the seeded bugs of the protocol(s) and exit.
+    /// List the seeded bugs of the protocol(s) (with `--format json`, for scripts) and exit.
     #[arg(long)]
     list_mutants: bool,
 
@@ -148,8 +148,15 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     let protocols = args.protocol.0.clone();
     args.bounds.only_for(args.protocol.1)?;
     if args.list_mutants {
+        let mut rows = Vec::new();
         for p in &protocols {
-            protocols::list_mutants(*p);
+            rows.extend(protocols::list_mutants(*p, args.format));
+        }
+        if args.format == Format::Json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&rows).expect("catalogue serialises")
+            );
         }
         return Ok(0);
     }

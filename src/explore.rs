@@ -30,12 +30,17 @@ pub struct ExploreArgs {
     /// Address to serve on (loopback by default).
     #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
     addr: SocketAddr,
+    /// Check the trace and print the URLs, then exit instead of serving (for scripts).
+    #[arg(long)]
+    no_serve: bool,
 }
 
 pub fn run(args: ExploreArgs) -> Result<u8> {
-    // tiny_http panics when it cannot bind; find out first, with an error naming the address.
-    TcpListener::bind(args.addr)
-        .map_err(|e| UsageError(format!("--addr {}: cannot listen: {e}", args.addr)))?;
+    if !args.no_serve {
+        // tiny_http panics when it cannot bind; find out first, with an error naming the address.
+        TcpListener::bind(args.addr)
+            .map_err(|e| UsageError(format!("--addr {}: cannot listen: {e}", args.addr)))?;
+    }
     match &args.trace {
         Some(path) => {
             let trace = Trace::read(path)?;
@@ -59,19 +64,30 @@ pub fn run(args: ExploreArgs) -> Result<u8> {
                 ))
                 .into());
             }
-            protocols::explore_trace(&trace, path, args.addr)
+            protocols::explore_trace(&trace, path, args.addr, !args.no_serve)
         }
         None => {
             let protocol = args.protocol.ok_or_else(|| {
                 UsageError("name a protocol (`ballot explore raft`) or give --trace FILE".into())
             })?;
             args.bounds.only_for(protocol.name())?;
-            protocols::explore(protocol, &args.bounds, args.mutant.as_deref(), args.addr)
+            protocols::explore(
+                protocol,
+                &args.bounds,
+                args.mutant.as_deref(),
+                args.addr,
+                !args.no_serve,
+            )
         }
     }
 }
 
-pub fn serve_trace<S: Spec>(trace: &Trace, path: &std::path::Path, addr: SocketAddr) -> Result<u8> {
+pub fn serve_trace<S: Spec>(
+    trace: &Trace,
+    path: &std::path::Path,
+    addr: SocketAddr,
+    serving: bool,
+) -> Result<u8> {
     let (spec, actions) = trace
         .replay::<S>()
         .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
@@ -79,13 +95,21 @@ pub fn serve_trace<S: Spec>(trace: &Trace, path: &std::path::Path, addr: SocketA
     let encoded = Path::from_actions(&spec, init, &actions)
         .expect("a replayed trace is a path of its model")
         .encode(&spec);
-    serve(spec, addr, Some(encoded))
+    serve(spec, addr, Some(encoded), serving)
 }
 
-pub fn serve<S: Spec>(spec: S, addr: SocketAddr, path: Option<String>) -> Result<u8> {
+pub fn serve<S: Spec>(
+    spec: S,
+    addr: SocketAddr,
+    path: Option<String>,
+    serving: bool,
+) -> Result<u8> {
     println!("Explorer: http://{addr}/");
     if let Some(p) = path {
         println!("Counterexample: http://{addr}/#/steps/{p}");
+    }
+    if !serving {
+        return Ok(0);
     }
     println!("(serving until interrupted)");
     use std::io::Write;

@@ -63,11 +63,11 @@ pub fn check(p: Protocol, args: &CheckArgs) -> Result<RunReport> {
     }
 }
 
-pub fn list_mutants(p: Protocol) {
+pub fn list_mutants(p: Protocol, format: report::Format) -> Vec<serde_json::Value> {
     match p {
-        Protocol::Raft => report::list_mutants::<RaftModel>(),
-        Protocol::Fle => report::list_mutants::<FleModel>(),
-        Protocol::Zab => report::list_mutants::<ZabModel>(),
+        Protocol::Raft => report::list_mutants::<RaftModel>(format),
+        Protocol::Fle => report::list_mutants::<FleModel>(format),
+        Protocol::Zab => report::list_mutants::<ZabModel>(format),
     }
 }
 
@@ -76,19 +76,27 @@ pub fn explore(
     bounds: &Bounds,
     mutant: Option<&str>,
     addr: std::net::SocketAddr,
+    serving: bool,
 ) -> Result<u8> {
     match p {
         Protocol::Raft => explore::serve(
             build::<RaftModel>(bounds, mutant, Bounds::raft)?,
             addr,
             None,
+            serving,
         ),
-        Protocol::Fle => {
-            explore::serve(build::<FleModel>(bounds, mutant, Bounds::fle)?, addr, None)
-        }
-        Protocol::Zab => {
-            explore::serve(build::<ZabModel>(bounds, mutant, Bounds::zab)?, addr, None)
-        }
+        Protocol::Fle => explore::serve(
+            build::<FleModel>(bounds, mutant, Bounds::fle)?,
+            addr,
+            None,
+            serving,
+        ),
+        Protocol::Zab => explore::serve(
+            build::<ZabModel>(bounds, mutant, Bounds::zab)?,
+            addr,
+            None,
+            serving,
+        ),
     }
 }
 
@@ -96,11 +104,12 @@ pub fn explore_trace(
     trace: &Trace,
     path: &std::path::Path,
     addr: std::net::SocketAddr,
+    serving: bool,
 ) -> Result<u8> {
     match trace.protocol.as_str() {
-        "raft" => explore::serve_trace::<RaftModel>(trace, path, addr),
-        "fle" => explore::serve_trace::<FleModel>(trace, path, addr),
-        "zab" => explore::serve_trace::<ZabModel>(trace, path, addr),
+        "raft" => explore::serve_trace::<RaftModel>(trace, path, addr, serving),
+        "fle" => explore::serve_trace::<FleModel>(trace, path, addr, serving),
+        "zab" => explore::serve_trace::<ZabModel>(trace, path, addr, serving),
         other => Err(UsageError(format!(
             "{}: protocol `{other}` is not supported (accepted: {})",
             path.display(),

@@ -299,22 +299,40 @@ pub fn write_junit(path: &Path, runs: &[RunReport]) -> std::io::Result<()> {
     std::fs::write(path, xml)
 }
 
-pub fn list_mutants<S: Spec>() {
-    println!(
-        "{} mutants (ballot check {} --mutant NAME):",
-        S::PROTOCOL,
-        S::PROTOCOL
-    );
-    for m in S::mutants() {
-        println!();
-        println!("  {:<24} {}  {}", m.name, m.id, m.summary);
-        println!("  {:<24} breaks: {}", "", m.breaks);
-        println!("  {:<24} shortest counterexample: {} steps", "", m.shortest);
+/// The mutant catalogue of one protocol: text, or (JSON) one object per mutant for scripts.
+pub fn list_mutants<S: Spec>(format: Format) -> Vec<serde_json::Value> {
+    let mut rows = Vec::new();
+    if format == Format::Text {
         println!(
-            "  {:<24} bounds: {}",
-            "",
-            serde_json::to_string(&m.bounds).expect("configs serialise")
+            "{} mutants (ballot check {} --mutant NAME):",
+            S::PROTOCOL,
+            S::PROTOCOL
         );
-        println!("  {:<24} seen in: {}", "", m.precedent);
     }
+    for m in S::mutants() {
+        let bounds = S::build(m.bounds.clone(), Some(m.name))
+            .map(|s| s.summary())
+            .unwrap_or_else(|e| format!("(invalid: {e})"));
+        match format {
+            Format::Text => {
+                println!();
+                println!("  {:<24} {}  {}", m.name, m.id, m.summary);
+                println!("  {:<24} breaks: {}", "", m.breaks);
+                println!("  {:<24} shortest counterexample: {} steps", "", m.shortest);
+                println!("  {:<24} bounds: {bounds}", "");
+                println!("  {:<24} seen in: {}", "", m.precedent);
+            }
+            Format::Json => rows.push(json!({
+                "protocol": S::PROTOCOL,
+                "name": m.name,
+                "id": m.id,
+                "summary": m.summary,
+                "breaks": m.breaks,
+                "shortest": m.shortest,
+                "bounds": serde_json::to_value(&m.bounds).expect("configs serialise"),
+                "precedent": m.precedent,
+            })),
+        }
+    }
+    rows
 }

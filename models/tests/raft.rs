@@ -1,0 +1,308 @@
+//! The Raft model under ballot's engine: the default (CI) bounds and every mutant's bounds pass
+//! with pinned state counts, every mutant is killed with a pinned shortest counterexample, and the
+//! engine agrees with Stateright's own DFS checker.
+
+use ballot_models::engine::{check_with, CheckOptions, Outcome, Progress, Strategy, Verdict};
+use ballot_models::raft::{Action, RaftConfig, RaftModel, RaftMutant};
+use ballot_models::spec::Spec;
+use ballot_models::trace::{Trace, TraceError};
+use stateright::{Checker, Expectation, Model};
+
+fn run(
+    model: &RaftModel,
+    symmetry: bool,
+    threads: usize,
+    stop_on: Option<&str>,
+) -> Outcome<Action> {
+    let representative = |s: &_| model.representative(s);
+    let options = CheckOptions {
+        strategy: Strategy::Bfs,
+        threads,
+        symmetry,
+        stop_when_found: stop_on.map(|p| vec![p.to_string()]).unwrap_or_default(),
+        ..CheckOptions::default()
+    };
+    check_with(
+        model,
+        &options,
+        Some(&representative),
+        model.codec(),
+        &Progress::new(),
+    )
+}
+
+/// Every `always` property holds and every witness is found.
+fn assert_passes(what: &str, out: &Outcome<Action>) {
+    assert!(out.stats.exhausted(), "{what}: search not exhausted");
+    for p in &out.properties {
+        let want = match p.expectation {
+            Expectation::Sometimes => Verdict::Found,
+            _ => Verdict::Holds,
+        };
+        assert_eq!(p.verdict, want, "{what}: {}", p.name);
+    }
+}
+
+fn correct(config: &RaftConfig) -> RaftModel {
+    RaftModel::new(RaftConfig {
+        mutant: None,
+        ..config.clone()
+    })
+    .unwrap()
+}
+
+/// Unique symmetry classes of the correct model at each mutant's bounds (pinned: a change means
+/// the model changed).
+const AT_MUTANT_BOUNDS: [(RaftMutant, u64); 11] = [
+    (RaftMutant::CommitPreviousTerm, 91_940),
+    (RaftMutant::VoteIgnoresLog, 151_599),
+    (RaftMutant::VoteTwice, 4_441),
+    (RaftMutant::VolatileVote, 20_469),
+    (RaftMutant::VolatileTerm, 20_469),
+    (RaftMutant::TruncateOnAppend, 118_463),
+    (RaftMutant::LeaderKeepsRole, 151_599),
+    (RaftMutant::CommitPastMatch, 30_146),
+    (RaftMutant::AckLogLength, 30_146),
+    (RaftMutant::CountStaleVotes, 756_719),
+    (RaftMutant::CountDuplicateVotes, 102),
+];
+
+#[test]
+fn the_default_bounds_pass_with_a_pinned_state_count() {
+    let model = RaftModel::new(RaftConfig::default()).unwrap();
+    let out = run(&model, true, 2, None);
+    assert_passes("default bounds", &out);
+    assert_eq!(
+        out.stats.unique, 4_342_645,
+        "symmetry classes at the default bounds"
+    );
+}
+
+#[test]
+fn the_correct_model_passes_at_every_mutants_bounds() {
+    for (mutant, pinned) in AT_MUTANT_BOUNDS {
+        let info = mutant.info();
+        let model = correct(&info.bounds);
+        let out = run(&model, true, 2, None);
+        assert_passes(info.name, &out);
+        assert_eq!(out.stats.unique, pinned, "{}: unique states", info.name);
+    }
+}
+
+#[test]
+fn every_mutant_violates_its_expected_property_with_a_shortest_counterexample() {
+    for mutant in RaftMutant::ALL {
+        let info = mutant.info();
+        let model = RaftModel::new(info.bounds.clone()).unwrap();
+        for threads in [1, 2] {
+            let out = run(&model, true, threads, Some(info.breaks));
+            let p = out.property(info.breaks).unwrap();
+            assert_eq!(
+                p.verdict,
+                Verdict::Violated,
+                "{} ({threads} threads)",
+                info.name
+            );
+            let d = p.discovery.as_ref().unwrap();
+            assert_eq!(
+                d.actions.len(),
+                info.shortest,
+                "{}: BFS counterexample length ({threads} threads)",
+                info.name
+            );
+            // The path is a real path of the model and ends in a violating state.
+            let mut state = model.init_states()[d.init].clone();
+            for a in &d.actions {
+                state = model.next_state(&state, a.clone()).expect("enabled");
+            }
+            let prop = model
+                .properties()
+                .into_iter()
+                .find(|q| q.name == info.breaks)
+                .unwrap();
+            assert!(
+                !(prop.condition)(&model, &state),
+                "{}: last state violates",
+                info.name
+            );
+            // And it survives the trace format.
+            let trace = Trace::from_discovery(&model, Some(info.breaks), d);
+            let back = Trace::parse(&trace.to_json()).unwrap();
+            let (_, actions) = back.replay::<RaftModel>().unwrap();
+            assert_eq!(actions, d.actions, "{}: trace round trip", info.name);
+        }
+    }
+}
+
+/// Small bounds, symmetry off: both engines must see exactly the same states and verdicts. Correct
+/// models at four mutants' bounds (two network kinds, a crash, five servers with duplication) and
+/// two mutants explored in full.
+fn differential_configs() -> Vec<RaftConfig> {
+    let mut v: Vec<RaftConfig> = [
+        RaftMutant::VoteTwice,
+        RaftMutant::VolatileVote,
+        RaftMutant::CommitPastMatch,
+        RaftMutant::CountDuplicateVotes,
+    ]
+    .iter()
+    .map(|m| correct(&m.info().bounds).config)
+    .collect();
+    v.push(RaftMutant::VoteTwice.info().bounds);
+    v.push(RaftMutant::CommitPastMatch.info().bounds);
+    v
+}
+
+#[test]
+fn ballot_and_stateright_dfs_agree_on_states_and_verdicts() {
+    for config in differential_configs() {
+        let model = RaftModel::new(config.clone()).unwrap();
+        let reference = model.clone().checker().spawn_dfs().join();
+        for (strategy, threads) in [(Strategy::Bfs, 1), (Strategy::Bfs, 2), (Strategy::Dfs, 2)] {
+            let out = check_with(
+                &model,
+                &CheckOptions {
+                    strategy,
+                    threads,
+                    ..CheckOptions::default()
+                },
+                None,
+                model.codec(),
+                &Progress::new(),
+            );
+            assert!(out.stats.exhausted());
+            assert_eq!(
+                out.stats.unique as usize,
+                reference.unique_state_count(),
+                "{} {strategy:?}/{threads}: unique states",
+                config.summary()
+            );
+            for p in &out.properties {
+                let theirs = reference.discovery(p.name).is_some();
+                let ours = matches!(p.verdict, Verdict::Violated | Verdict::Found);
+                assert_eq!(ours, theirs, "{}: {}", config.summary(), p.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn symmetry_keeps_every_verdict_and_shrinks_the_space() {
+    for config in differential_configs() {
+        let model = RaftModel::new(config.clone()).unwrap();
+        let with = run(&model, true, 2, None);
+        let without = run(&model, false, 2, None);
+        assert!(with.stats.unique <= without.stats.unique);
+        for (a, b) in with.properties.iter().zip(&without.properties) {
+            assert_eq!(a.verdict, b.verdict, "{}: {}", config.summary(), a.name);
+            if let (Some(x), Some(y)) = (&a.discovery, &b.discovery) {
+                assert_eq!(x.actions.len(), y.actions.len(), "shortest either way");
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_bounds_are_errors_that_name_the_flag() {
+    let cases: [(RaftConfig, &str); 6] = [
+        (
+            RaftConfig {
+                servers: 0,
+                ..RaftConfig::default()
+            },
+            "--servers",
+        ),
+        (
+            RaftConfig {
+                servers: 9,
+                ..RaftConfig::default()
+            },
+            "--servers",
+        ),
+        (
+            RaftConfig {
+                max_term: 0,
+                ..RaftConfig::default()
+            },
+            "--max-term",
+        ),
+        (
+            RaftConfig {
+                max_candidates: 4,
+                ..RaftConfig::default()
+            },
+            "--max-candidates",
+        ),
+        (
+            RaftConfig {
+                max_log: 8,
+                leader_noop: true,
+                ..RaftConfig::default()
+            },
+            "--max-log",
+        ),
+        (
+            RaftConfig {
+                init: ["2/1v1", "1/2v1", "2/"]
+                    .iter()
+                    .map(|s| ballot_models::raft::InitServer::parse(s).unwrap())
+                    .collect(),
+                ..RaftConfig::default()
+            },
+            "--init",
+        ),
+    ];
+    for (config, flag) in cases {
+        let err = RaftModel::new(config).unwrap_err();
+        assert_eq!(err.flag, flag, "{err}");
+    }
+    assert!(RaftModel::build(RaftConfig::default(), Some("no-such-bug")).is_err());
+}
+
+#[test]
+fn traces_that_do_not_fit_the_model_are_rejected_at_the_step_that_breaks() {
+    let info = RaftMutant::VoteTwice.info();
+    let model = RaftModel::new(info.bounds.clone()).unwrap();
+    let out = run(&model, false, 1, Some(info.breaks));
+    let d = out
+        .property(info.breaks)
+        .unwrap()
+        .discovery
+        .clone()
+        .unwrap();
+    let good = Trace::from_discovery(&model, Some(info.breaks), &d);
+
+    let mut v2 = good.clone();
+    v2.format = "ballot-trace/2".into();
+    assert!(matches!(
+        Trace::parse(&v2.to_json()),
+        Err(TraceError::Format(_))
+    ));
+    assert!(matches!(
+        Trace::parse("{\"format\": "),
+        Err(TraceError::Json { .. })
+    ));
+
+    // Step 2 delivers a message that does not exist.
+    let mut bad = good.clone();
+    bad.steps[1].action = serde_json::json!({"kind": "restart", "server": 1});
+    match bad.replay::<RaftModel>() {
+        Err(TraceError::Step { step: 2, .. }) => {}
+        other => panic!("expected a step-2 error, got {other:?}"),
+    }
+    // Step 3's recorded state is not what the model computes.
+    let mut bad = good.clone();
+    bad.steps[2].state["servers"][0]["term"] = serde_json::json!(7);
+    match bad.replay::<RaftModel>() {
+        Err(TraceError::Step { step: 3, message }) => {
+            assert!(message.contains("servers.0.term"), "{message}")
+        }
+        other => panic!("expected a step-3 error, got {other:?}"),
+    }
+    // A config out of range is a config error.
+    let mut bad = good;
+    bad.config["max_term"] = serde_json::json!(0);
+    assert!(matches!(
+        bad.replay::<RaftModel>(),
+        Err(TraceError::Config(_))
+    ));
+}
