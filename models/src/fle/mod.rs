@@ -204,23 +204,18 @@ impl FleModel {
     /// the ghost checks the decision against what servers really voted.
     fn record_decision(&self, st: &mut FleState, me: Sid, d: Decision) {
         st.chans[me.ix()][me.ix()] = Chan::default();
-        let g = &mut st.ghost;
         let leader = d.vote.leader;
-        let round = d.vote.election_epoch;
-        let voted = |q: Sid| g.cast[q.ix()] & Ghost::cast_bit(round, leader) != 0;
+        // Checked independently of the election's own counting: the quorum has a majority of
+        // the ensemble; a FOLLOWING/LEADING vote counted comes from a server that did decide for
+        // the leader; and a server other than the leader follows it on such votes only if the
+        // leader did decide to lead (`checkLeader`). (A LOOKING vote counted is one its sender
+        // sent: the network carries nothing else.)
+        let g = &st.ghost;
         let decided = |q: Sid| g.decided[q.ix()] & leader.bit() != 0;
-        // A LOOKING vote counted must have been proposed in that round; a FOLLOWING/LEADING one
-        // must come from a server that decided for the leader; and a server other than the
-        // leader may follow only a leader that decided to lead (`checkLeader`).
-        let backed = d.quorum.len() >= self.fle.quorum()
-            && d.quorum.iter().all(|q| {
-                if d.looking.contains(q) {
-                    voted(q)
-                } else {
-                    decided(q)
-                }
-            })
+        let backed = d.quorum.len() > self.config.servers as usize / 2
+            && d.quorum.iter().all(|q| d.looking.contains(q) || decided(q))
             && (d.path == DecisionPath::Looking || leader == me || decided(leader));
+        let g = &mut st.ghost;
         if !backed {
             g.unbacked_decision = true;
         }
@@ -284,7 +279,6 @@ impl FleModel {
         for i in 0..n {
             let (a, b) = (&last.servers[i], &st.servers[i]);
             if b.up && b.fle.state == ZkState::Looking {
-                st.ghost.cast[i] |= Ghost::cast_bit(b.fle.logicalclock, b.fle.proposal.leader);
                 // No vote circle: within one election round, a proposal only moves up.
                 if a.up
                     && a.fle.state == ZkState::Looking

@@ -4,9 +4,8 @@
 use serde::Serialize;
 use std::hash::{Hash, Hasher};
 
-use super::config::MAX_ROUND;
 use super::server::FleServer;
-use super::types::{Notification, Round, Sid, MAX_SERVERS};
+use super::types::{Notification, Sid, MAX_SERVERS};
 use crate::copyvec::CopyVec;
 
 /// One server: whether its process runs, and its election state. Its history (epoch, zxid) is
@@ -46,8 +45,6 @@ impl Chan {
 /// History no server keeps, for the properties (ZooKeeper's TLA+ specs keep the like).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Ghost {
-    /// Per server, the (round, leader) pairs it proposed while LOOKING: bit `8 * round + leader`.
-    pub cast: [u64; MAX_SERVERS],
     /// Per server, the leaders it decided for (FOLLOWING or LEADING), over the whole run.
     pub decided: [u8; MAX_SERVERS],
     /// A LOOKING server's proposal moved down (or sideways) in the vote order within a round.
@@ -58,13 +55,8 @@ pub struct Ghost {
     pub leader_behind: bool,
 }
 
-const _: () = assert!(8 * (MAX_ROUND as usize + 1) <= 64 && MAX_SERVERS <= 8);
-
-impl Ghost {
-    pub fn cast_bit(round: Round, leader: Sid) -> u64 {
-        1 << (8 * round.0 as usize + leader.ix())
-    }
-}
+// Sets of servers are bitmasks of a `u8`.
+const _: () = assert!(MAX_SERVERS <= 8);
 
 /// The state of the whole system.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

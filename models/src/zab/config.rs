@@ -16,6 +16,8 @@ pub const MAX_EPOCH: u8 = 6;
 pub const MAX_TXNS: u8 = 4;
 /// Crash bound, to keep runs finite in practice.
 pub const MAX_CRASHES: u8 = 9;
+/// Highest election round (`--max-elections`) under `--election fle`.
+pub const MAX_ELECTIONS: u8 = 7;
 
 /// How servers come to lead and follow (`--election`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,6 +80,11 @@ pub struct ZabConfig {
     pub lossy: bool,
     /// How leaders are chosen (`--election`).
     pub election: Election,
+    /// Under `--election fle`: no server's election round (FLE's `logicalclock`, 1 in a process's
+    /// first election) goes past this (`--max-elections`); a step that would start a later round
+    /// is not taken. Unused by the oracle.
+    #[serde(default = "default_max_elections")]
+    pub max_elections: u8,
     /// The persistent state each server starts from (`--init`); empty: every server starts
     /// fresh (epochs 0, empty log). Deep scenarios start from a reachable state partway through.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -100,10 +107,15 @@ impl Default for ZabConfig {
             network: NetworkKind::Ordered,
             lossy: false,
             election: Election::Oracle,
+            max_elections: default_max_elections(),
             init: Vec::new(),
             mutant: None,
         }
     }
+}
+
+fn default_max_elections() -> u8 {
+    2
 }
 
 /// A server's persistent state at the start of a run: ZooKeeper's `acceptedEpoch` and
@@ -172,6 +184,7 @@ impl ZabConfig {
         in_range("--max-epoch", self.max_epoch, 1, MAX_EPOCH)?;
         in_range("--max-txns", self.max_txns, 0, MAX_TXNS)?;
         in_range("--crashes", self.crashes, 0, MAX_CRASHES)?;
+        in_range("--max-elections", self.max_elections, 1, MAX_ELECTIONS)?;
         if self.network != NetworkKind::Ordered {
             return Err(ConfigError::new(
                 "--network",
@@ -302,6 +315,9 @@ impl ZabConfig {
             self.network,
             self.lossy
         );
+        if self.election == Election::Fle {
+            s.push_str(&format!(" max_elections={}", self.max_elections));
+        }
         if let Some(m) = self.mutant {
             s.push_str(&format!(" mutant={}", m.name()));
         }

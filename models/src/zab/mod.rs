@@ -9,6 +9,7 @@
 //! currentEpoch, send the ACK), so that the orderings behind ZK-4643/4646 are reachable.
 
 mod config;
+mod election;
 mod mutants;
 pub mod properties;
 mod spec;
@@ -16,7 +17,10 @@ mod state;
 mod step;
 mod types;
 
-pub use config::{Election, InitServer, ZabConfig, MAX_CRASHES, MAX_EPOCH, MAX_TXNS};
+pub use config::{
+    Election, InitServer, ZabConfig, MAX_CRASHES, MAX_ELECTIONS, MAX_EPOCH, MAX_TXNS,
+};
+pub use election::ElectionState;
 pub use mutants::ZabMutant;
 pub use state::{Ghost, Server, ZabState};
 pub use types::{
@@ -86,6 +90,26 @@ pub enum Action {
     Restart {
         server: ServerId,
     },
+    /// FastLeaderElection: a notification arrives (`src == dst`: loopback).
+    DeliverVote {
+        src: ServerId,
+        dst: ServerId,
+        msg: crate::fle::Notification,
+    },
+    /// FastLeaderElection: a notification is lost (`--lossy`).
+    DropVote {
+        src: ServerId,
+        dst: ServerId,
+        msg: crate::fle::Notification,
+    },
+    /// FastLeaderElection: the finalize wait elapses with no better vote; the server decides.
+    Finalize {
+        server: ServerId,
+    },
+    /// FastLeaderElection: a LOOKING server's poll times out; it sends its vote again.
+    NotificationTimeout {
+        server: ServerId,
+    },
 }
 
 impl fmt::Display for Action {
@@ -103,6 +127,13 @@ impl fmt::Display for Action {
             Action::Drop { src, dst, msg } => write!(f, "drop {src}→{dst} {msg} (connection lost)"),
             Action::Crash { server } => write!(f, "{server} crashes"),
             Action::Restart { server } => write!(f, "{server} restarts"),
+            Action::DeliverVote { src, dst, msg } if src == dst => {
+                write!(f, "{dst} loopback vote {msg}")
+            }
+            Action::DeliverVote { src, dst, msg } => write!(f, "deliver vote {src}→{dst} {msg}"),
+            Action::DropVote { src, dst, msg } => write!(f, "drop vote {src}→{dst} {msg}"),
+            Action::Finalize { server } => write!(f, "{server} finalize wait elapses"),
+            Action::NotificationTimeout { server } => write!(f, "{server} notification timeout"),
         }
     }
 }
@@ -111,19 +142,15 @@ impl fmt::Display for Action {
 #[derive(Clone, Debug)]
 pub struct ZabModel {
     pub config: ZabConfig,
+    /// The election rules under `--election fle`.
+    fle: crate::fle::Fle,
 }
 
 impl ZabModel {
     pub fn new(config: ZabConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        if config.election == Election::Fle {
-            return Err(ConfigError::new(
-                "--election",
-                "`fle` is not available yet: the FastLeaderElection model's embedding API is not \
-                 in this tree (accepted: oracle)",
-            ));
-        }
-        Ok(ZabModel { config })
+        let fle = crate::fle::Fle::new(config.servers);
+        Ok(ZabModel { config, fle })
     }
 
     /// The symmetry-class representative of `st` (servers renamed into a canonical order).
@@ -157,11 +184,9 @@ impl ZabModel {
         match *action {
             Action::Lead { server } => up(server) && self.may_lead(st.server(server)),
             Action::Follow { server, leader } => {
-                up(server) && up(leader) && self.may_follow(st.server(server), leader, st)
+                up(server) && up(leader) && self.may_follow(st, server, leader)
             }
-            Action::Timeout { server } => {
-                up(server) && st.server(server).phase != Phase::Looking && !busy(st.server(server))
-            }
+            Action::Timeout { server } => up(server) && self.may_time_out(st, server),
             Action::ClientRequest { server } => up(server) && self.may_propose(st, server),
             Action::PersistTxns { server } => {
                 up(server) && self.next_nl_step(st.server(server)) == Some(NlStep::LogTxns)
@@ -177,7 +202,39 @@ impl ZabModel {
             Action::Drop { .. } => cfg.lossy,
             Action::Crash { server } => up(server) && st.crashes < cfg.crashes,
             Action::Restart { server } => get(server).is_some_and(|s| !s.up),
+            Action::DeliverVote { src, dst, msg } | Action::DropVote { src, dst, msg } => {
+                let in_flight = st.election.as_ref().is_some_and(|e| {
+                    src.ix() < st.servers.len()
+                        && dst.ix() < st.servers.len()
+                        && e.chans[src.ix()][dst.ix()].in_flight() == Some(msg)
+                });
+                in_flight
+                    && match action {
+                        Action::DropVote { .. } => cfg.lossy,
+                        _ => up(dst),
+                    }
+            }
+            Action::Finalize { server } => {
+                up(server) && st.election.is_some() && {
+                    let f = self.fle_server(st, server);
+                    f.state == crate::fle::ZkState::Looking && f.finalizing
+                }
+            }
+            Action::NotificationTimeout { server } => {
+                up(server) && st.election.is_some() && {
+                    let f = self.fle_server(st, server);
+                    f.state == crate::fle::ZkState::Looking && !f.finalizing
+                }
+            }
         }
+    }
+
+    /// A server gives up its role by itself (not while it handles NEWLEADER: that thread reads
+    /// nothing, so no read times out); under FLE, also a server that decided to follow a leader
+    /// that does not lead.
+    fn may_time_out(&self, st: &ZabState, server: ServerId) -> bool {
+        let s = st.server(server);
+        (s.phase != Phase::Looking && !busy(s)) || self.fle_waiting(st, server)
     }
 
     /// A LOOKING server may start leading unless no epoch it could propose is within bounds.
@@ -187,14 +244,21 @@ impl ZabModel {
             && s.accepted_epoch.0 < self.config.max_epoch
     }
 
-    /// A LOOKING server may follow a leader, unless the leader's epoch is already fixed below the
-    /// server's acceptedEpoch (LEADERINFO would be refused: nothing would happen but a round trip).
-    fn may_follow(&self, s: &Server, leader: ServerId, st: &ZabState) -> bool {
-        let l = st.server(leader);
-        self.config.election == Election::Oracle
-            && s.phase == Phase::Looking
-            && l.is_leader()
-            && !(l.leader_stage() != Some(LeaderStage::Epoch) && l.epoch < s.accepted_epoch)
+    /// A LOOKING server may follow a leader. Oracle: any leader, unless its epoch is already fixed
+    /// below the server's acceptedEpoch (LEADERINFO would be refused: nothing would happen but a
+    /// round trip). FLE: the leader it decided for, once that one leads.
+    fn may_follow(&self, st: &ZabState, me: ServerId, leader: ServerId) -> bool {
+        let (s, l) = (st.server(me), st.server(leader));
+        s.phase == Phase::Looking
+            && me != leader
+            && match self.config.election {
+                Election::Oracle => {
+                    l.is_leader()
+                        && !(l.leader_stage() != Some(LeaderStage::Epoch)
+                            && l.epoch < s.accepted_epoch)
+                }
+                Election::Fle => self.fle_may_follow(st, me, leader),
+            }
     }
 
     fn may_propose(&self, st: &ZabState, server: ServerId) -> bool {
@@ -241,6 +305,7 @@ impl Model for ZabModel {
                 None => break,
             }
         }
+        self.init_election(&mut st);
         vec![st]
     }
 
@@ -259,16 +324,15 @@ impl Model for ZabModel {
                     }
                     for j in 0..st.servers.len() {
                         let leader = ServerId(j as u8);
-                        if j != i && st.servers[j].up && self.may_follow(s, leader, st) {
+                        if j != i && st.servers[j].up && self.may_follow(st, server, leader) {
                             actions.push(Action::Follow { server, leader });
                         }
                     }
                 }
-                Phase::Leading(_) | Phase::Following(_) => {
-                    if !busy(s) {
-                        actions.push(Action::Timeout { server });
-                    }
-                }
+                Phase::Leading(_) | Phase::Following(_) => {}
+            }
+            if self.may_time_out(st, server) {
+                actions.push(Action::Timeout { server });
             }
             if self.may_propose(st, server) {
                 actions.push(Action::ClientRequest { server });
@@ -285,6 +349,9 @@ impl Model for ZabModel {
             if st.crashes < cfg.crashes {
                 actions.push(Action::Crash { server });
             }
+        }
+        if st.election.is_some() {
+            self.election_actions(st, actions);
         }
         for i in st.network.deliverable(NetworkKind::Ordered) {
             let f = &st.network.flights()[i];
@@ -319,10 +386,7 @@ impl Model for ZabModel {
                 self.on_follow(&mut st, server, leader);
                 Ok(())
             }
-            Action::Timeout { server } => {
-                self.shutdown(&mut st, server);
-                Ok(())
-            }
+            Action::Timeout { server } => self.shutdown(&mut st, server),
             Action::ClientRequest { server } => self.on_client_request(&mut st, server),
             Action::PersistTxns { server } => self.on_nl_step(&mut st, server, NlStep::LogTxns),
             Action::PersistEpoch { server } => {
@@ -338,19 +402,42 @@ impl Model for ZabModel {
             Action::Drop { src, dst, msg } => {
                 let i = st.network.find(kind, src.0, dst.0, &msg)?;
                 st.network.take(i);
-                self.on_drop(&mut st, src, dst);
-                Ok(())
+                self.on_drop(&mut st, src, dst)
             }
-            Action::Crash { server } => {
-                self.on_crash(&mut st, server);
-                Ok(())
-            }
+            Action::Crash { server } => self.on_crash(&mut st, server),
             Action::Restart { server } => {
                 self.on_restart(&mut st, server);
                 Ok(())
             }
+            Action::DeliverVote { src, dst, msg } => {
+                let e = st.election.as_deref_mut().expect("enabled");
+                e.chans[src.ix()][dst.ix()].pending = false;
+                // A delivery that changes nothing is skipped (the FLE model's rule): the message
+                // may as well stay in flight, where it can still be delivered when it matters.
+                match self.deliver_vote(&mut st, src, dst, msg) {
+                    Ok(false) => return None,
+                    done => done.map(|_| ()),
+                }
+            }
+            Action::DropVote { src, dst, .. } => {
+                let e = st.election.as_deref_mut().expect("enabled");
+                e.chans[src.ix()][dst.ix()].pending = false;
+                Ok(())
+            }
+            Action::Finalize { server } => self.on_finalize(&mut st, server),
+            Action::NotificationTimeout { server } => {
+                if !self.on_notification_timeout(&mut st, server) {
+                    return None;
+                }
+                Ok(())
+            }
         };
         done.ok()?;
+        self.finish_election(&mut st);
+        debug_assert!(
+            self.election_consistent(&st),
+            "{action:?} split ZAB from its election"
+        );
         self.record_history(&mut st);
         Some(st)
     }

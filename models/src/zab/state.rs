@@ -175,6 +175,8 @@ pub struct ZabState {
     pub crashes: u8,
     /// Client transactions proposed so far.
     pub proposals: u8,
+    /// The FastLeaderElection half (`--election fle`); none under the oracle.
+    pub election: Option<Box<super::election::ElectionState>>,
     #[serde(skip)]
     pub ghost: Ghost,
 }
@@ -186,6 +188,7 @@ impl ZabState {
             network: Network::default(),
             crashes: 0,
             proposals: 0,
+            election: None,
             ghost: Ghost::default(),
         }
     }
@@ -202,6 +205,10 @@ impl ZabState {
     /// same set of candidates, hence the same representative, which lets a discovered path be
     /// replayed from concrete states by matching representatives' fingerprints.
     pub(crate) fn representative(&self, kind: NetworkKind) -> Self {
+        assert!(
+            self.election.is_none(),
+            "FastLeaderElection orders servers by id: no symmetry"
+        );
         let n = self.servers.len();
         let key = |i: usize| {
             let x = &self.servers[i];
@@ -293,6 +300,7 @@ impl ZabState {
             network,
             crashes: self.crashes,
             proposals: self.proposals,
+            election: None,
             ghost,
         }
     }

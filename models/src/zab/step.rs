@@ -125,16 +125,17 @@ impl ZabModel {
     /// A server gives up its role and goes back to LOOKING without restarting (timeout, lost
     /// connection, or an exception). Its connections close, and every server on the other end
     /// notices.
-    pub(crate) fn shutdown(&self, st: &mut ZabState, me: ServerId) {
+    pub(crate) fn shutdown(&self, st: &mut ZabState, me: ServerId) -> Step {
         match st.servers[me.ix()].phase {
-            Phase::Looking => {}
+            // With FastLeaderElection: decided, but the leader never took the connection.
+            Phase::Looking => self.restart_election(st, me),
             Phase::Leading(_) => {
-                self.drop_followers(st, me);
-                self.close(st, me);
+                self.drop_followers(st, me)?;
+                self.close(st, me)
             }
             Phase::Following(_) => {
                 let leader = st.servers[me.ix()].peer;
-                self.disconnect(st, me, leader);
+                self.disconnect(st, me, leader)
             }
         }
     }
@@ -142,17 +143,18 @@ impl ZabModel {
     /// A leader goes away: its followers' connections break and each follower goes LOOKING when
     /// it notices, which is at once, except for one handling NEWLEADER: that thread writes to disk
     /// and reads nothing, and notices only when its ACK cannot be sent.
-    fn drop_followers(&self, st: &mut ZabState, me: ServerId) {
+    fn drop_followers(&self, st: &mut ZabState, me: ServerId) -> Step {
         for f in 0..st.servers.len() {
             let f = ServerId(f as u8);
             let s = &st.servers[f.ix()];
             if s.up && s.follows(me) {
                 self.cut(st, me, f);
                 if !busy(&st.servers[f.ix()]) {
-                    self.close(st, f);
+                    self.close(st, f)?;
                 }
             }
         }
+        Ok(())
     }
 
     /// Whether follower `f` still has a connection to its leader (its LearnerHandler lives).
@@ -166,12 +168,13 @@ impl ZabModel {
 
     /// Follower `f` and its leader lose their connection: `f` goes LOOKING (unless it is busy
     /// handling NEWLEADER: then it notices later), the leader's LearnerHandler for `f` ends.
-    fn disconnect(&self, st: &mut ZabState, f: ServerId, leader: ServerId) {
+    fn disconnect(&self, st: &mut ZabState, f: ServerId, leader: ServerId) -> Step {
         self.cut(st, f, leader);
-        if !busy(st.server(f)) {
-            self.close(st, f);
-        }
         self.forget_learner(st, leader, f);
+        if !busy(st.server(f)) {
+            self.close(st, f)?;
+        }
+        Ok(())
     }
 
     /// The leader's LearnerHandler for `f` ends: `f` is no longer synchronized or forwarded to.
@@ -190,7 +193,7 @@ impl ZabModel {
     /// The server itself goes LOOKING. Its SyncThread is shut down, which flushes what it queued
     /// (`SyncRequestProcessor.shutdown`); what the synchronization had not handed over is dropped;
     /// the in-memory database is brought up to the log (`fastForwardDataBase`, the ZK-2845 fix).
-    fn close(&self, st: &mut ZabState, me: ServerId) {
+    fn close(&self, st: &mut ZabState, me: ServerId) -> Step {
         let s = &mut st.servers[me.ix()];
         let mut t = *s;
         t.reset_volatile();
@@ -209,12 +212,13 @@ impl ZabModel {
         t.committed = s.committed.min((t.log.len() + t.queue.len()) as u8);
         t.retained = self.is(Mutant::Zk2845);
         *s = t;
+        self.restart_election(st, me)
     }
 
-    pub(crate) fn on_crash(&self, st: &mut ZabState, me: ServerId) {
+    pub(crate) fn on_crash(&self, st: &mut ZabState, me: ServerId) -> Step {
         match st.servers[me.ix()].phase {
             Phase::Looking => {}
-            Phase::Leading(_) => self.drop_followers(st, me),
+            Phase::Leading(_) => self.drop_followers(st, me)?,
             Phase::Following(_) => {
                 // No shutdown: the process is gone, with its SyncThread's queue.
                 let leader = st.servers[me.ix()].peer;
@@ -226,22 +230,26 @@ impl ZabModel {
         s.reset_volatile();
         s.up = false;
         st.crashes += 1;
+        self.crash_election(st, me);
+        Ok(())
     }
 
     /// Restart from disk: epochs and log come back; the database is rebuilt from the log.
     pub(crate) fn on_restart(&self, st: &mut ZabState, me: ServerId) {
         st.servers[me.ix()].up = true;
+        self.restart_process_election(st, me);
     }
 
     /// A lost packet breaks its TCP connection (`--lossy`).
-    pub(crate) fn on_drop(&self, st: &mut ZabState, src: ServerId, dst: ServerId) {
+    pub(crate) fn on_drop(&self, st: &mut ZabState, src: ServerId, dst: ServerId) -> Step {
         let (a, b) = (st.server(src), st.server(dst));
         if a.follows(dst) && b.is_leader() {
-            self.disconnect(st, src, dst);
+            self.disconnect(st, src, dst)
         } else if b.follows(src) && a.is_leader() {
-            self.disconnect(st, dst, src);
+            self.disconnect(st, dst, src)
         } else {
             self.cut(st, src, dst);
+            Ok(())
         }
     }
 
@@ -300,14 +308,13 @@ impl ZabModel {
         f: ServerId,
         current: Option<Epoch>,
         last: Zxid,
-    ) {
+    ) -> Step {
         let l = &st.servers[me.ix()];
         let stage = l.leader_stage().expect("ACKEPOCH reaches a leader");
         if stage == LeaderStage::Discovery {
             if let Some(c) = current {
                 if (c, last) > (l.current_epoch, self.reported_last(l)) {
-                    self.disconnect(st, f, me);
-                    return;
+                    return self.disconnect(st, f, me);
                 }
                 st.servers[me.ix()].epoch_acks |= f.bit();
             }
@@ -320,6 +327,7 @@ impl ZabModel {
         } else {
             self.send_new_leader(st, me, f);
         }
+        Ok(())
     }
 
     /// A quorum acknowledged the epoch: the leader adopts it (currentEpoch, persisted) and
@@ -394,9 +402,11 @@ impl ZabModel {
         l.phase = Phase::Leading(LeaderStage::Broadcast);
         l.committed = l.log.len() as u8;
         l.nl_acks = 0;
+        let epoch = l.epoch;
         for f in members(l.nl_first) {
             self.send(st, me, f, Msg::UpToDate);
         }
+        self.update_election_vote(st, me, epoch);
     }
 
     fn on_ack(&self, st: &mut ZabState, me: ServerId, f: ServerId, zxid: Zxid) {
@@ -485,11 +495,16 @@ impl ZabModel {
 
     /// LEADERINFO: a new epoch is accepted (persisted) and acknowledged with the currentEpoch; the
     /// epoch already accepted is acknowledged with -1; an older one is refused (LOOKING).
-    fn on_leader_info(&self, st: &mut ZabState, me: ServerId, leader: ServerId, epoch: Epoch) {
+    fn on_leader_info(
+        &self,
+        st: &mut ZabState,
+        me: ServerId,
+        leader: ServerId,
+        epoch: Epoch,
+    ) -> Step {
         let s = &mut st.servers[me.ix()];
         if epoch < s.accepted_epoch {
-            self.disconnect(st, me, leader);
-            return;
+            return self.disconnect(st, me, leader);
         }
         let current = if epoch > s.accepted_epoch {
             s.accepted_epoch = epoch;
@@ -504,6 +519,7 @@ impl ZabModel {
             last_zxid: self.reported_last(s),
         };
         self.send(st, me, leader, msg);
+        Ok(())
     }
 
     /// The history and NEWLEADER: TRUNC applies to the log at once; the transactions wait in
@@ -609,7 +625,7 @@ impl ZabModel {
                     );
                 } else {
                     // The write fails: the connection broke while NEWLEADER was being handled.
-                    self.close(st, me);
+                    self.close(st, me)?;
                 }
             }
         }
@@ -625,6 +641,8 @@ impl ZabModel {
         s.committed = (s.log.len() as u8 + s.queue_committed).max(s.committed);
         s.queue_committed = 0;
         s.phase = Phase::Following(FollowerStage::Broadcast);
+        let epoch = s.epoch;
+        self.update_election_vote(st, me, epoch);
         Ok(())
     }
 
@@ -639,7 +657,7 @@ impl ZabModel {
     /// COMMIT: while synchronizing it names the next pending proposal (`packetsCommitted`); while
     /// serving, the next undelivered transaction. Anything else is the follower's exception
     /// (ZooKeeper throws, or exits): recorded, and the follower drops out.
-    fn on_commit(&self, st: &mut ZabState, me: ServerId, zxid: Zxid) {
+    fn on_commit(&self, st: &mut ZabState, me: ServerId, zxid: Zxid) -> Step {
         let s = &mut st.servers[me.ix()];
         let ok = if s.follower_stage() == Some(FollowerStage::Broadcast) {
             let h = s.history();
@@ -661,8 +679,9 @@ impl ZabModel {
         if !ok {
             st.ghost.bad_commit = true;
             let leader = s.peer;
-            self.disconnect(st, me, leader);
+            return self.disconnect(st, me, leader);
         }
+        Ok(())
     }
 
     /// The SyncThread writes the head of its queue to the log, then (SendAckRequestProcessor)
@@ -706,9 +725,9 @@ impl ZabModel {
             Msg::AckEpoch {
                 current_epoch,
                 last_zxid,
-            } => self.on_ack_epoch(st, me, src, current_epoch, last_zxid),
+            } => self.on_ack_epoch(st, me, src, current_epoch, last_zxid)?,
             Msg::Ack { zxid } => self.on_ack(st, me, src, zxid),
-            Msg::LeaderInfo { epoch } => self.on_leader_info(st, me, src, epoch),
+            Msg::LeaderInfo { epoch } => self.on_leader_info(st, me, src, epoch)?,
             Msg::NewLeader {
                 trunc,
                 txns,
@@ -717,7 +736,7 @@ impl ZabModel {
             } => self.on_new_leader(st, me, trunc, txns, committed)?,
             Msg::UpToDate => self.on_up_to_date(st, me)?,
             Msg::Proposal { txn } => self.on_proposal(st, me, txn)?,
-            Msg::Commit { zxid } => self.on_commit(st, me, zxid),
+            Msg::Commit { zxid } => self.on_commit(st, me, zxid)?,
         }
         Ok(())
     }
