@@ -21,6 +21,8 @@ use crate::report::{self, Format, PropertyRow, RunReport, Stats};
 use crate::{protocols, Protocol, UsageError};
 
 #[derive(Args)]
+// `--timeout -1` is a bad value for --timeout, not an unknown argument.
+#[command(allow_negative_numbers = true)]
 #[command(after_help = "Examples:\n  \
     ballot check                         every protocol at its CI bounds\n  \
     ballot check raft --max-term 4       Raft with a deeper bound\n  \

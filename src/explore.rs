@@ -15,6 +15,7 @@ use crate::bounds::Bounds;
 use crate::{protocols, Protocol, UsageError};
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct ExploreArgs {
     /// Protocol to explore; optional with --trace, which names its protocol.
     #[arg(value_name = "PROTOCOL", value_enum)]

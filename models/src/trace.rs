@@ -144,8 +144,7 @@ impl Trace {
             enabled.clear();
             spec.actions(&state, &mut enabled);
             let next = enabled
-                .iter()
-                .any(|a| *a == action)
+                .contains(&action)
                 .then(|| spec.next_state(&state, action.clone()))
                 .flatten()
                 .ok_or_else(|| TraceError::Step {

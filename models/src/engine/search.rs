@@ -698,7 +698,6 @@ where
                         sh.resolve(&mut batch, &mut local, &mut arena, &mut emit);
                         sh.flush(&mut local);
                     }
-                    drop(emit);
                     if out.len() > 0 {
                         done.push(out.seal(sh.codec));
                     }

@@ -277,21 +277,21 @@ impl Model for RaftModel {
                 actions.push(Action::Deliver {
                     src,
                     dst,
-                    msg: f.msg.clone(),
+                    msg: f.msg,
                 });
             }
             if cfg.lossy {
                 actions.push(Action::Drop {
                     src,
                     dst,
-                    msg: f.msg.clone(),
+                    msg: f.msg,
                 });
             }
             if cfg.network == NetworkKind::UnorderedDup && f.copies == 1 {
                 actions.push(Action::Duplicate {
                     src,
                     dst,
-                    msg: f.msg.clone(),
+                    msg: f.msg,
                 });
             }
         }

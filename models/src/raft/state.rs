@@ -231,9 +231,9 @@ impl RaftState {
             if !votes_are_counts {
                 t.votes = map_bits(s.votes);
             }
-            for j in 0..n {
-                t.next_index[rename[j] as usize] = s.next_index[j];
-                t.match_index[rename[j] as usize] = s.match_index[j];
+            for (j, &r) in rename.iter().enumerate().take(n) {
+                t.next_index[r as usize] = s.next_index[j];
+                t.match_index[r as usize] = s.match_index[j];
             }
             servers.push(t);
         }

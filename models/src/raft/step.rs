@@ -51,7 +51,7 @@ impl RaftModel {
             last_log_index: s.last_index(),
         };
         for j in self.peers(me) {
-            self.send(st, me, j, msg.clone());
+            self.send(st, me, j, msg);
         }
     }
 
@@ -69,7 +69,7 @@ impl RaftModel {
             let msg = self.append_entries(st, me, j, false);
             let mut probe = st.clone();
             let before = probe.network.flights().len();
-            self.on_message(&mut probe, me, j, msg.clone());
+            self.on_message(&mut probe, me, j, msg);
             if probe.servers[j.ix()] != st.servers[j.ix()]
                 || probe.network.flights().len() != before
             {

@@ -1,0 +1,280 @@
+//! End-to-end tests of `ballot check` and `ballot explore`: exit codes, what the terminal shows,
+//! trace files, the Explorer URL of a counterexample, and one-line errors for bad input.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn ballot(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ballot"))
+        .args(args)
+        .output()
+        .expect("run ballot")
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Bad input: exit 2, one line on stderr naming `needle`, never a panic.
+fn assert_usage_error(args: &[&str], needle: &str) {
+    let out = ballot(args);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(needle), "{args:?}: `{needle}` not in: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+}
+
+#[test]
+fn bad_flags_and_values_exit_2_naming_the_flag() {
+    assert_usage_error(&["check", "raft", "--servers", "0"], "--servers");
+    assert_usage_error(&["check", "raft", "--servers", "9"], "--servers");
+    assert_usage_error(&["check", "raft", "--max-term", "0"], "--max-term");
+    assert_usage_error(&["check", "paxos"], "paxos");
+    assert_usage_error(&["check", "raft", "--mutant", "no-such-bug"], "no-such-bug");
+    assert_usage_error(
+        &["check", "raft", "--network", "carrier-pigeon"],
+        "carrier-pigeon",
+    );
+    assert_usage_error(&["check", "raft", "--init", "2/1x1,,"], "--init");
+    assert_usage_error(&["check", "--max-term", "2"], "--max-term");
+    assert_usage_error(&["check", "raft", "--threads", "0"], "--threads");
+    assert_usage_error(&["check", "raft", "--timeout", "-1"], "--timeout");
+}
+
+#[test]
+fn bad_traces_exit_2_naming_the_file_or_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.json");
+    assert_usage_error(
+        &[
+            "explore",
+            "--trace",
+            missing.to_str().unwrap(),
+            "--no-serve",
+        ],
+        "missing.json",
+    );
+    let truncated = dir.path().join("truncated.json");
+    std::fs::write(
+        &truncated,
+        "{\"format\": \"ballot-trace/1\", \"protocol\": \"ra",
+    )
+    .unwrap();
+    assert_usage_error(
+        &[
+            "explore",
+            "--trace",
+            truncated.to_str().unwrap(),
+            "--no-serve",
+        ],
+        "truncated.json",
+    );
+    let future = dir.path().join("future.json");
+    std::fs::write(&future, "{\"format\": \"ballot-trace/9\"}").unwrap();
+    assert_usage_error(
+        &["explore", "--trace", future.to_str().unwrap(), "--no-serve"],
+        "ballot-trace/9",
+    );
+    // A real counterexample with one step tampered with.
+    let good = dir.path().join("good.json");
+    let out = ballot(&[
+        "check",
+        "raft",
+        "--mutant",
+        "m3",
+        "-q",
+        "--trace-out",
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let mut trace: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&good).unwrap()).unwrap();
+    trace["steps"][3]["action"] = serde_json::json!({"kind": "timeout", "server": 2});
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, trace.to_string()).unwrap();
+    assert_usage_error(
+        &["explore", "--trace", bad.to_str().unwrap(), "--no-serve"],
+        "step 4",
+    );
+}
+
+#[test]
+fn a_mutant_exits_1_prints_a_numbered_counterexample_and_writes_its_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m3.json");
+    let out = ballot(&[
+        "check",
+        "raft",
+        "--mutant",
+        "m3",
+        "-q",
+        "--trace-out",
+        path.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.contains("election_safety          always     VIOLATED (6 steps)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  1. s0 election timeout") || stdout.contains("  1. s"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  6. deliver"), "{stdout}");
+    assert!(stdout.contains("FAIL: election_safety"), "{stdout}");
+    let trace: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(trace["format"], "ballot-trace/1");
+    assert_eq!(trace["protocol"], "raft");
+    assert_eq!(trace["mutant"], "vote-twice");
+    assert_eq!(trace["property"], "election_safety");
+    assert_eq!(trace["steps"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn a_timeout_is_incomplete_never_a_pass() {
+    // Three terms with the no-op on is far beyond a one-second search.
+    let out = ballot(&[
+        "check",
+        "raft",
+        "--max-term",
+        "3",
+        "--leader-noop",
+        "--timeout",
+        "1",
+        "-q",
+    ]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("INCOMPLETE: timeout"), "{stdout}");
+    assert!(stdout.contains("unknown"), "{stdout}");
+}
+
+#[test]
+fn json_and_junit_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let out = ballot(&[
+        "check",
+        "raft",
+        "--mutant",
+        "m4",
+        "-q",
+        "--all-properties",
+        "--format",
+        "json",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--trace-out",
+        dir.path().join("t.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["exit_code"], 1);
+    let run = &report["runs"][0];
+    assert_eq!(run["mutant"], "volatile-vote");
+    assert_eq!(run["expected_violation"], "election_safety");
+    let es = run["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "election_safety")
+        .unwrap();
+    assert_eq!(es["verdict"], "violated");
+    assert_eq!(es["length"], 8);
+    assert!(run["stats"]["unique_states"].as_u64().unwrap() > 0);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testcase classname=\"ballot.raft\" name=\"election_safety\"><failure"),
+        "{xml}"
+    );
+}
+
+/// Kills the child when dropped, even if the test fails.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    let code = body
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, body)
+}
+
+#[test]
+fn explore_prints_a_url_whose_page_shows_the_counterexample() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m3.json");
+    let out = ballot(&[
+        "check",
+        "raft",
+        "--mutant",
+        "m3",
+        "-q",
+        "--trace-out",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let addr = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_ballot"))
+        .args([
+            "explore",
+            "--trace",
+            path.to_str().unwrap(),
+            "--addr",
+            &addr,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut guard = Guard(child);
+    let mut lines = BufReader::new(guard.0.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("explore printed its URL").unwrap();
+        if let Some(u) = line.strip_prefix("Counterexample: ") {
+            break u.to_string();
+        }
+    };
+    let steps = url
+        .split("#/steps/")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no #/steps/ in {url}"));
+    assert_eq!(steps.split('/').count(), 7, "init plus 6 actions: {url}");
+    // The Explorer serves the state at the end of that path (404 if the path were invalid).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "explorer did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, body) = http_get(&addr, &format!("/.states/{steps}"));
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains("Leader"),
+        "the last state has the second leader: {body}"
+    );
+    let (code, _) = http_get(&addr, "/");
+    assert_eq!(code, 200);
+}
