@@ -38,10 +38,10 @@ pub struct CheckArgs {
 
     /// Check a seeded bug (name or reference number, see --list-mutants). Its smallest exposing
     /// bounds become the defaults; bound flags still override them.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = "Seeded bugs")]
     pub mutant: Option<String>,
     /// List the seeded bugs of the protocol(s) (with `--format json`, for scripts) and exit.
-    #[arg(long)]
+    #[arg(long, help_heading = "Seeded bugs")]
     list_mutants: bool,
 
     /// Search strategy: bfs (shortest counterexamples), dfs (small memory), sim (seeded random

@@ -23,16 +23,21 @@ pub struct ExploreArgs {
     #[command(flatten)]
     bounds: Bounds,
     /// Explore a seeded bug's model (see `ballot check --list-mutants`).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = "Seeded bugs")]
     mutant: Option<String>,
     /// A trace written by `ballot check`: its model is served, and the URL of its last state printed.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Explorer")]
     trace: Option<PathBuf>,
     /// Address to serve on (loopback by default).
-    #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
+    #[arg(
+        long,
+        default_value = "127.0.0.1:3000",
+        value_name = "ADDR",
+        help_heading = "Explorer"
+    )]
     addr: SocketAddr,
     /// Check the trace and print the URLs, then exit instead of serving (for scripts).
-    #[arg(long)]
+    #[arg(long, help_heading = "Explorer")]
     no_serve: bool,
 }
 
