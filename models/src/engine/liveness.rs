@@ -89,8 +89,14 @@ impl Graph {
             for (out, inp) in pairs.chunks_mut(chunk).zip(edges.chunks(chunk)) {
                 let index = &index;
                 scope.spawn(move || {
+                    // A state's successors are recorded together, so its rank is looked up
+                    // once per expansion rather than once per edge.
+                    let mut last = (0, 0);
                     for (o, &(a, b)) in out.iter_mut().zip(inp) {
-                        *o = (index.rank(a), index.rank(b));
+                        if a != last.0 || last.0 == 0 {
+                            last = (a, index.rank(a));
+                        }
+                        *o = (last.1, index.rank(b));
                     }
                 });
             }
@@ -238,5 +244,25 @@ mod tests {
         for (i, &fp) in fps.iter().enumerate() {
             assert_eq!(index.rank(fp), i as u32);
         }
+    }
+
+    #[test]
+    fn edges_recorded_against_the_sweep_fall_back_to_the_search() {
+        // A chain 1 -> 2 -> ... -> 40 (goal) recorded goal-side last: each backward sweep moves
+        // reachability one edge, so the sweeps give up and the breadth-first search finishes.
+        let fps: Vec<Fp> = (1..=40).collect();
+        let chain: Vec<(Fp, Fp)> = (1..40).rev().map(|i| (i, i + 1)).collect();
+        let g = Graph::new(fps.clone(), &[1], &chain, 1);
+        assert_eq!(g.first_unable_to_reach(&[40]), None);
+        // A dead end hanging off state 30 is found, by the shortest path to it.
+        let mut edges = chain;
+        edges.push((30, 41));
+        let mut fps = fps;
+        fps.push(41);
+        let g = Graph::new(fps, &[1], &edges, 2);
+        assert_eq!(
+            g.first_unable_to_reach(&[40]),
+            Some((1..=30).chain([41]).collect())
+        );
     }
 }
