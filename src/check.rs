@@ -220,7 +220,7 @@ fn options(args: &CheckArgs) -> CheckOptions {
 fn progress_reporter(
     protocol: &'static str,
     done: &AtomicBool,
-    read: impl Fn() -> (u64, u64, u64),
+    read: impl Fn() -> (u64, u64, u64, &'static str),
     quiet: bool,
 ) {
     if quiet {
@@ -238,16 +238,24 @@ fn progress_reporter(
         if tick % every != 0 || done.load(Ordering::Relaxed) {
             continue;
         }
-        let (generated, unique, depth) = read();
+        let (generated, unique, depth, stage) = read();
         let t = start.elapsed().as_secs_f64();
         let rate = (unique - last_unique.min(unique)) as f64 / (t - last_time).max(1e-9);
         (last_unique, last_time) = (unique, t);
-        let line = format!(
-            "[{protocol}] {} states, {} unique, {}/s, depth {depth}, {t:.0}s",
-            report::count(generated),
-            report::count(unique),
-            report::count(rate as u64)
-        );
+        let line = if stage.is_empty() {
+            format!(
+                "[{protocol}] {} states, {} unique, {}/s, depth {depth}, {t:.0}s",
+                report::count(generated),
+                report::count(unique),
+                report::count(rate as u64)
+            )
+        } else {
+            format!(
+                "[{protocol}] search done ({} unique, {} edges); {stage}, {t:.0}s",
+                report::count(unique),
+                report::count(generated)
+            )
+        };
         let mut err = std::io::stderr().lock();
         if tty {
             let _ = write!(err, "\r\x1b[K{line}");
@@ -344,7 +352,7 @@ fn run_ballot<S: Spec>(spec: &S, opts: &CheckOptions, quiet: bool) -> (Vec<Row<S
                 &done,
                 || {
                     let s = progress.snapshot();
-                    (s.generated, s.unique, s.depth)
+                    (s.generated, s.unique, s.depth, s.stage)
                 },
                 quiet,
             )
@@ -412,6 +420,7 @@ fn drive_stateright<S: Spec, C: Checker<S> + Sync>(
                         c.state_count() as u64,
                         c.unique_state_count() as u64,
                         c.max_depth() as u64,
+                        "",
                     )
                 },
                 quiet,

@@ -1,6 +1,7 @@
 //! Live counters of a running search, read by a progress reporter on another thread.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -10,6 +11,8 @@ pub struct Progress {
     unique: AtomicU64,
     depth: AtomicU64,
     done: AtomicBool,
+    /// What the run does after the search ("" while searching): the `eventually` post-pass.
+    stage: Mutex<&'static str>,
 }
 
 /// A consistent-enough copy of the counters.
@@ -19,6 +22,8 @@ pub struct Snapshot {
     pub unique: u64,
     pub depth: u64,
     pub elapsed: Duration,
+    /// "" while searching; otherwise the post-pass under way.
+    pub stage: &'static str,
 }
 
 impl Default for Progress {
@@ -35,6 +40,7 @@ impl Progress {
             unique: AtomicU64::new(0),
             depth: AtomicU64::new(0),
             done: AtomicBool::new(false),
+            stage: Mutex::new(""),
         }
     }
 
@@ -55,6 +61,11 @@ impl Progress {
         self.done.store(true, Relaxed);
     }
 
+    /// Names the post-pass now running, for the progress line.
+    pub(crate) fn set_stage(&self, stage: &'static str) {
+        *self.stage.lock().expect("progress stage poisoned") = stage;
+    }
+
     pub fn is_done(&self) -> bool {
         self.done.load(Relaxed)
     }
@@ -65,6 +76,7 @@ impl Progress {
             unique: self.unique.load(Relaxed),
             depth: self.depth.load(Relaxed),
             elapsed: self.start.elapsed(),
+            stage: *self.stage.lock().expect("progress stage poisoned"),
         }
     }
 }

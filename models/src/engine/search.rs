@@ -502,11 +502,13 @@ where
             },
             Expectation::Eventually if exhausted && track_graph => {
                 let g = live.get_or_insert_with(|| {
+                    progress.set_stage("liveness: numbering the explored graph");
                     let mut all = shared.visited.fingerprints();
                     all.sort_unstable();
                     let inits = shared.init_fps.lock().expect("init lock poisoned").clone();
-                    liveness::Graph::new(all, &inits, &graph.edges)
+                    liveness::Graph::new(all, &inits, &graph.edges, shared.options.threads)
                 });
+                progress.set_stage("liveness: backward reachability of the goal (AG EF)");
                 match g.first_unable_to_reach(&graph.goals[i]) {
                     None => (Verdict::Holds, None),
                     Some(chain) => (

@@ -140,6 +140,18 @@ impl FleConfig {
             ));
         }
         for (i, s) in self.init.iter().enumerate() {
+            // The first leader's epoch is 1 (`getEpochToPropose`: lastAcceptedEpoch + 1 from 0),
+            // so nothing is ever logged in epoch 0.
+            if s.last_zxid.epoch.0 == 0 && s.last_zxid != Zxid::default() {
+                return Err(ConfigError::new(
+                    "--init",
+                    format!(
+                        "server {i}: zxid {} is a transaction of epoch 0, which no leader ever \
+                         had (the first leader's epoch is 1)",
+                        s.last_zxid
+                    ),
+                ));
+            }
             if s.last_zxid.epoch > s.current_epoch {
                 return Err(ConfigError::new(
                     "--init",
