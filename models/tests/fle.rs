@@ -7,6 +7,8 @@
 //! The default-bounds run (6.6 M states) is the long pole, so it runs once and every assertion
 //! about those bounds is made on it; zk-1805's bounds are the default bounds.
 
+mod common;
+
 use ballot_models::engine::{check_with, CheckOptions, Outcome, Progress, Strategy, Verdict};
 use ballot_models::fle::{Action, FleConfig, FleModel, FleMutant, InitServer};
 use ballot_models::network::NetworkKind;
@@ -108,38 +110,13 @@ fn assert_killed(mutant: FleMutant, threads: usize) {
     let info = mutant.info();
     let model = FleModel::new(info.bounds.clone()).unwrap();
     let out = run(&model, threads, Some(info.breaks));
-    let p = out.property(info.breaks).unwrap();
-    assert_eq!(
-        p.verdict,
-        Verdict::Violated,
-        "{} ({threads} threads)",
-        info.name
-    );
-    let d = p.discovery.as_ref().unwrap();
-    assert_eq!(
-        d.actions.len(),
+    let rebuilt = common::assert_shortest_counterexample(
+        &model,
+        &out,
+        &format!("{} ({threads} threads)", info.name),
+        info.breaks,
         info.shortest,
-        "{}: BFS counterexample length ({threads} threads)",
-        info.name
     );
-    let mut state = model.init_states()[d.init].clone();
-    for a in &d.actions {
-        state = model.next_state(&state, a.clone()).expect("enabled");
-    }
-    let prop = model
-        .properties()
-        .into_iter()
-        .find(|q| q.name == info.breaks)
-        .unwrap();
-    assert!(
-        !(prop.condition)(&model, &state),
-        "{}: the last state violates (or, for eventually, is not a goal)",
-        info.name
-    );
-    let trace = Trace::from_discovery(&model, Some(info.breaks), d);
-    let back = Trace::parse(&trace.to_json()).unwrap();
-    let (rebuilt, actions) = back.replay::<FleModel>().unwrap();
-    assert_eq!(actions, d.actions, "{}: trace round trip", info.name);
     assert_eq!(rebuilt.config.mutant, Some(mutant), "{}: mutant", info.name);
 }
 

@@ -2,6 +2,8 @@
 //! with pinned state counts, every mutant is killed with a pinned shortest counterexample, and the
 //! engine agrees with Stateright's own DFS checker.
 
+mod common;
+
 use ballot_models::engine::{check_with, CheckOptions, Outcome, Progress, Strategy, Verdict};
 use ballot_models::raft::{Action, RaftConfig, RaftModel, RaftMutant};
 use ballot_models::spec::Spec;
@@ -96,40 +98,13 @@ fn every_mutant_violates_its_expected_property_with_a_shortest_counterexample() 
         let model = RaftModel::new(info.bounds.clone()).unwrap();
         for threads in [1, 2] {
             let out = run(&model, true, threads, Some(info.breaks));
-            let p = out.property(info.breaks).unwrap();
-            assert_eq!(
-                p.verdict,
-                Verdict::Violated,
-                "{} ({threads} threads)",
-                info.name
-            );
-            let d = p.discovery.as_ref().unwrap();
-            assert_eq!(
-                d.actions.len(),
+            common::assert_shortest_counterexample(
+                &model,
+                &out,
+                &format!("{} ({threads} threads)", info.name),
+                info.breaks,
                 info.shortest,
-                "{}: BFS counterexample length ({threads} threads)",
-                info.name
             );
-            // The path is a real path of the model and ends in a violating state.
-            let mut state = model.init_states()[d.init].clone();
-            for a in &d.actions {
-                state = model.next_state(&state, a.clone()).expect("enabled");
-            }
-            let prop = model
-                .properties()
-                .into_iter()
-                .find(|q| q.name == info.breaks)
-                .unwrap();
-            assert!(
-                !(prop.condition)(&model, &state),
-                "{}: last state violates",
-                info.name
-            );
-            // And it survives the trace format.
-            let trace = Trace::from_discovery(&model, Some(info.breaks), d);
-            let back = Trace::parse(&trace.to_json()).unwrap();
-            let (_, actions) = back.replay::<RaftModel>().unwrap();
-            assert_eq!(actions, d.actions, "{}: trace round trip", info.name);
         }
     }
 }

@@ -3,6 +3,8 @@
 //! its pinned shortest counterexample; symmetry and Stateright's own DFS agree on the verdicts;
 //! unreachable configurations and broken traces are rejected naming what is wrong.
 
+mod common;
+
 use ballot_models::engine::{check_with, CheckOptions, Outcome, Progress, Strategy, Verdict};
 use ballot_models::network::NetworkKind;
 use ballot_models::spec::Spec;
@@ -101,40 +103,13 @@ fn every_mutant_violates_its_expected_property_with_a_shortest_counterexample() 
         let model = ZabModel::new(info.bounds.clone()).unwrap();
         for threads in [1, 2] {
             let out = run(&model, true, threads, Some(info.breaks));
-            let p = out.property(info.breaks).unwrap();
-            assert_eq!(
-                p.verdict,
-                Verdict::Violated,
-                "{} ({threads} threads)",
-                info.name
-            );
-            let d = p.discovery.as_ref().unwrap();
-            assert_eq!(
-                d.actions.len(),
+            let rebuilt = common::assert_shortest_counterexample(
+                &model,
+                &out,
+                &format!("{} ({threads} threads)", info.name),
+                info.breaks,
                 info.shortest,
-                "{}: BFS counterexample length ({threads} threads)",
-                info.name
             );
-            // The path is a real path of the model and ends in a violating state.
-            let mut state = model.init_states()[d.init].clone();
-            for a in &d.actions {
-                state = model.next_state(&state, a.clone()).expect("enabled");
-            }
-            let prop = model
-                .properties()
-                .into_iter()
-                .find(|q| q.name == info.breaks)
-                .unwrap();
-            assert!(
-                !(prop.condition)(&model, &state),
-                "{}: last state violates",
-                info.name
-            );
-            // And it survives the trace format.
-            let trace = Trace::from_discovery(&model, Some(info.breaks), d);
-            let back = Trace::parse(&trace.to_json()).unwrap();
-            let (rebuilt, actions) = back.replay::<ZabModel>().unwrap();
-            assert_eq!(actions, d.actions, "{}: trace round trip", info.name);
             assert_eq!(
                 rebuilt.config, model.config,
                 "{}: config round trip",
