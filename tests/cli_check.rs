@@ -13,6 +13,19 @@ fn ballot(args: &[&str]) -> Output {
         .expect("run ballot")
 }
 
+/// `ballot check raft --mutant m3` (two leaders in one term, 6 steps), its trace written to `path`.
+fn m3_trace(path: &std::path::Path) -> Output {
+    ballot(&[
+        "check",
+        "raft",
+        "--mutant",
+        "m3",
+        "-q",
+        "--trace-out",
+        path.to_str().unwrap(),
+    ])
+}
+
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -82,15 +95,7 @@ fn bad_traces_exit_2_naming_the_file_or_the_step() {
     );
     // A real counterexample with one step tampered with.
     let good = dir.path().join("good.json");
-    let out = ballot(&[
-        "check",
-        "raft",
-        "--mutant",
-        "m3",
-        "-q",
-        "--trace-out",
-        good.to_str().unwrap(),
-    ]);
+    let out = m3_trace(&good);
     assert_eq!(out.status.code(), Some(1));
     let mut trace: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&good).unwrap()).unwrap();
@@ -107,15 +112,7 @@ fn bad_traces_exit_2_naming_the_file_or_the_step() {
 fn a_mutant_exits_1_prints_a_numbered_counterexample_and_writes_its_trace() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m3.json");
-    let out = ballot(&[
-        "check",
-        "raft",
-        "--mutant",
-        "m3",
-        "-q",
-        "--trace-out",
-        path.to_str().unwrap(),
-    ]);
+    let out = m3_trace(&path);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -224,15 +221,7 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
 fn explore_prints_a_url_whose_page_shows_the_counterexample() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m3.json");
-    let out = ballot(&[
-        "check",
-        "raft",
-        "--mutant",
-        "m3",
-        "-q",
-        "--trace-out",
-        path.to_str().unwrap(),
-    ]);
+    let out = m3_trace(&path);
     assert_eq!(out.status.code(), Some(1));
     let addr = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
