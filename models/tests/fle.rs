@@ -26,18 +26,6 @@ fn run(model: &FleModel, threads: usize, stop_on: Option<&str>) -> Outcome<Actio
     check_with(model, &options, None, model.codec(), &Progress::new())
 }
 
-/// Every `always`/`eventually` property holds and every witness is found, exhaustively.
-fn assert_passes(what: &str, out: &Outcome<Action>) {
-    assert!(out.stats.exhausted(), "{what}: search not exhausted");
-    for p in &out.properties {
-        let want = match p.expectation {
-            Expectation::Sometimes => Verdict::Found,
-            _ => Verdict::Holds,
-        };
-        assert_eq!(p.verdict, want, "{what}: {}", p.name);
-    }
-}
-
 fn correct(config: &FleConfig) -> FleModel {
     FleModel::new(FleConfig {
         mutant: None,
@@ -67,7 +55,7 @@ fn the_default_bounds_pass_with_pinned_counts_and_liveness() {
         "all_decide is checked without faults"
     );
     let out = run(&model, 2, None);
-    assert_passes("default bounds", &out);
+    common::assert_passes("default bounds", &out);
     assert_eq!(
         out.stats.unique, 6_590_923,
         "unique states at the default bounds"
@@ -92,7 +80,7 @@ fn the_correct_model_passes_at_every_mutants_bounds() {
         let model = correct(&info.bounds);
         assert!(property_names(&model).contains(&"all_decide"));
         let out = run(&model, 2, None);
-        assert_passes(info.name, &out);
+        common::assert_passes(info.name, &out);
         assert_eq!(out.stats.unique, pinned, "{}: unique states", info.name);
     }
     for mutant in FleMutant::ALL {

@@ -8,7 +8,7 @@ use ballot_models::engine::{check_with, CheckOptions, Outcome, Progress, Strateg
 use ballot_models::raft::{Action, RaftConfig, RaftModel, RaftMutant};
 use ballot_models::spec::Spec;
 use ballot_models::trace::{Trace, TraceError};
-use stateright::{Checker, Expectation, Model};
+use stateright::{Checker, Model};
 
 fn run(
     model: &RaftModel,
@@ -31,18 +31,6 @@ fn run(
         model.codec(),
         &Progress::new(),
     )
-}
-
-/// Every `always` property holds and every witness is found.
-fn assert_passes(what: &str, out: &Outcome<Action>) {
-    assert!(out.stats.exhausted(), "{what}: search not exhausted");
-    for p in &out.properties {
-        let want = match p.expectation {
-            Expectation::Sometimes => Verdict::Found,
-            _ => Verdict::Holds,
-        };
-        assert_eq!(p.verdict, want, "{what}: {}", p.name);
-    }
 }
 
 fn correct(config: &RaftConfig) -> RaftModel {
@@ -73,7 +61,7 @@ const AT_MUTANT_BOUNDS: [(RaftMutant, u64); 11] = [
 fn the_default_bounds_pass_with_a_pinned_state_count() {
     let model = RaftModel::new(RaftConfig::default()).unwrap();
     let out = run(&model, true, 2, None);
-    assert_passes("default bounds", &out);
+    common::assert_passes("default bounds", &out);
     assert_eq!(
         out.stats.unique, 4_342_645,
         "symmetry classes at the default bounds"
@@ -86,7 +74,7 @@ fn the_correct_model_passes_at_every_mutants_bounds() {
         let info = mutant.info();
         let model = correct(&info.bounds);
         let out = run(&model, true, 2, None);
-        assert_passes(info.name, &out);
+        common::assert_passes(info.name, &out);
         assert_eq!(out.stats.unique, pinned, "{}: unique states", info.name);
     }
 }

@@ -10,7 +10,7 @@ use ballot_models::network::NetworkKind;
 use ballot_models::spec::Spec;
 use ballot_models::trace::{Trace, TraceError};
 use ballot_models::zab::{Action, Election, InitServer, ZabConfig, ZabModel, ZabMutant};
-use stateright::{Checker, Expectation, Model};
+use stateright::{Checker, Model};
 
 fn run(model: &ZabModel, symmetry: bool, threads: usize, stop_on: Option<&str>) -> Outcome<Action> {
     let representative = |s: &_| model.representative(s);
@@ -28,18 +28,6 @@ fn run(model: &ZabModel, symmetry: bool, threads: usize, stop_on: Option<&str>) 
         model.codec(),
         &Progress::new(),
     )
-}
-
-/// Every `always` property holds and every witness is found.
-fn assert_passes(what: &str, out: &Outcome<Action>) {
-    assert!(out.stats.exhausted(), "{what}: search not exhausted");
-    for p in &out.properties {
-        let want = match p.expectation {
-            Expectation::Sometimes => Verdict::Found,
-            _ => Verdict::Holds,
-        };
-        assert_eq!(p.verdict, want, "{what}: {}", p.name);
-    }
 }
 
 fn init(s: &str) -> Vec<InitServer> {
@@ -73,7 +61,7 @@ const AT_MUTANT_BOUNDS: [(ZabMutant, u64); 8] = [
 fn the_default_bounds_pass_with_a_pinned_state_count() {
     let model = ZabModel::new(ZabConfig::default()).unwrap();
     let out = run(&model, true, 2, None);
-    assert_passes("default bounds", &out);
+    common::assert_passes("default bounds", &out);
     assert_eq!(
         out.stats.unique, 104_597,
         "symmetry classes at the default bounds"
@@ -86,7 +74,7 @@ fn the_correct_model_passes_at_every_mutants_bounds() {
         let info = mutant.info();
         let model = correct(&info.bounds);
         let out = run(&model, true, 2, None);
-        assert_passes(info.name, &out);
+        common::assert_passes(info.name, &out);
         assert_eq!(out.stats.unique, pinned, "{}: unique states", info.name);
     }
 }
@@ -189,7 +177,7 @@ fn fle_elected_zab_passes_at_small_bounds_with_a_pinned_state_count() {
         let model = ZabModel::new(config.clone()).unwrap();
         assert!(!model.symmetric(), "FLE orders votes by sid");
         let out = run(&model, true, 2, None);
-        assert_passes(&config.summary(), &out);
+        common::assert_passes(&config.summary(), &out);
         assert_eq!(
             out.stats.unique,
             pinned,

@@ -3,6 +3,20 @@
 use ballot_models::engine::{Outcome, Verdict};
 use ballot_models::spec::Spec;
 use ballot_models::trace::Trace;
+use stateright::Expectation;
+
+/// The search was exhaustive, every `always`/`eventually` property holds and every `sometimes`
+/// witness was found.
+pub fn assert_passes<A>(what: &str, out: &Outcome<A>) {
+    assert!(out.stats.exhausted(), "{what}: search not exhausted");
+    for p in &out.properties {
+        let want = match p.expectation {
+            Expectation::Sometimes => Verdict::Found,
+            _ => Verdict::Holds,
+        };
+        assert_eq!(p.verdict, want, "{what}: {}", p.name);
+    }
+}
 
 /// `out` found `breaks` violated by a path of exactly `shortest` steps (BFS: the shortest); the
 /// path is a real path of `model` whose last state breaks the property (for an `eventually`
