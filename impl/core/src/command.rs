@@ -137,10 +137,10 @@ pub struct CoreStatus {
 
 /// A sans-IO protocol core, as the runtime sees it. Raft is one; ZAB will be another.
 pub trait Core {
-    /// Peer-to-peer messages.
-    type Message;
+    /// Peer-to-peer messages (`Debug` for the runtime's event trace).
+    type Message: std::fmt::Debug;
     /// What must be persisted atomically besides the log (Raft: term and vote).
-    type HardState;
+    type HardState: std::fmt::Debug;
     /// Arms the initial timers after construction or restart.
     fn start(&mut self);
     /// Handles one event, queuing commands.

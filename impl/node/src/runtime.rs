@@ -130,6 +130,9 @@ where
     core.start();
     let result = loop {
         let commands = core.take_commands();
+        if !commands.is_empty() {
+            tracing::trace!(node = %id, ?commands, "commands");
+        }
         if let Err(e) = execute(
             commands,
             &mut transport,
@@ -175,6 +178,7 @@ where
                 None => break Ok(()),
             },
         };
+        tracing::trace!(node = %id, ?event, "event");
         core.handle(event);
     };
     // Let queued persists finish: a reply already sent may depend on them.

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Messages queued per peer before new ones are dropped (the protocol retransmits).
@@ -116,7 +116,7 @@ async fn peer_writer<M: Serialize>(
                 None => return,
             }
         }
-        let mut stream = match TcpStream::connect(addr).await {
+        let stream = match TcpStream::connect(addr).await {
             Ok(stream) => stream,
             Err(e) => {
                 tracing::debug!(node = %id, peer = %peer, %addr, error = %e, ?backoff, "connect failed");
@@ -128,6 +128,7 @@ async fn peer_writer<M: Serialize>(
             }
         };
         let _ = stream.set_nodelay(true);
+        let (mut reader, mut stream) = stream.into_split();
         buf.clear();
         encode_into(&Frame::<M>::Hello(hello.clone()), &mut buf).expect("hello encodes");
         if let Err(e) = stream.write_all(&buf).await {
@@ -139,10 +140,28 @@ async fn peer_writer<M: Serialize>(
         loop {
             let first = match carry.take() {
                 Some(msg) => msg,
-                None => match queue.recv().await {
-                    Some(msg) => msg,
-                    None => return,
-                },
+                None => {
+                    // The peer only reads this connection (at most a goodbye reason comes back
+                    // before it closes), so end-of-stream or an error while idle means the peer
+                    // is gone: its kernel closed the socket when the process died. Drop the
+                    // connection now. Otherwise the next message (a RequestVote, which nothing
+                    // retransmits before the next election timeout) would be written into the
+                    // dead socket and lost, and an election would need another round.
+                    let mut probe = [0u8; 256];
+                    tokio::select! {
+                        msg = queue.recv() => match msg {
+                            Some(msg) => msg,
+                            None => return,
+                        },
+                        read = reader.read(&mut probe) => {
+                            if matches!(read, Ok(0) | Err(_)) {
+                                tracing::debug!(node = %id, peer = %peer, "peer closed the connection");
+                                continue 'connect;
+                            }
+                            continue;
+                        }
+                    }
+                }
             };
             buf.clear();
             let mut batch = Some(first);
@@ -175,4 +194,53 @@ async fn queue_closed_during<M>(queue: &mut Receiver<M>, delay: Duration) -> boo
         }
     }
     queue.is_closed()
+}
+
+#[cfg(all(test, not(ballot_loom)))]
+mod tests {
+    use super::*;
+    use crate::codec::read_frame;
+    use tokio::net::TcpListener;
+
+    /// Reads the hello and the first peer message of a fresh connection.
+    async fn first_message(listener: &TcpListener) -> u32 {
+        let (mut conn, _) = tokio::time::timeout(Duration::from_secs(2), listener.accept())
+            .await
+            .expect("the writer connects")
+            .unwrap();
+        let mut body = Vec::new();
+        assert!(matches!(
+            read_frame::<u32, _>(&mut conn, &mut body).await.unwrap(),
+            Frame::Hello(_)
+        ));
+        match read_frame::<u32, _>(&mut conn, &mut body).await.unwrap() {
+            Frame::Peer(m) => m,
+            _ => panic!("expected a peer message"),
+        }
+    }
+
+    /// A peer process dies and restarts on its address while the connection to it is idle: the
+    /// first message after that must reach the new process, not vanish into the dead socket
+    /// (this cost a lost RequestVote and an extra election round per failover).
+    #[tokio::test]
+    async fn the_first_message_after_a_peer_restart_reaches_the_new_process() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peers = BTreeMap::from([
+            (ServerId(1), "127.0.0.1:9".parse().unwrap()),
+            (ServerId(2), addr),
+        ]);
+        let (_inbound_tx, inbound_rx) = mailbox(8);
+        let mut transport = TcpTransport::<u32>::start(ServerId(1), "c", &peers, inbound_rx);
+        transport.send(ServerId(2), 7);
+        assert_eq!(first_message(&listener).await, 7);
+
+        // The peer dies (its kernel closes the accepted socket and the listener) and restarts.
+        drop(listener);
+        let listener = TcpListener::bind(addr).await.unwrap();
+        // The connection is idle meanwhile; the writer notices the close by itself.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        transport.send(ServerId(2), 8);
+        assert_eq!(first_message(&listener).await, 8);
+    }
 }
