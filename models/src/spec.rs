@@ -72,3 +72,25 @@ pub trait Spec:
     /// What a step changed, in one line, for the terminal.
     fn describe_change(&self, before: &Self::St, after: &Self::St) -> String;
 }
+
+/// A `--mutant NAME` of a protocol's catalogue, or an error naming the flag and listing what is
+/// accepted; `None` when no mutant was asked for.
+pub(crate) fn parse_mutant<M: Copy>(
+    protocol: &str,
+    name: Option<&str>,
+    all: &[M],
+    parse: impl Fn(&str) -> Option<M>,
+    name_of: impl Fn(M) -> &'static str,
+) -> Result<Option<M>, ConfigError> {
+    let Some(name) = name else { return Ok(None) };
+    parse(name).map(Some).ok_or_else(|| {
+        let accepted: Vec<&str> = all.iter().map(|&m| name_of(m)).collect();
+        ConfigError::new(
+            "--mutant",
+            format!(
+                "unknown {protocol} mutant `{name}` (accepted: {})",
+                accepted.join(", ")
+            ),
+        )
+    })
+}

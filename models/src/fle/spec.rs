@@ -7,7 +7,7 @@ use super::server::VoteTable;
 use super::state::Node;
 use super::{FleConfig, FleModel, FleMutant, FleState, Notification, Sid, ZkState};
 use crate::config::ConfigError;
-use crate::spec::{MutantEntry, Spec};
+use crate::spec::{parse_mutant, MutantEntry, Spec};
 
 impl Spec for FleModel {
     type St = FleState;
@@ -16,18 +16,13 @@ impl Spec for FleModel {
     const PROTOCOL: &'static str = "fle";
 
     fn build(mut config: FleConfig, mutant: Option<&str>) -> Result<Self, ConfigError> {
-        config.mutant = match mutant {
-            None => None,
-            Some(name) => Some(FleMutant::parse(name).ok_or_else(|| {
-                ConfigError::new(
-                    "--mutant",
-                    format!(
-                        "unknown FLE mutant `{name}` (accepted: {})",
-                        FleMutant::ALL.map(|m| m.name()).join(", ")
-                    ),
-                )
-            })?),
-        };
+        config.mutant = parse_mutant(
+            "FLE",
+            mutant,
+            &FleMutant::ALL,
+            FleMutant::parse,
+            FleMutant::name,
+        )?;
         FleModel::new(config)
     }
 

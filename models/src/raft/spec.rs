@@ -6,7 +6,7 @@ use super::state::Server;
 use super::types::fmt_entries;
 use super::{RaftConfig, RaftModel, RaftMutant, RaftState, Role};
 use crate::config::ConfigError;
-use crate::spec::{MutantEntry, Spec};
+use crate::spec::{parse_mutant, MutantEntry, Spec};
 
 impl Spec for RaftModel {
     type St = RaftState;
@@ -15,18 +15,13 @@ impl Spec for RaftModel {
     const PROTOCOL: &'static str = "raft";
 
     fn build(mut config: RaftConfig, mutant: Option<&str>) -> Result<Self, ConfigError> {
-        config.mutant = match mutant {
-            None => None,
-            Some(name) => Some(RaftMutant::parse(name).ok_or_else(|| {
-                ConfigError::new(
-                    "--mutant",
-                    format!(
-                        "unknown Raft mutant `{name}` (accepted: {})",
-                        RaftMutant::ALL.map(|m| m.name()).join(", ")
-                    ),
-                )
-            })?),
-        };
+        config.mutant = parse_mutant(
+            "Raft",
+            mutant,
+            &RaftMutant::ALL,
+            RaftMutant::parse,
+            RaftMutant::name,
+        )?;
         RaftModel::new(config)
     }
 

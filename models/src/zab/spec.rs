@@ -6,7 +6,7 @@ use super::state::Server;
 use super::types::{fmt_txns, members, FollowerStage, LeaderStage, Phase};
 use super::{Election, ZabConfig, ZabModel, ZabMutant, ZabState};
 use crate::config::ConfigError;
-use crate::spec::{MutantEntry, Spec};
+use crate::spec::{parse_mutant, MutantEntry, Spec};
 
 impl Spec for ZabModel {
     type St = ZabState;
@@ -15,18 +15,13 @@ impl Spec for ZabModel {
     const PROTOCOL: &'static str = "zab";
 
     fn build(mut config: ZabConfig, mutant: Option<&str>) -> Result<Self, ConfigError> {
-        config.mutant = match mutant {
-            None => None,
-            Some(name) => Some(ZabMutant::parse(name).ok_or_else(|| {
-                ConfigError::new(
-                    "--mutant",
-                    format!(
-                        "unknown ZAB mutant `{name}` (accepted: {})",
-                        ZabMutant::ALL.map(|m| m.name()).join(", ")
-                    ),
-                )
-            })?),
-        };
+        config.mutant = parse_mutant(
+            "ZAB",
+            mutant,
+            &ZabMutant::ALL,
+            ZabMutant::parse,
+            ZabMutant::name,
+        )?;
         ZabModel::new(config)
     }
 
