@@ -7,6 +7,7 @@ pub mod copyvec;
 pub mod engine;
 pub mod fle;
 pub mod network;
+mod permute;
 pub mod raft;
 pub mod spec;
 pub mod trace;

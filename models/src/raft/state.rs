@@ -10,6 +10,7 @@ use super::types::{
     Entries, Entry, LogIndex, Msg, Role, ServerId, Term, Value, MAX_LOG, MAX_SERVERS,
 };
 use crate::network::{Network, NetworkKind};
+use crate::permute::permute_groups;
 
 /// One server. The first three fields are persistent; the rest are lost on a crash.
 #[derive(
@@ -251,34 +252,4 @@ impl RaftState {
             ghost,
         }
     }
-}
-
-/// Calls `f` with every arrangement of `order` that permutes only within each `(start, end)` group.
-fn permute_groups(order: &mut [usize], groups: &[(usize, usize)], f: &mut impl FnMut(&[usize])) {
-    let Some((&(start, end), rest)) = groups.split_first() else {
-        f(order);
-        return;
-    };
-    order[start..end].sort_unstable();
-    loop {
-        permute_groups(order, rest, f);
-        if !next_permutation(&mut order[start..end]) {
-            break;
-        }
-    }
-}
-
-/// Advances to the next lexicographic permutation; false (and sorted) after the last.
-fn next_permutation(v: &mut [usize]) -> bool {
-    let Some(i) = (1..v.len()).rev().find(|&i| v[i - 1] < v[i]) else {
-        v.reverse();
-        return false;
-    };
-    let j = (i..v.len())
-        .rev()
-        .find(|&j| v[j] > v[i - 1])
-        .expect("a larger element exists");
-    v.swap(i - 1, j);
-    v[i..].reverse();
-    true
 }

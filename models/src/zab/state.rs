@@ -10,6 +10,7 @@ use super::types::{
 };
 use crate::copyvec::CopyVec;
 use crate::network::{Network, NetworkKind};
+use crate::permute::permute_groups;
 
 /// One server. The first three fields are persistent (ZooKeeper's `acceptedEpoch` and
 /// `currentEpoch` files and its transaction log); the rest are lost on a crash. Fields that do not
@@ -304,36 +305,4 @@ impl ZabState {
             ghost,
         }
     }
-}
-
-/// Calls `f` with every arrangement of `order` that permutes only within each `(start, end)` group.
-/// (The same enumeration as the Raft model's; each model keeps its own copy so neither depends on
-/// the other.)
-fn permute_groups(order: &mut [usize], groups: &[(usize, usize)], f: &mut impl FnMut(&[usize])) {
-    let Some((&(start, end), rest)) = groups.split_first() else {
-        f(order);
-        return;
-    };
-    order[start..end].sort_unstable();
-    loop {
-        permute_groups(order, rest, f);
-        if !next_permutation(&mut order[start..end]) {
-            break;
-        }
-    }
-}
-
-/// Advances to the next lexicographic permutation; false (and sorted) after the last.
-fn next_permutation(v: &mut [usize]) -> bool {
-    let Some(i) = (1..v.len()).rev().find(|&i| v[i - 1] < v[i]) else {
-        v.reverse();
-        return false;
-    };
-    let j = (i..v.len())
-        .rev()
-        .find(|&j| v[j] > v[i - 1])
-        .expect("a larger element exists");
-    v.swap(i - 1, j);
-    v[i..].reverse();
-    true
 }
