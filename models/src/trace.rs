@@ -22,6 +22,10 @@ pub struct Trace {
     /// The property this trace violates (or witnesses); `null` for other traces.
     pub property: Option<String>,
     pub steps: Vec<Step>,
+    /// Set on a conformance divergence: where the implementation and the model parted (step,
+    /// class, expected and actual). The steps are the model's, up to that step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divergence: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,6 +82,7 @@ impl Trace {
             mutant: spec.mutant_name().map(str::to_string),
             property: property.map(str::to_string),
             steps,
+            divergence: None,
         }
     }
 

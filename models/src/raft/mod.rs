@@ -143,10 +143,7 @@ impl RaftModel {
     /// states that differ in nothing that matters. Mutants M5 (terms decrease) and M10 (stale
     /// grants are counted) break the premise, so they keep every message.
     fn collect_dead_messages(&self, st: &mut RaftState) {
-        if matches!(
-            self.config.mutant,
-            Some(RaftMutant::VolatileTerm | RaftMutant::CountStaleVotes)
-        ) {
+        if !self.collects_dead_messages() {
             return;
         }
         let terms: ArrayVec<Term, MAX_SERVERS> = st.servers.iter().map(|s| s.term).collect();
@@ -156,6 +153,16 @@ impl RaftModel {
                 Msg::RequestVoteResponse { .. } | Msg::AppendEntriesResponse { .. }
             ) && f.msg.term() < terms[f.dst as usize]
         });
+    }
+
+    /// Whether this model removes dead responses (a response whose term is below its receiver's
+    /// term) after every step: always, except under the mutants that break the premise. A
+    /// conformance harness mirrors it.
+    pub fn collects_dead_messages(&self) -> bool {
+        !matches!(
+            self.config.mutant,
+            Some(RaftMutant::VolatileTerm | RaftMutant::CountStaleVotes)
+        )
     }
 
     /// Whether delivering flight `i` twice in a row differs from delivering it once. Raft's

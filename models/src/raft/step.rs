@@ -53,6 +53,12 @@ impl RaftModel {
         for j in self.peers(me) {
             self.send(st, me, j, msg);
         }
+        // Its own vote is already a majority in a one-server cluster (raft.md § Election
+        // timeout): it leads at once. Conformance found the model waiting for votes that no
+        // peer could send.
+        if self.majority() == 1 {
+            self.become_leader(st, me);
+        }
     }
 
     /// Heartbeat timer at a leader: an empty AppendEntries to every follower for which it would
@@ -86,6 +92,8 @@ impl RaftModel {
         let term = s.term;
         s.log.push(Entry { term, value });
         st.proposed |= 1 << value.0;
+        // A no-op unless the leader alone is a majority (one server): then the entry commits.
+        self.advance_commit(st, me);
         self.replicate(st, me);
     }
 
@@ -254,6 +262,7 @@ impl RaftModel {
                 value: Value::NOOP,
             });
         }
+        self.advance_commit(st, me);
         self.replicate(st, me);
     }
 
