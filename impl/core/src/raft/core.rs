@@ -5,8 +5,12 @@
 //! RequestVotes) are withheld until `Persisted` acknowledges every `Persist` issued before them.
 //! A leader's `AppendEntries` leave at once (the paper's §10.2.1 parallel write); the leader
 //! counts itself towards a commit quorum only with the length of its *durable* log.
+//!
+//! With the `impl-mutants` feature, `RaftConfig::mutant` switches on one seeded bug
+//! (`ImplMutant`); each is one changed rule, marked `// MUTANT(name)` where it branches.
 
 use super::message::Message;
+use super::mutants::ImplMutant;
 use crate::command::{Command, Core, CoreStatus, Event, LogWrite, Timer};
 use crate::types::{Entry, LogIndex, PersistId, RequestId, ServerId, Term};
 use serde::{Deserialize, Serialize};
@@ -56,6 +60,9 @@ pub struct RaftConfig {
     pub max_append_entries: usize,
     /// At most about this many payload bytes per `AppendEntries`; one entry is always sent.
     pub max_append_bytes: usize,
+    /// The seeded bug this core runs with, if any: conformance test builds only.
+    #[cfg(feature = "impl-mutants")]
+    pub mutant: Option<ImplMutant>,
 }
 
 impl RaftConfig {
@@ -73,6 +80,8 @@ impl RaftConfig {
             leader_noop: true,
             max_append_entries: usize::MAX,
             max_append_bytes: usize::MAX,
+            #[cfg(feature = "impl-mutants")]
+            mutant: None,
         }
     }
 }
@@ -192,6 +201,20 @@ impl RaftCore {
         !self.pending.is_empty()
     }
 
+    /// Whether the seeded bug `m` is switched on. Without the `impl-mutants` feature this is
+    /// constant `false`, so every mutant branch folds away and call sites need no `cfg`.
+    #[cfg(feature = "impl-mutants")]
+    #[inline]
+    fn mutated(&self, m: ImplMutant) -> bool {
+        self.config.mutant == Some(m)
+    }
+
+    #[cfg(not(feature = "impl-mutants"))]
+    #[inline]
+    fn mutated(&self, _: ImplMutant) -> bool {
+        false
+    }
+
     fn last_index(&self) -> LogIndex {
         LogIndex(self.log.len() as u64)
     }
@@ -227,6 +250,12 @@ impl RaftCore {
 
     /// A message that depends on state changed by this or an earlier unacknowledged persist.
     fn send_durable(&mut self, to: ServerId, msg: Message) {
+        if self.mutated(ImplMutant::ReplyBeforePersist) {
+            // MUTANT(reply-before-persist): the message leaves at once, so a crash before the
+            // persist completes can take back the term, vote or entries it revealed.
+            self.emit(Command::Send { to, msg });
+            return;
+        }
         self.deferred.push((to, msg));
     }
 
@@ -331,12 +360,19 @@ impl RaftCore {
             }
         }
         let last_sent = LogIndex(prev_log_index.0 + entries.len() as u64);
+        let commit = if self.mutated(ImplMutant::CommitPastMatch) {
+            // MUTANT(commit-past-match): the whole commit index, so a follower whose log past
+            // `last_sent` is a stale tail commits entries this leader never gave it.
+            self.commit
+        } else {
+            self.commit.min(last_sent)
+        };
         Message::AppendEntries {
             term: self.term,
             prev_log_index,
             prev_log_term,
             entries,
-            commit: self.commit.min(last_sent),
+            commit,
         }
     }
 
@@ -350,7 +386,11 @@ impl RaftCore {
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let quorum = self.config.servers.len() / 2; // position of the majority's smallest
         let n = LogIndex(matched[quorum]);
-        if n > self.commit && self.term_at(n) == self.term {
+        // MUTANT(commit-previous-term): without the term check, an entry of an earlier term
+        // commits by counting replicas, and a later leader may still overwrite it (Figure 8).
+        let current_term =
+            self.term_at(n) == self.term || self.mutated(ImplMutant::CommitPreviousTerm);
+        if n > self.commit && current_term {
             self.commit = n;
             self.apply_committed();
         }
@@ -410,14 +450,20 @@ impl RaftCore {
         last_log_term: Term,
         last_log_index: LogIndex,
     ) {
-        let granted = term == self.term
-            && self.voted_for.is_none_or(|v| v == from)
-            && (last_log_term > self.last_term()
-                || (last_log_term == self.last_term() && last_log_index >= self.last_index()));
+        // MUTANT(vote-ignores-log): every candidate's log counts as up to date, so one missing
+        // committed entries can win.
+        let log_ok = self.mutated(ImplMutant::VoteIgnoresLog)
+            || last_log_term > self.last_term()
+            || (last_log_term == self.last_term() && last_log_index >= self.last_index());
+        let granted = term == self.term && self.voted_for.is_none_or(|v| v == from) && log_ok;
         if granted {
             if self.voted_for != Some(from) {
                 self.voted_for = Some(from);
-                self.hard_state_dirty = true;
+                // MUTANT(vote-not-persisted): the grant does not dirty the hard state, so no
+                // persist holds the reply back (see also `persisted_hard_state`).
+                if !self.mutated(ImplMutant::VoteNotPersisted) {
+                    self.hard_state_dirty = true;
+                }
             }
             self.emit(Command::SetTimer(Timer::Election));
         } else if term == self.term {
@@ -434,7 +480,11 @@ impl RaftCore {
     }
 
     fn on_request_vote_response(&mut self, from: ServerId, term: Term, granted: bool) {
-        if self.role != Role::Candidate || term != self.term {
+        // MUTANT(count-stale-votes): a grant from an earlier term counts too, though that voter
+        // may since have voted for another candidate of this term.
+        let current =
+            term == self.term || (self.mutated(ImplMutant::CountStaleVotes) && term < self.term);
+        if self.role != Role::Candidate || !current {
             return; // raft.tla's DropStaleResponse
         }
         if granted {
@@ -488,6 +538,10 @@ impl RaftCore {
                 if self.term_at(index) == entry.term {
                     continue; // a stale, shorter AppendEntries never truncates
                 }
+                if self.mutated(ImplMutant::KeepConflictingSuffix) {
+                    self.replace_keeping_suffix(index, entry);
+                    continue;
+                }
                 self.log.truncate((index.0 - 1) as usize);
                 self.log_writes.push(LogWrite::Truncate { from: index });
                 assert!(index > self.commit, "truncating committed index {index}");
@@ -500,12 +554,35 @@ impl RaftCore {
         // shared; the `min` with the log length keeps `commit` within the log whatever arrives.
         self.commit = self.commit.max(commit.min(self.last_index()));
         self.apply_committed();
+        let match_index = if self.mutated(ImplMutant::AckLogLength) {
+            // MUTANT(ack-log-length): the whole log, including a stale tail this message did not
+            // prove shared, so the leader counts entries the follower does not hold.
+            self.last_index()
+        } else {
+            last_new
+        };
         let reply = Message::AppendEntriesResponse {
             term: self.term,
             success: true,
-            match_index: last_new,
+            match_index,
         };
         self.send_durable(from, reply);
+    }
+
+    /// MUTANT(keep-conflicting-suffix): the conflicting entry at `index` is replaced and every
+    /// entry after it kept (Figure 2 deletes them). The durable log is made the same: truncate at
+    /// `index`, then append the new entry and re-append the kept ones. No assertion on `commit`:
+    /// the mutant may overwrite a committed entry, which is what a harness must catch.
+    fn replace_keeping_suffix(&mut self, index: LogIndex, entry: Entry) {
+        let at = (index.0 - 1) as usize;
+        self.log[at] = entry;
+        self.log_writes.push(LogWrite::Truncate { from: index });
+        for (k, kept) in self.log[at..].iter().enumerate() {
+            self.log_writes.push(LogWrite::Append {
+                index: LogIndex(index.0 + k as u64),
+                entry: kept.clone(),
+            });
+        }
     }
 
     fn on_append_entries_response(
@@ -569,13 +646,26 @@ impl RaftCore {
         self.advance_commit();
     }
 
+    /// The hard state this event writes: `hard_state()`, except under a mutant.
+    fn persisted_hard_state(&self) -> HardState {
+        let mut hard_state = self.hard_state();
+        if self.mutated(ImplMutant::VoteNotPersisted)
+            && hard_state.voted_for != Some(self.config.id)
+        {
+            // MUTANT(vote-not-persisted): a vote for another server is left out of what is
+            // written, even when this event writes a newly adopted term, so a restart forgets it.
+            hard_state.voted_for = None;
+        }
+        hard_state
+    }
+
     /// Emits this event's `Persist` (if anything changed) and releases or parks its sends.
     fn finish(&mut self) {
         let deferred = std::mem::take(&mut self.deferred);
         if self.hard_state_dirty || !self.log_writes.is_empty() {
             let id = PersistId(self.next_persist);
             self.next_persist += 1;
-            let hard_state = self.hard_state_dirty.then(|| self.hard_state());
+            let hard_state = self.hard_state_dirty.then(|| self.persisted_hard_state());
             let log = std::mem::take(&mut self.log_writes);
             self.hard_state_dirty = false;
             self.emit(Command::Persist {

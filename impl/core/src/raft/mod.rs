@@ -2,8 +2,10 @@
 
 mod core;
 mod message;
+mod mutants;
 #[cfg(test)]
 mod tests;
 
 pub use self::core::{HardState, Progress, RaftConfig, RaftCore, Role};
 pub use self::message::Message;
+pub use self::mutants::ImplMutant;

@@ -12,7 +12,16 @@ const S2: ServerId = ServerId(2);
 const S3: ServerId = ServerId(3);
 
 fn core(id: ServerId, term: u64, voted_for: Option<ServerId>, log: &[(u64, u8)]) -> RaftCore {
-    let config = RaftConfig::new(id, vec![S1, S2, S3]);
+    restored(RaftConfig::new(id, vec![S1, S2, S3]), term, voted_for, log)
+}
+
+/// A started core with `config` and the given durable state.
+fn restored(
+    config: RaftConfig,
+    term: u64,
+    voted_for: Option<ServerId>,
+    log: &[(u64, u8)],
+) -> RaftCore {
     let log = log.iter().map(|&(t, v)| entry(t, v)).collect();
     let mut c = RaftCore::restore(
         config,
@@ -121,7 +130,12 @@ fn apply(index: u64, term: u64, value: u8) -> Command<Message, HardState> {
 
 /// Makes `S1` leader of term 1 with the no-op at index 1 durable; returns it with no commands queued.
 fn leader_of_term_1() -> RaftCore {
-    let mut c = core(S1, 0, None, &[]);
+    leader_of_term_1_with(RaftConfig::new(S1, vec![S1, S2, S3]))
+}
+
+/// `leader_of_term_1` with `config` (whose id is `S1`).
+fn leader_of_term_1_with(config: RaftConfig) -> RaftCore {
+    let mut c = restored(config, 0, None, &[]);
     step(&mut c, Event::Timer(Timer::Election));
     persisted(&mut c, 1);
     let cmds = deliver(&mut c, S2, rvr(1, true));
@@ -742,4 +756,283 @@ fn append_entries_respects_the_message_budget() {
         vec![send(S2, ae(1, 3, 0, &[(1, 0)], 0))]
     );
     assert_eq!(deliver(&mut c, S2, aer(1, true, 4)), vec![]);
+}
+
+/// One test per seeded bug (`ImplMutant`): the same scenario on the correct core and on the
+/// mutated one, asserting exactly what differs. Each fails if its mutant's branch is removed.
+#[cfg(feature = "impl-mutants")]
+mod impl_mutants {
+    use super::*;
+
+    /// The three-server configuration of `id`, running `mutant`.
+    fn config(id: ServerId, mutant: Option<ImplMutant>) -> RaftConfig {
+        let mut config = RaftConfig::new(id, vec![S1, S2, S3]);
+        config.mutant = mutant;
+        config
+    }
+
+    /// Runs `scenario` on the correct core and under `mutant`: (correct, mutated).
+    fn both<T>(mutant: ImplMutant, scenario: impl Fn(Option<ImplMutant>) -> T) -> (T, T) {
+        (scenario(None), scenario(Some(mutant)))
+    }
+
+    #[test]
+    fn vote_ignores_log_grants_a_less_up_to_date_candidate() {
+        // S1 holds (1,1),(2,2); S2 asks in term 2 with last term 1: correctly refused, unsent.
+        let (correct, mutated) = both(ImplMutant::VoteIgnoresLog, |m| {
+            let mut c = restored(config(S1, m), 2, None, &[(1, 1), (2, 2)]);
+            let cmds = deliver(&mut c, S2, rv(2, 1, 5));
+            let released = persisted(&mut c, 1);
+            (cmds, released, c.voted_for())
+        });
+        assert_eq!(correct, (vec![], vec![], None));
+        assert_eq!(
+            mutated,
+            (
+                vec![
+                    Command::SetTimer(Timer::Election),
+                    persist(1, hs(2, Some(S2)), vec![])
+                ],
+                vec![send(S2, rvr(2, true))],
+                Some(S2)
+            )
+        );
+    }
+
+    #[test]
+    fn commit_previous_term_commits_an_earlier_terms_entry_by_counting() {
+        // Figure 8: S1 leads term 3 (no no-op) over (1,1),(2,2); S2 acknowledges both.
+        let (correct, mutated) = both(ImplMutant::CommitPreviousTerm, |m| {
+            let mut config = config(S1, m);
+            config.leader_noop = false;
+            let mut c = restored(config, 2, None, &[(1, 1), (2, 2)]);
+            step(&mut c, Event::Timer(Timer::Election));
+            persisted(&mut c, 1);
+            deliver(&mut c, S2, rvr(3, true));
+            assert_eq!(c.role(), Role::Leader);
+            let first = deliver(&mut c, S2, aer(3, true, 1));
+            let second = deliver(&mut c, S2, aer(3, true, 2));
+            (first, second, c.commit())
+        });
+        assert_eq!(correct, (vec![], vec![], LogIndex(0)));
+        assert_eq!(
+            mutated,
+            (vec![apply(1, 1, 1)], vec![apply(2, 2, 2)], LogIndex(2))
+        );
+    }
+
+    #[test]
+    fn vote_not_persisted_neither_writes_the_vote_nor_waits_for_it() {
+        // A grant in the voter's current term: correctly persisted before the reply leaves.
+        let (correct, mutated) = both(ImplMutant::VoteNotPersisted, |m| {
+            let mut c = restored(config(S1, m), 1, None, &[]);
+            let cmds = deliver(&mut c, S2, rv(1, 0, 0));
+            (cmds, c.voted_for(), c.has_pending_persist())
+        });
+        assert_eq!(
+            correct,
+            (
+                vec![
+                    Command::SetTimer(Timer::Election),
+                    persist(1, hs(1, Some(S2)), vec![])
+                ],
+                Some(S2),
+                true
+            )
+        );
+        assert_eq!(
+            mutated,
+            (
+                vec![Command::SetTimer(Timer::Election), send(S2, rvr(1, true))],
+                Some(S2),
+                false
+            )
+        );
+        // A grant together with a newer term: the term is written, the vote is not.
+        let (correct, mutated) = both(ImplMutant::VoteNotPersisted, |m| {
+            let mut c = restored(config(S1, m), 1, Some(S1), &[]);
+            let cmds = deliver(&mut c, S2, rv(3, 0, 0));
+            (cmds, persisted(&mut c, 1), c.voted_for())
+        });
+        let released = vec![send(S2, rvr(3, true))];
+        assert_eq!(
+            correct,
+            (
+                vec![
+                    Command::SetTimer(Timer::Election),
+                    persist(1, hs(3, Some(S2)), vec![])
+                ],
+                released.clone(),
+                Some(S2)
+            )
+        );
+        assert_eq!(
+            mutated,
+            (
+                vec![
+                    Command::SetTimer(Timer::Election),
+                    persist(1, hs(3, None), vec![])
+                ],
+                released,
+                Some(S2)
+            )
+        );
+        // A candidate's vote for itself is still written.
+        let mut c = restored(config(S1, Some(ImplMutant::VoteNotPersisted)), 0, None, &[]);
+        assert_eq!(
+            step(&mut c, Event::Timer(Timer::Election)),
+            vec![
+                Command::SetTimer(Timer::Election),
+                persist(1, hs(1, Some(S1)), vec![])
+            ]
+        );
+    }
+
+    #[test]
+    fn reply_before_persist_sends_ahead_of_the_persist() {
+        // A follower appends two entries: correctly, the acknowledgement waits for them.
+        let (correct, mutated) = both(ImplMutant::ReplyBeforePersist, |m| {
+            let mut c = restored(config(S1, m), 1, None, &[]);
+            let cmds = deliver(&mut c, S2, ae(1, 0, 0, &[(1, 0), (1, 7)], 1));
+            (cmds, persisted(&mut c, 1))
+        });
+        let write = persist(1, None, vec![append_write(1, 1, 0), append_write(2, 1, 7)]);
+        let ack = send(S2, aer(1, true, 2));
+        let timer = Command::SetTimer(Timer::Election);
+        assert_eq!(
+            correct,
+            (
+                vec![timer.clone(), apply(1, 1, 0), write.clone()],
+                vec![ack.clone()]
+            )
+        );
+        assert_eq!(mutated, (vec![timer, apply(1, 1, 0), ack, write], vec![]));
+        // A candidate's RequestVotes leave before its vote for itself is durable.
+        let mut c = restored(
+            config(S1, Some(ImplMutant::ReplyBeforePersist)),
+            0,
+            None,
+            &[],
+        );
+        assert_eq!(
+            step(&mut c, Event::Timer(Timer::Election)),
+            vec![
+                Command::SetTimer(Timer::Election),
+                send(S2, rv(1, 0, 0)),
+                send(S3, rv(1, 0, 0)),
+                persist(1, hs(1, Some(S1)), vec![])
+            ]
+        );
+    }
+
+    #[test]
+    fn keep_conflicting_suffix_replaces_one_entry_and_keeps_the_rest() {
+        // S1 holds (1,1),(2,2),(2,3); term 3 puts (3,4) at index 2.
+        let (correct, mutated) = both(ImplMutant::KeepConflictingSuffix, |m| {
+            let mut c = restored(config(S1, m), 3, None, &[(1, 1), (2, 2), (2, 3)]);
+            let cmds = deliver(&mut c, S2, ae(3, 1, 1, &[(3, 4)], 0));
+            (cmds, persisted(&mut c, 1), c.log().to_vec())
+        });
+        let timer = Command::SetTimer(Timer::Election);
+        let truncate = LogWrite::Truncate { from: LogIndex(2) };
+        let ack = vec![send(S2, aer(3, true, 2))];
+        assert_eq!(
+            correct,
+            (
+                vec![
+                    timer.clone(),
+                    persist(1, None, vec![truncate.clone(), append_write(2, 3, 4)])
+                ],
+                ack.clone(),
+                vec![entry(1, 1), entry(3, 4)]
+            )
+        );
+        assert_eq!(
+            mutated,
+            (
+                vec![
+                    timer,
+                    persist(
+                        1,
+                        None,
+                        vec![truncate, append_write(2, 3, 4), append_write(3, 2, 3)]
+                    )
+                ],
+                ack,
+                vec![entry(1, 1), entry(3, 4), entry(2, 3)]
+            )
+        );
+        // The mutant overwrites a committed entry without panicking: that is the harness's catch.
+        let mut c = restored(
+            config(S1, Some(ImplMutant::KeepConflictingSuffix)),
+            1,
+            None,
+            &[],
+        );
+        deliver(&mut c, S2, ae(1, 0, 0, &[(1, 1), (1, 2)], 2));
+        deliver(&mut c, S3, ae(2, 0, 0, &[(2, 3)], 0));
+        assert_eq!(c.log(), &[entry(2, 3), entry(1, 2)]);
+    }
+
+    #[test]
+    fn commit_past_match_tells_a_follower_the_whole_commit_index() {
+        // S1 commits its no-op with S2; S3 (next_index 1) hears a heartbeat after index 0.
+        let (correct, mutated) = both(ImplMutant::CommitPastMatch, |m| {
+            let mut c = leader_of_term_1_with(config(S1, m));
+            assert_eq!(deliver(&mut c, S2, aer(1, true, 1)), vec![apply(1, 1, 0)]);
+            step(&mut c, Event::Timer(Timer::Heartbeat))
+        });
+        let timer = Command::SetTimer(Timer::Heartbeat);
+        let to_s2 = send(S2, ae(1, 1, 1, &[], 1));
+        assert_eq!(
+            correct,
+            vec![timer.clone(), to_s2.clone(), send(S3, ae(1, 0, 0, &[], 0))]
+        );
+        assert_eq!(mutated, vec![timer, to_s2, send(S3, ae(1, 0, 0, &[], 1))]);
+    }
+
+    #[test]
+    fn count_stale_votes_elects_on_a_grant_from_an_earlier_term() {
+        // S1 stands in term 5; S2's grant of term 4 arrives.
+        let (correct, mutated) = both(ImplMutant::CountStaleVotes, |m| {
+            let mut c = restored(config(S1, m), 4, None, &[]);
+            step(&mut c, Event::Timer(Timer::Election));
+            persisted(&mut c, 1);
+            (deliver(&mut c, S2, rvr(4, true)), c.role())
+        });
+        assert_eq!(correct, (vec![], Role::Candidate));
+        assert_eq!(
+            mutated,
+            (
+                vec![
+                    Command::CancelTimer(Timer::Election),
+                    Command::SetTimer(Timer::Heartbeat),
+                    send(S2, ae(5, 0, 0, &[(5, 0)], 0)),
+                    send(S3, ae(5, 0, 0, &[(5, 0)], 0)),
+                    persist(2, None, vec![append_write(1, 5, 0)]),
+                ],
+                Role::Leader
+            )
+        );
+        // Only a candidate counts: a follower ignores the stale grant even under the mutant.
+        let mut c = restored(config(S1, Some(ImplMutant::CountStaleVotes)), 4, None, &[]);
+        assert_eq!(deliver(&mut c, S2, rvr(3, true)), vec![]);
+        assert_eq!(c.role(), Role::Follower);
+    }
+
+    #[test]
+    fn ack_log_length_acknowledges_the_whole_log() {
+        // S1 holds (1,1),(1,2),(1,3); a stale AppendEntries proves only index 1, a heartbeat
+        // after index 1 likewise.
+        let (correct, mutated) = both(ImplMutant::AckLogLength, |m| {
+            let mut c = restored(config(S1, m), 1, None, &[(1, 1), (1, 2), (1, 3)]);
+            let append = deliver(&mut c, S2, ae(1, 0, 0, &[(1, 1)], 0));
+            let heartbeat = deliver(&mut c, S2, ae(1, 1, 1, &[], 0));
+            (append, heartbeat)
+        });
+        let timer = Command::SetTimer(Timer::Election);
+        let acked = |m: u64| vec![timer.clone(), send(S2, aer(1, true, m))];
+        assert_eq!(correct, (acked(1), acked(1)));
+        assert_eq!(mutated, (acked(3), acked(3)));
+    }
 }

@@ -1,0 +1,110 @@
+//! Seeded implementation bugs ("implementation mutants") of `RaftCore`, for conformance tests.
+//!
+//! Each mutant is one changed rule of the core, marked `// MUTANT(name)` at its branch in
+//! `core.rs`. The names are always compiled (a harness can list and parse them); the switch, the
+//! `RaftConfig::mutant` field, exists only with the `impl-mutants` feature, so a release binary
+//! cannot run a seeded bug. A conformance harness enables one mutant and must then observe a
+//! difference from the model; a mutant it does not catch is a blind spot of the harness.
+
+/// One seeded bug of the Raft core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ImplMutant {
+    /// A voter grants without the up-to-date log check.
+    VoteIgnoresLog,
+    /// A leader commits an earlier term's entry by counting replicas (Figure 8).
+    CommitPreviousTerm,
+    /// A granted vote is not written to disk, and its reply does not wait for it.
+    VoteNotPersisted,
+    /// Replies and RequestVotes leave before the `Persist` they depend on is acknowledged.
+    ReplyBeforePersist,
+    /// A follower replaces a conflicting entry but keeps the entries after it.
+    KeepConflictingSuffix,
+    /// `AppendEntries` carry the leader's whole commit index.
+    CommitPastMatch,
+    /// A candidate counts vote grants sent for an earlier term.
+    CountStaleVotes,
+    /// A follower acknowledges its whole log length.
+    AckLogLength,
+}
+
+impl ImplMutant {
+    /// Every mutant, in declaration order.
+    pub const ALL: [ImplMutant; 8] = [
+        ImplMutant::VoteIgnoresLog,
+        ImplMutant::CommitPreviousTerm,
+        ImplMutant::VoteNotPersisted,
+        ImplMutant::ReplyBeforePersist,
+        ImplMutant::KeepConflictingSuffix,
+        ImplMutant::CommitPastMatch,
+        ImplMutant::CountStaleVotes,
+        ImplMutant::AckLogLength,
+    ];
+
+    /// Kebab-case name, as on a command line and in `// MUTANT(name)` comments.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImplMutant::VoteIgnoresLog => "vote-ignores-log",
+            ImplMutant::CommitPreviousTerm => "commit-previous-term",
+            ImplMutant::VoteNotPersisted => "vote-not-persisted",
+            ImplMutant::ReplyBeforePersist => "reply-before-persist",
+            ImplMutant::KeepConflictingSuffix => "keep-conflicting-suffix",
+            ImplMutant::CommitPastMatch => "commit-past-match",
+            ImplMutant::CountStaleVotes => "count-stale-votes",
+            ImplMutant::AckLogLength => "ack-log-length",
+        }
+    }
+
+    /// The mutant named `s` (exactly as `name` spells it), if any.
+    pub fn parse(s: &str) -> Option<ImplMutant> {
+        Self::ALL.into_iter().find(|m| m.name() == s)
+    }
+
+    /// One line: what the bug does.
+    pub fn summary(self) -> &'static str {
+        match self {
+            ImplMutant::VoteIgnoresLog => {
+                "a voter grants a vote without checking that the candidate's log is up to date"
+            }
+            ImplMutant::CommitPreviousTerm => {
+                "a leader commits an entry of an earlier term by counting replicas (Figure 8)"
+            }
+            ImplMutant::VoteNotPersisted => {
+                "a granted vote is not persisted, so a restarted voter votes again in the same term"
+            }
+            ImplMutant::ReplyBeforePersist => {
+                "messages leave before the term, vote or log entries they reveal are durable"
+            }
+            ImplMutant::KeepConflictingSuffix => {
+                "a follower replaces a conflicting entry but keeps the stale entries after it"
+            }
+            ImplMutant::CommitPastMatch => {
+                "AppendEntries carry the leader's full commit index, not min(commit, last entry sent)"
+            }
+            ImplMutant::CountStaleVotes => {
+                "a candidate counts vote grants sent for an earlier term"
+            }
+            ImplMutant::AckLogLength => {
+                "a follower acknowledges its whole log length, not prev_log_index + len(entries)"
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ImplMutant;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_mutant_parses_from_its_unique_name() {
+        for m in ImplMutant::ALL {
+            assert_eq!(ImplMutant::parse(m.name()), Some(m));
+            assert!(!m.summary().is_empty());
+        }
+        let names: BTreeSet<&str> = ImplMutant::ALL.iter().map(|m| m.name()).collect();
+        assert_eq!(names.len(), ImplMutant::ALL.len());
+        let all: BTreeSet<ImplMutant> = ImplMutant::ALL.into_iter().collect();
+        assert_eq!(all.len(), ImplMutant::ALL.len());
+        assert_eq!(ImplMutant::parse("no-such-mutant"), None);
+    }
+}
