@@ -97,18 +97,33 @@ impl RunningNode {
     }
 }
 
-/// Recovers from `config.dir`, binds `config.listen`, and starts serving.
-pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
-    let mut storage = FileStorage::<HardState>::new(&config.dir);
+/// The recovery path of every Raft node: reads `storage` and rebuilds the core from what is
+/// durable (a follower with commit 0, as after any restart). `ballot node` and the conformance
+/// harness both restart through here.
+pub fn recover<S: Storage<HardState>>(
+    storage: &mut S,
+    config: RaftConfig,
+) -> Result<RaftCore, NodeError> {
     let recovered = storage.recover()?;
     tracing::info!(
         node = %config.id, term = %recovered.hard_state.term, log = recovered.log.len(),
-        torn_tail_bytes = recovered.torn_tail_bytes, dir = %config.dir.display(), "recovered"
+        torn_tail_bytes = recovered.torn_tail_bytes, "recovered"
     );
+    Ok(RaftCore::restore(
+        config,
+        recovered.hard_state,
+        recovered.log,
+    ))
+}
+
+/// Recovers from `config.dir`, binds `config.listen`, and starts serving.
+pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
+    let mut storage = FileStorage::<HardState>::new(&config.dir);
     let mut raft = RaftConfig::new(config.id, config.peers.keys().copied().collect());
     raft.leader_noop = config.leader_noop;
     raft.max_append_bytes = MAX_APPEND_BYTES;
-    let core = RaftCore::restore(raft, recovered.hard_state, recovered.log);
+    tracing::info!(node = %config.id, dir = %config.dir.display(), "recovering");
+    let core = recover(&mut storage, raft)?;
 
     let listener = TcpListener::bind(config.listen).await?;
     let local_addr = listener.local_addr()?;
@@ -157,6 +172,7 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
             config.seed,
             shared,
             inputs,
+            (),
         )
         .await;
         acceptor.abort();

@@ -94,13 +94,26 @@ pub struct LoopInputs {
     pub shutdown: Receiver<()>,
 }
 
+/// Sees the core after every event, once that event's commands were executed: how a
+/// conformance harness reads the implementation's state without a second copy of the loop.
+/// Production nodes pass `()`, which does nothing.
+pub trait Observer<C>: Send + 'static {
+    /// Called with the core after each handled event (and once after `start`).
+    fn observe(&mut self, core: &C);
+}
+
+impl<C> Observer<C> for () {
+    fn observe(&mut self, _core: &C) {}
+}
+
 /// Capacity of the proposal queue: a bound on client requests waiting for the node loop.
 pub const PROPOSAL_QUEUE_CAPACITY: usize = 4096;
 
 /// Runs `core` until shutdown or a fatal error. Storage runs on a worker task that batches
-/// queued persists into one fsync (group commit) and acknowledges them in order.
+/// queued persists into one fsync (group commit) and acknowledges them in order. `observer`
+/// sees the core after every event (`()` in production).
 #[allow(clippy::too_many_arguments)]
-pub async fn run<C, T, S, Tm, SM>(
+pub async fn run<C, T, S, Tm, SM, O>(
     id: ServerId,
     mut core: C,
     mut transport: T,
@@ -111,6 +124,7 @@ pub async fn run<C, T, S, Tm, SM>(
     seed: u64,
     shared: Shared<SM::Result>,
     mut inputs: LoopInputs,
+    mut observer: O,
 ) -> Result<(), NodeError>
 where
     C: Core + Send,
@@ -120,6 +134,7 @@ where
     S: Storage<C::HardState>,
     Tm: Timers,
     SM: StateMachine,
+    O: Observer<C>,
 {
     let mut rng = SeededRng::new(seed);
     let (persist_tx, persist_rx) = mailbox::<(PersistId, PersistRequest<C::HardState>)>(1 << 20);
@@ -146,6 +161,7 @@ where
         ) {
             break Err(e);
         }
+        observer.observe(&core);
         let status = core.status();
         shared.status.set(NodeStatus {
             id,
@@ -275,19 +291,24 @@ async fn storage_worker<H, S>(
             last = id;
             batch.push(request);
         }
-        let joined = tokio::task::spawn_blocking(move || {
-            let result = storage.persist(&batch);
-            (storage, result)
-        })
-        .await;
-        let (back, result) = match joined {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::error!(error = %e, "storage worker panicked");
-                return;
-            }
+        let result = if storage.blocks() {
+            let joined = tokio::task::spawn_blocking(move || {
+                let result = storage.persist(&batch);
+                (storage, result)
+            })
+            .await;
+            let (back, result) = match joined {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::error!(error = %e, "storage worker panicked");
+                    return;
+                }
+            };
+            storage = back;
+            result
+        } else {
+            storage.persist(&batch)
         };
-        storage = back;
         let failed = result.is_err();
         let _ = done.send(result.map(|()| last));
         if failed {

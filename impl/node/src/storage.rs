@@ -95,6 +95,13 @@ pub trait Storage<H>: Send + 'static {
     /// Makes a batch durable: the newest hard state in the batch first, then every log write
     /// in order, then one fsync (group commit).
     fn persist(&mut self, batch: &[PersistRequest<H>]) -> Result<(), StorageError>;
+    /// Whether `persist` blocks the calling thread (file I/O, fsync). The runtime moves a
+    /// blocking storage's work to tokio's blocking pool; a storage that does not block (memory)
+    /// runs on the node's own task, which keeps a controlled run single-threaded and so
+    /// deterministic (the conformance harness relies on it).
+    fn blocks(&self) -> bool {
+        true
+    }
 }
 
 /// CRC-32 (IEEE 802.3, reflected), table-driven.
@@ -357,6 +364,8 @@ pub struct MemDisk<H> {
     pub log: Vec<Entry>,
     /// Number of `persist` calls (each is one "fsync").
     pub syncs: u64,
+    /// Which process incarnation may write: bumped by [`MemStorage::crash`].
+    pub incarnation: u64,
 }
 
 /// In-memory storage for tests and the conformance harness: "durable" means written here.
@@ -364,12 +373,39 @@ pub struct MemDisk<H> {
 pub struct MemStorage<H> {
     // Shared by clones: a harness keeps one to inspect the disk or to restart from it.
     disk: Arc<Mutex<MemDisk<H>>>,
+    incarnation: u64,
 }
 
 impl<H: Clone> MemStorage<H> {
+    /// Storage whose durable content is `disk` (a harness's initial state).
+    pub fn with_disk(disk: MemDisk<H>) -> Self {
+        let incarnation = disk.incarnation;
+        MemStorage {
+            disk: Arc::new(Mutex::new(disk)),
+            incarnation,
+        }
+    }
+
     /// A copy of what is durable now.
     pub fn snapshot(&self) -> MemDisk<H> {
         self.disk.lock().clone()
+    }
+
+    /// Reads what is durable now without copying it.
+    pub fn read<R>(&self, f: impl FnOnce(&MemDisk<H>) -> R) -> R {
+        f(&self.disk.lock())
+    }
+
+    /// The process using this disk was killed: every handle of that incarnation is fenced (its
+    /// later writes fail, as a dead process writes nothing), and the returned handle is the
+    /// restarted process's. Nothing durable is lost; nothing undurable survives.
+    pub fn crash(&self) -> Self {
+        let mut disk = self.disk.lock();
+        disk.incarnation += 1;
+        MemStorage {
+            disk: self.disk.clone(),
+            incarnation: disk.incarnation,
+        }
     }
 }
 
@@ -385,6 +421,13 @@ impl<H: Clone + Send + 'static> Storage<H> for MemStorage<H> {
 
     fn persist(&mut self, batch: &[PersistRequest<H>]) -> Result<(), StorageError> {
         let mut disk = self.disk.lock();
+        if disk.incarnation != self.incarnation {
+            return Err(StorageError::Io {
+                path: PathBuf::from("<memory>"),
+                op: "persist after the process crashed",
+                source: std::io::Error::other("fenced by a crash"),
+            });
+        }
         if let Some(hard_state) = batch.iter().rev().find_map(|r| r.hard_state.as_ref()) {
             disk.hard_state = hard_state.clone();
         }
@@ -399,6 +442,10 @@ impl<H: Clone + Send + 'static> Storage<H> for MemStorage<H> {
         }
         disk.syncs += 1;
         Ok(())
+    }
+
+    fn blocks(&self) -> bool {
+        false
     }
 }
 
