@@ -4,6 +4,7 @@
 
 mod bounds;
 mod check;
+mod conform;
 mod explore;
 mod node;
 mod protocols;
@@ -33,8 +34,9 @@ impl std::error::Error for UsageError {}
     long_about = "Verification suite for ZooKeeper's FastLeaderElection, ZooKeeper Atomic Broadcast \
                   and Raft: exhaustive model checking within stated bounds, seeded historic bugs, \
                   counterexample traces that open in the Stateright Explorer.\n\n\
-                  Exit codes: 0 every property holds and the search was complete; 1 a property \
-                  was violated (or a witness is missing); 2 bad usage or bad input; 3 incomplete \
+                  Exit codes: 0 every property holds and the search was complete (conformance: \
+                  no divergence); 1 a property was violated, a witness is missing, or the \
+                  implementation diverged from the model; 2 bad usage or bad input; 3 incomplete \
                   (timeout or state limit before the search finished)."
 )]
 struct Cli {
@@ -48,6 +50,12 @@ enum Command {
     Check(check::CheckArgs),
     /// Serve the Stateright Explorer for a model, optionally opened at a trace's last state.
     Explore(explore::ExploreArgs),
+    /// Replay one trace on real nodes of the implementation, step by step; exit 1 at the first
+    /// step where the implementation and the model differ (the divergence is written as a trace).
+    Replay(conform::ReplayArgs),
+    /// Hold the implementation to its model: replay every model transition within a depth, or
+    /// seeded random walks, on real nodes; or let the nodes choose and validate each step.
+    Conform(conform::ConformArgs),
     /// Run one server of the real implementation (until Ctrl-C).
     Node(node::NodeArgs),
     /// Start N node processes on loopback, print who leads; Ctrl-C stops them all.
@@ -83,6 +91,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Explore(args) => explore::run(args),
+        Command::Replay(args) => conform::replay(args),
+        Command::Conform(args) => conform::conform(args),
         Command::Node(args) => return node::finish(node::run_node(args)),
         Command::Cluster(args) => return node::finish(node::run_cluster(args)),
         Command::Kv(args) => return node::finish(node::run_kv(args)),

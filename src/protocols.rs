@@ -52,6 +52,11 @@ where
     Ok(S::build(config, mutant)?)
 }
 
+/// The Raft model the bound flags describe (the CI bounds where none is given).
+pub fn build_raft(bounds: &Bounds) -> Result<RaftModel> {
+    build::<RaftModel>(bounds, None, Bounds::raft)
+}
+
 pub fn check(p: Protocol, args: &CheckArgs) -> Result<RunReport> {
     let (bounds, mutant) = (&args.bounds, args.mutant.as_deref());
     match p {

@@ -37,15 +37,13 @@ pub struct Step {
 
 #[derive(Debug, Error)]
 pub enum TraceError {
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: not a ballot trace: {source}")]
+    // The causes are printed inline, not chained as `source`s, so `{:#}` does not repeat them.
+    #[error("{path}: cannot read: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("{path}: not a ballot trace: {error}")]
     Json {
         path: String,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error("format `{0}` is not supported (accepted: {FORMAT})")]
     Format(String),
@@ -87,14 +85,14 @@ impl Trace {
     }
 
     pub fn read(path: &Path) -> Result<Self, TraceError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| TraceError::Read {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         Self::parse(&text).map_err(|e| match e {
-            TraceError::Json { source, .. } => TraceError::Json {
+            TraceError::Json { error, .. } => TraceError::Json {
                 path: path.display().to_string(),
-                source,
+                error,
             },
             e => e,
         })
@@ -109,9 +107,9 @@ impl Trace {
                 }
             }
         }
-        let trace: Trace = serde_json::from_str(text).map_err(|source| TraceError::Json {
+        let trace: Trace = serde_json::from_str(text).map_err(|error| TraceError::Json {
             path: String::new(),
-            source,
+            error,
         })?;
         if trace.format != FORMAT {
             return Err(TraceError::Format(trace.format));

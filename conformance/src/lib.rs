@@ -1,0 +1,161 @@
+//! Conformance of ballot's implementation to its models: the only crate that knows both
+//! vocabularies (`ballot-models` and `ballot-core`/`ballot-node`).
+//!
+//! - **Model → implementation.** A path of the model (a checker trace, every transition within
+//!   a depth, or a seeded random walk) is replayed on real nodes: the production node loop
+//!   ([`ballot_node::runtime::run`]) of every server, over a controlled transport, timers and
+//!   storage ([`driver`]). The harness delivers exactly the messages, fires exactly the timers
+//!   and crashes exactly the nodes the path names, and after every step compares every server's
+//!   abstract state and the messages in flight with the model's.
+//! - **Implementation → model.** [`raft::simulate`] lets the implementation choose: any message
+//!   it has in flight, any timer it has armed, a crash or restart within the bounds, a client
+//!   request; the model must have an action that matches and leads to the same abstract state.
+//!
+//! The first disagreement is a [`Divergence`], written as a `ballot-trace/1` file that
+//! `ballot replay` and `ballot explore --trace` open. Design: docs/conformance.md.
+
+pub mod coverage;
+pub mod divergence;
+pub mod driver;
+pub mod raft;
+pub mod rng;
+
+pub use divergence::{Class, Divergence};
+
+use ballot_models::spec::Spec;
+use ballot_models::trace::{Step, Trace, FORMAT};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a conformance run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Paths (or simulated runs) replayed.
+    pub paths: u64,
+    /// Steps replayed on the implementation.
+    pub steps: u64,
+    /// Transitions reachable within the depth (0 for walks and simulations).
+    pub transitions: u64,
+    /// Distinct transitions replayed.
+    pub covered: u64,
+}
+
+/// Why a conformance run stopped early.
+#[derive(Debug)]
+pub enum Failure<A> {
+    /// The implementation diverged; `actions` are the model's steps up to the divergence.
+    Diverged {
+        /// Where and how (boxed: a failure travels in `Result`s).
+        divergence: Box<Divergence>,
+        /// The model actions taken, the divergent one included when it was a model action.
+        actions: Vec<A>,
+    },
+    /// The request cannot be run (e.g. a depth too large to enumerate); names the flag.
+    Usage(String),
+}
+
+/// Counters a run updates as it goes, for a progress line and a stall watchdog.
+#[derive(Debug, Default)]
+pub struct Progress {
+    steps: AtomicU64,
+    paths: AtomicU64,
+    covered: AtomicU64,
+    total: AtomicU64,
+}
+
+impl Progress {
+    /// A step was replayed.
+    pub fn step(&self) {
+        self.steps.fetch_add(1, Ordering::Relaxed);
+    }
+    /// A path was finished.
+    pub fn path(&self) {
+        self.paths.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Transitions covered so far.
+    pub fn covered(&self, n: u64) {
+        self.covered.store(n, Ordering::Relaxed);
+    }
+    /// What the run aims at (transitions, or simulated steps).
+    pub fn set_total(&self, n: u64) {
+        self.total.store(n, Ordering::Relaxed);
+    }
+    /// `(steps, paths, covered, total)`.
+    pub fn read(&self) -> (u64, u64, u64, u64) {
+        (
+            self.steps.load(Ordering::Relaxed),
+            self.paths.load(Ordering::Relaxed),
+            self.covered.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// A run that made no step for the stall limit: a node that spins without ever yielding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stalled {
+    /// Steps completed before the stall.
+    pub steps: u64,
+}
+
+/// Runs `work` on its own thread and waits for it, calling `tick` about every `every`; if the
+/// step counter of `progress` does not move for `stall`, gives up with [`Stalled`] (the thread
+/// is abandoned: a node that never yields cannot be stopped from outside, only outlived).
+pub fn run_bounded<T: Send + 'static>(
+    progress: Arc<Progress>,
+    stall: Duration,
+    every: Duration,
+    mut tick: impl FnMut(&Progress),
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Stalled> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("conformance".into())
+        .spawn(move || {
+            let _ = tx.send(work());
+        })
+        .expect("a thread starts");
+    let mut last = (progress.read().0, std::time::Instant::now());
+    loop {
+        match rx.recv_timeout(every) {
+            Ok(result) => return Ok(result),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("the conformance thread panicked (see its message above)")
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                tick(&progress);
+                let steps = progress.read().0;
+                if steps != last.0 {
+                    last = (steps, std::time::Instant::now());
+                } else if last.1.elapsed() >= stall {
+                    return Err(Stalled { steps });
+                }
+            }
+        }
+    }
+}
+
+/// The trace of a divergence: the model's steps up to it, with the divergence attached.
+pub fn divergence_trace<S: Spec>(spec: &S, actions: &[S::Act], divergence: &Divergence) -> Trace {
+    let mut state = spec.init_states().remove(0);
+    let mut steps = Vec::with_capacity(actions.len());
+    for a in actions {
+        state = spec
+            .next_state(&state, a.clone())
+            .expect("a divergence's actions are a path of the model");
+        steps.push(Step {
+            action: serde_json::to_value(a).expect("actions serialise"),
+            state: spec.state_view(&state),
+        });
+    }
+    Trace {
+        format: FORMAT.to_string(),
+        protocol: S::PROTOCOL.to_string(),
+        config: serde_json::to_value(spec.config()).expect("configs serialise"),
+        mutant: spec.mutant_name().map(str::to_string),
+        property: None,
+        steps,
+        divergence: Some(serde_json::to_value(divergence).expect("divergences serialise")),
+    }
+}
