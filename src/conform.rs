@@ -18,8 +18,9 @@ use crate::bounds::Bounds;
 use crate::report::count;
 use crate::{protocols, Protocol, UsageError};
 
-/// A run that makes no step for this long has a node that does not settle.
-const DEFAULT_STALL_SECS: u64 = 10;
+/// A run that shows no progress (no step, no enumeration) for this long has a node that does
+/// not settle.
+const DEFAULT_STALL_SECS: u64 = 30;
 
 #[derive(Args)]
 #[command(allow_negative_numbers = true)]
@@ -90,8 +91,8 @@ pub struct ConformArgs {
     /// No progress line on stderr.
     #[arg(long, short, help_heading = "Output")]
     quiet: bool,
-    /// A run that makes no step for this many seconds is reported as a node that does not
-    /// settle (exit 1).
+    /// A run that makes no progress (no step replayed, no transition enumerated) for this many
+    /// seconds is reported as a node that does not settle (exit 1).
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_STALL_SECS, help_heading = "Output")]
     stall: u64,
 }
@@ -257,7 +258,7 @@ pub fn conform(args: ConformArgs) -> Result<u8> {
     let (summary, diverged) = match outcome {
         Err(stalled) => {
             println!(
-                "   FAIL: node did not settle: no step for {} s after {} steps (a node that \
+                "   FAIL: node did not settle: no progress for {} s after {} steps (a node that \
                  never yields)",
                 args.stall, stalled.steps
             );

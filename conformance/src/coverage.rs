@@ -31,8 +31,9 @@ where
     M::Action: Clone,
 {
     /// Explores every state reachable within `depth` steps from the first initial state, and
-    /// every transition leaving a state at depth `< depth`.
-    pub fn build(model: &M, depth: u32) -> Result<Self, String> {
+    /// every transition leaving a state at depth `< depth`; `tick` is called every 1,024
+    /// states (a progress heartbeat).
+    pub fn build(model: &M, depth: u32, tick: &mut dyn FnMut()) -> Result<Self, String> {
         let init = model.init_states().remove(0);
         let mut ids: HashMap<M::State, u32> = HashMap::new();
         ids.insert(init.clone(), 0);
@@ -78,6 +79,9 @@ where
             }
             graph.out.push(start..graph.edges.len() as u32);
             i += 1;
+            if i % 1024 == 0 {
+                tick();
+            }
         }
         Ok(graph)
     }
@@ -240,7 +244,7 @@ mod tests {
 
     #[test]
     fn covering_paths_take_every_transition_within_the_depth() {
-        let g = TransitionGraph::build(&Counter, 3).unwrap();
+        let g = TransitionGraph::build(&Counter, 3, &mut || ()).unwrap();
         // depth 0: {0}; 1: {1, 2}; 2: {3, 4}; 3: {5}. Edges leave states at depth < 3.
         assert_eq!(g.states(), 6);
         assert_eq!(g.transitions(), 2 + 2 + 2 + 2 + 1);

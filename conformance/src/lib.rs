@@ -58,6 +58,9 @@ pub enum Failure<A> {
 /// Counters a run updates as it goes, for a progress line and a stall watchdog.
 #[derive(Debug, Default)]
 pub struct Progress {
+    /// Moves with every step and while paths are being enumerated: what the stall watchdog
+    /// watches.
+    alive: AtomicU64,
     steps: AtomicU64,
     paths: AtomicU64,
     covered: AtomicU64,
@@ -68,6 +71,11 @@ impl Progress {
     /// A step was replayed.
     pub fn step(&self) {
         self.steps.fetch_add(1, Ordering::Relaxed);
+        self.alive();
+    }
+    /// Work other than a step made progress (enumerating the model's transitions).
+    pub fn alive(&self) {
+        self.alive.fetch_add(1, Ordering::Relaxed);
     }
     /// A path was finished.
     pub fn path(&self) {
@@ -92,16 +100,17 @@ impl Progress {
     }
 }
 
-/// A run that made no step for the stall limit: a node that spins without ever yielding.
+/// A run that made no progress for the stall limit: a node that spins without ever yielding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stalled {
     /// Steps completed before the stall.
     pub steps: u64,
 }
 
-/// Runs `work` on its own thread and waits for it, calling `tick` about every `every`; if the
-/// step counter of `progress` does not move for `stall`, gives up with [`Stalled`] (the thread
-/// is abandoned: a node that never yields cannot be stopped from outside, only outlived).
+/// Runs `work` on its own thread and waits for it, calling `tick` about every `every`; if
+/// `progress` shows no sign of life (no step, no enumeration) for `stall`, gives up with
+/// [`Stalled`] (the thread is abandoned: a node that never yields cannot be stopped from
+/// outside, only outlived).
 pub fn run_bounded<T: Send + 'static>(
     progress: Arc<Progress>,
     stall: Duration,
@@ -116,7 +125,8 @@ pub fn run_bounded<T: Send + 'static>(
             let _ = tx.send(work());
         })
         .expect("a thread starts");
-    let mut last = (progress.read().0, std::time::Instant::now());
+    let alive = || progress.alive.load(Ordering::Relaxed);
+    let mut last = (alive(), std::time::Instant::now());
     loop {
         match rx.recv_timeout(every) {
             Ok(result) => return Ok(result),
@@ -125,11 +135,13 @@ pub fn run_bounded<T: Send + 'static>(
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 tick(&progress);
-                let steps = progress.read().0;
-                if steps != last.0 {
-                    last = (steps, std::time::Instant::now());
+                let now = alive();
+                if now != last.0 {
+                    last = (now, std::time::Instant::now());
                 } else if last.1.elapsed() >= stall {
-                    return Err(Stalled { steps });
+                    return Err(Stalled {
+                        steps: progress.read().0,
+                    });
                 }
             }
         }

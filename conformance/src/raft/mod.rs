@@ -39,7 +39,8 @@ pub fn conform_depth(
     hook: Option<ConfigHook>,
     progress: &Progress,
 ) -> Result<Summary, Failure<Action>> {
-    let graph = TransitionGraph::build(model, depth).map_err(Failure::Usage)?;
+    let graph =
+        TransitionGraph::build(model, depth, &mut || progress.alive()).map_err(Failure::Usage)?;
     let mut summary = Summary {
         transitions: graph.transitions() as u64,
         ..Summary::default()
@@ -191,21 +192,23 @@ fn offered(model: &RaftModel, run: &RaftRun<'_>) -> Result<Vec<Choice>, Divergen
         if st.crashes < cfg.crashes {
             out.push(Choice::Model(Action::Crash { server }));
         }
-        let (timer, action) = if s.role == Role::Leader {
-            (Timer::Heartbeat, Action::Heartbeat { server })
-        } else {
-            (Timer::Election, Action::Timeout { server })
-        };
-        let model_fires = enabled(&action);
-        if !run.is_armed(server, timer) {
-            if model_fires {
-                let why = format!("the implementation has no {timer:?} timer armed at {server}");
-                return Err(run.fail("(simulation)", Class::MissingAction, why));
+        let mut timers = vec![(Timer::Election, Action::Timeout { server })];
+        if s.role == Role::Leader {
+            timers.push((Timer::Heartbeat, Action::Heartbeat { server }));
+        }
+        for (timer, action) in timers {
+            let model_fires = enabled(&action);
+            if !run.is_armed(server, timer) {
+                if model_fires {
+                    let why =
+                        format!("the implementation has no {timer:?} timer armed at {server}");
+                    return Err(run.fail("(simulation)", Class::MissingAction, why));
+                }
+            } else if model_fires {
+                out.push(Choice::Model(action));
+            } else if timer == Timer::Heartbeat {
+                out.push(Choice::Stutter(Stutter::Heartbeat(server)));
             }
-        } else if model_fires {
-            out.push(Choice::Model(action));
-        } else if timer == Timer::Heartbeat {
-            out.push(Choice::Stutter(Stutter::Heartbeat(server)));
         }
         if s.role == Role::Leader {
             for &v in &unproposed {
