@@ -58,6 +58,11 @@ pub struct RaftBounds {
     /// Raft: a new leader appends a no-op entry of its term (as raft-rs, etcd and openraft do).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub leader_noop: Option<bool>,
+    /// Raft: PreVote and CheckQuorum (Raft thesis §9.6): a server asks whether it could win
+    /// before raising its term, a follower that hears from its leader refuses, and a leader that
+    /// lost its majority steps down.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub pre_vote: Option<bool>,
 }
 
 /// Bounds of the FLE model.
@@ -133,6 +138,7 @@ impl Bounds {
         note(self.raft.max_log.is_some(), "--max-log", "raft");
         note(self.raft.values.is_some(), "--values", "raft");
         note(self.raft.leader_noop.is_some(), "--leader-noop", "raft");
+        note(self.raft.pre_vote.is_some(), "--pre-vote", "raft");
         note(
             self.raft.max_candidates.is_some(),
             "--max-candidates",
@@ -201,6 +207,7 @@ impl Bounds {
                 _ => base.max_candidates,
             }),
             leader_noop: r.leader_noop.unwrap_or(base.leader_noop),
+            pre_vote: r.pre_vote.unwrap_or(base.pre_vote),
             init,
             mutant: base.mutant,
         })

@@ -239,7 +239,7 @@ fn progress_reporter(
     while !done.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
         tick += 1;
-        if tick % every != 0 || done.load(Ordering::Relaxed) {
+        if !tick.is_multiple_of(every) || done.load(Ordering::Relaxed) {
             continue;
         }
         let (generated, unique, depth, stage) = read();

@@ -771,7 +771,7 @@ where
                             sh.raise_depth(depth + 1);
                         }
                         expanded += 1;
-                        if expanded % 64 == 0 {
+                        if expanded.is_multiple_of(64) {
                             sh.flush(&mut local);
                             if sh.should_stop() {
                                 break 'work;

@@ -186,7 +186,7 @@ pub struct Arena {
 
 impl Arena {
     fn push(&mut self, rec: u64) -> usize {
-        if self.len % ARENA_CHUNK == 0 {
+        if self.len.is_multiple_of(ARENA_CHUNK) {
             self.chunks.push(vec![0; ARENA_CHUNK].into_boxed_slice());
         }
         let i = self.len;

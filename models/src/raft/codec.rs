@@ -41,6 +41,7 @@ fn role_code(r: Role) -> u8 {
         Role::Follower => 0,
         Role::Candidate => 1,
         Role::Leader => 2,
+        Role::PreCandidate => 3,
     }
 }
 
@@ -69,6 +70,14 @@ fn put_msg(out: &mut Vec<u8>, m: &Msg) {
             success,
             match_index,
         } => out.extend_from_slice(&[3, term.0, *success as u8, match_index.0]),
+        Msg::PreVote {
+            term,
+            last_log_term,
+            last_log_index,
+        } => out.extend_from_slice(&[4, term.0, last_log_term.0, last_log_index.0]),
+        Msg::PreVoteResponse { term, granted } => {
+            out.extend_from_slice(&[5, term.0, *granted as u8])
+        }
     }
 }
 
@@ -101,6 +110,15 @@ fn get_msg(r: &mut Reader<'_>) -> Msg {
             success: r.u8() != 0,
             match_index: LogIndex(r.u8()),
         },
+        4 => Msg::PreVote {
+            term: Term(r.u8()),
+            last_log_term: Term(r.u8()),
+            last_log_index: LogIndex(r.u8()),
+        },
+        5 => Msg::PreVoteResponse {
+            term: Term(r.u8()),
+            granted: r.u8() != 0,
+        },
         t => panic!("bad message tag {t} in Raft state encoding"),
     }
 }
@@ -113,9 +131,10 @@ impl StateCodec<RaftState> for RaftCodec {
             out.extend_from_slice(&[
                 s.term.0,
                 s.voted_for.map_or(NONE, |v| v.0),
-                (s.up as u8) | (role_code(s.role) << 1),
+                (s.up as u8) | (role_code(s.role) << 1) | ((s.heard_leader as u8) << 3),
                 s.commit.0,
                 s.votes,
+                s.recent,
             ]);
             put_entries(out, &s.log);
             if s.role == Role::Leader {
@@ -156,13 +175,16 @@ impl StateCodec<RaftState> for RaftCodec {
             };
             let flags = r.u8();
             s.up = flags & 1 != 0;
-            s.role = match flags >> 1 {
+            s.role = match (flags >> 1) & 3 {
                 0 => Role::Follower,
                 1 => Role::Candidate,
-                _ => Role::Leader,
+                2 => Role::Leader,
+                _ => Role::PreCandidate,
             };
+            s.heard_leader = flags & 8 != 0;
             s.commit = LogIndex(r.u8());
             s.votes = r.u8();
+            s.recent = r.u8();
             s.log = r.entries();
             if s.role == Role::Leader {
                 for j in 0..n {

@@ -39,6 +39,9 @@ pub struct RaftConfig {
     pub lossy: bool,
     /// Whether a new leader appends a no-op entry of its term (`--leader-noop`).
     pub leader_noop: bool,
+    /// PreVote and CheckQuorum (`--pre-vote`; docs/protocols/raft.md § PreVote and CheckQuorum).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pre_vote: bool,
     /// The persistent state each server starts from (`--init`); empty: every server starts
     /// fresh (term 0, no vote, empty log). Deep scenarios (Figure 8 needs four terms) start from
     /// a reachable state partway through, so that BFS reaches them.
@@ -65,6 +68,7 @@ impl Default for RaftConfig {
             network: NetworkKind::Ordered,
             lossy: false,
             leader_noop: false,
+            pre_vote: false,
             init: Vec::new(),
             mutant: None,
         }
@@ -232,7 +236,7 @@ impl RaftConfig {
     /// A one-line summary of the bounds, for reports.
     pub fn summary(&self) -> String {
         format!(
-            "servers={} max_term={} max_log={} values={} max_candidates={} crashes={} network={} lossy={} leader_noop={}{}",
+            "servers={} max_term={} max_log={} values={} max_candidates={} crashes={} network={} lossy={} leader_noop={}{}{}",
             self.servers,
             self.max_term,
             self.max_log,
@@ -242,6 +246,7 @@ impl RaftConfig {
             self.network,
             self.lossy,
             self.leader_noop,
+            if self.pre_vote { " pre_vote=true" } else { "" },
             self.mutant
                 .map(|m| format!(" mutant={}", m.name()))
                 .unwrap_or_default()

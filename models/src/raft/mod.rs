@@ -147,12 +147,21 @@ impl RaftModel {
             return;
         }
         let terms: ArrayVec<Term, MAX_SERVERS> = st.servers.iter().map(|s| s.term).collect();
-        st.network.remove_where(|f| {
-            matches!(
-                f.msg,
-                Msg::RequestVoteResponse { .. } | Msg::AppendEntriesResponse { .. }
-            ) && f.msg.term() < terms[f.dst as usize]
-        });
+        st.network
+            .remove_where(|f| Self::is_dead_response(&f.msg, terms[f.dst as usize]));
+    }
+
+    /// Whether `msg`, a response, can have no effect on a receiver of term `receiver`, now or
+    /// ever (terms never decrease): a vote or append response of an earlier term, or a
+    /// PreVoteResponse whose term is not above the receiver's (raft.prevote.count).
+    pub fn is_dead_response(msg: &Msg, receiver: Term) -> bool {
+        match msg {
+            Msg::RequestVoteResponse { term, .. } | Msg::AppendEntriesResponse { term, .. } => {
+                *term < receiver
+            }
+            Msg::PreVoteResponse { term, .. } => *term <= receiver,
+            Msg::RequestVote { .. } | Msg::AppendEntries { .. } | Msg::PreVote { .. } => false,
+        }
     }
 
     /// Whether this model removes dead responses (a response whose term is below its receiver's
@@ -195,21 +204,26 @@ impl RaftModel {
 
     /// Whether a server in `term` may time out into the next term: below `--max-term`, and the
     /// next term has fewer candidates than `--max-candidates`.
-    fn may_stand(&self, st: &RaftState, term: Term) -> bool {
-        term.0 < self.config.max_term
-            && (st.ghost.candidates[term.0 as usize + 1].count_ones() as u8)
-                < self.config.max_candidates
+    fn may_stand(&self, st: &RaftState, me: ServerId, term: Term) -> bool {
+        let others = st.ghost.candidates[term.0 as usize + 1] & !me.bit();
+        term.0 < self.config.max_term && (others.count_ones() as u8) < self.config.max_candidates
+    }
+
+    /// Whether `me`'s election timer may fire: to stand (or pre-campaign) within the bounds,
+    /// or, with `--pre-vote`, a leader's quorum check.
+    fn may_time_out(&self, st: &RaftState, me: ServerId) -> bool {
+        let s = &st.servers[me.ix()];
+        match s.role {
+            Role::Leader => self.config.pre_vote,
+            _ => self.may_stand(st, me, s.term),
+        }
     }
 
     fn enabled(&self, st: &RaftState, action: &Action) -> bool {
         let up = |s: ServerId| st.servers.get(s.ix()).is_some_and(|s| s.up);
         let cfg = &self.config;
         match action {
-            Action::Timeout { server } => {
-                up(*server)
-                    && st.server(*server).role != Role::Leader
-                    && self.may_stand(st, st.server(*server).term)
-            }
+            Action::Timeout { server } => up(*server) && self.may_time_out(st, *server),
             Action::Heartbeat { server } => up(*server) && st.server(*server).role == Role::Leader,
             Action::ClientRequest { server, value } => {
                 up(*server)
@@ -253,6 +267,9 @@ impl Model for RaftModel {
                 actions.push(Action::Restart { server });
                 continue;
             }
+            if self.may_time_out(st, server) {
+                actions.push(Action::Timeout { server });
+            }
             match s.role {
                 Role::Leader => {
                     actions.push(Action::Heartbeat { server });
@@ -267,11 +284,7 @@ impl Model for RaftModel {
                         }
                     }
                 }
-                Role::Follower | Role::Candidate => {
-                    if self.may_stand(st, s.term) {
-                        actions.push(Action::Timeout { server });
-                    }
-                }
+                Role::Follower | Role::Candidate | Role::PreCandidate => {}
             }
             if st.crashes < cfg.crashes {
                 actions.push(Action::Crash { server });

@@ -32,10 +32,12 @@ pub enum RaftMutant {
     CountStaleVotes,
     /// M11: votes are counted with a counter, not a set, so a duplicated grant counts twice.
     CountDuplicateVotes,
+    /// PV1 (`--pre-vote`): a pre-candidate that wins the pre-vote leads the next term at once.
+    PreVoteLeads,
 }
 
 impl RaftMutant {
-    pub const ALL: [RaftMutant; 11] = [
+    pub const ALL: [RaftMutant; 12] = [
         RaftMutant::CommitPreviousTerm,
         RaftMutant::VoteIgnoresLog,
         RaftMutant::VoteTwice,
@@ -47,6 +49,7 @@ impl RaftMutant {
         RaftMutant::AckLogLength,
         RaftMutant::CountStaleVotes,
         RaftMutant::CountDuplicateVotes,
+        RaftMutant::PreVoteLeads,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +65,7 @@ impl RaftMutant {
             RaftMutant::AckLogLength => "ack-log-length",
             RaftMutant::CountStaleVotes => "count-stale-votes",
             RaftMutant::CountDuplicateVotes => "count-duplicate-votes",
+            RaftMutant::PreVoteLeads => "pre-vote-leads",
         }
     }
 
@@ -99,6 +103,7 @@ impl RaftMutant {
                 network,
                 lossy: false,
                 leader_noop: false,
+                pre_vote: false,
                 init: if init.is_empty() {
                     Vec::new()
                 } else {
@@ -201,6 +206,19 @@ impl RaftMutant {
                 "akka-raft raft-45 (DEMi)",
                 bounds(5, 1, 0, 0, 2, 0, UnorderedDup, ""),
                 10,
+            ),
+            // With --pre-vote: s0 wins its pre-vote and leads term 1 at once; s2's pre-vote and
+            // then its real election for term 1 succeed at s1, which never voted in term 1.
+            RaftMutant::PreVoteLeads => (
+                "PV1",
+                "a pre-candidate that wins the pre-vote leads the next term without real votes",
+                "election_safety",
+                "Raft thesis §9.6 (PreVote must not change terms or votes)",
+                RaftConfig {
+                    pre_vote: true,
+                    ..bounds(3, 1, 0, 0, 3, 0, Ordered, "")
+                },
+                6,
             ),
         };
         MutantEntry {

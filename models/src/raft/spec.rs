@@ -82,6 +82,19 @@ impl Spec for RaftModel {
                     v["next_index"] = json!(&s.next_index[..n]);
                     v["match_index"] = json!(&s.match_index[..n]);
                 }
+                if s.role == Role::PreCandidate {
+                    v["pre_votes"] = json!((0..n)
+                        .filter(|j| s.votes & (1 << j) != 0)
+                        .collect::<Vec<_>>());
+                }
+                if self.config.pre_vote {
+                    v["heard_leader"] = json!(s.heard_leader);
+                    if s.role == Role::Leader {
+                        v["recent"] = json!((0..n)
+                            .filter(|j| s.recent & (1 << j) != 0)
+                            .collect::<Vec<_>>());
+                    }
+                }
                 v
             })
             .collect();
@@ -132,6 +145,7 @@ fn describe_server(s: &Server) -> String {
         Role::Follower => "follower",
         Role::Candidate => "candidate",
         Role::Leader => "LEADER",
+        Role::PreCandidate => "pre-candidate",
     };
     format!(
         "{role} t{} vote {} log {} commit {}",

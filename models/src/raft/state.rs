@@ -29,6 +29,12 @@ pub struct Server {
     /// Leader only (zero otherwise, so that equal situations are equal states).
     pub next_index: [LogIndex; MAX_SERVERS],
     pub match_index: [LogIndex; MAX_SERVERS],
+    /// `--pre-vote`, follower: it accepted an AppendEntries of its term since its election timer
+    /// last fired (it is in lease). Always false without `--pre-vote`.
+    pub heard_leader: bool,
+    /// `--pre-vote`, leader: the peers (bitmask) it heard from in its term since its last quorum
+    /// check. Always 0 without `--pre-vote`.
+    pub recent: u8,
 }
 
 impl Server {
@@ -43,6 +49,8 @@ impl Server {
             votes: 0,
             next_index: [LogIndex(0); MAX_SERVERS],
             match_index: [LogIndex(0); MAX_SERVERS],
+            heard_leader: false,
+            recent: 0,
         }
     }
 
@@ -86,10 +94,14 @@ impl Server {
         self.clear_candidate_and_leader_state();
     }
 
+    /// Forgets what belongs to one role (votes, a leader's progress and quorum check, lease):
+    /// on every change of role or term.
     pub(crate) fn clear_candidate_and_leader_state(&mut self) {
         self.votes = 0;
         self.next_index = [LogIndex(0); MAX_SERVERS];
         self.match_index = [LogIndex(0); MAX_SERVERS];
+        self.recent = 0;
+        self.heard_leader = false;
     }
 }
 
@@ -158,6 +170,8 @@ impl RaftState {
                 x.commit,
                 x.voted_for.is_some(),
                 x.votes.count_ones(),
+                x.heard_leader,
+                x.recent.count_ones(),
             )
         };
         let mut order: ArrayVec<usize, MAX_SERVERS> = (0..n).collect();
@@ -232,6 +246,7 @@ impl RaftState {
             if !votes_are_counts {
                 t.votes = map_bits(s.votes);
             }
+            t.recent = map_bits(s.recent);
             for (j, &r) in rename.iter().enumerate().take(n) {
                 t.next_index[r as usize] = s.next_index[j];
                 t.match_index[r as usize] = s.match_index[j];

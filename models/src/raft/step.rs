@@ -29,8 +29,41 @@ impl RaftModel {
         st.network.send(self.config.network, src.0, dst.0, msg)
     }
 
-    /// Election timeout at a follower or candidate.
+    /// Election timeout. Without `--pre-vote`, a follower or candidate starts an election
+    /// (raft.md § Election timeout). With it, a leader checks its quorum
+    /// (raft.checkquorum.step-down) and anyone else asks for pre-votes first
+    /// (raft.prevote.timeout).
     pub(crate) fn on_timeout(&self, st: &mut RaftState, me: ServerId) {
+        if !self.config.pre_vote {
+            return self.start_election(st, me);
+        }
+        if st.servers[me.ix()].role == Role::Leader {
+            return self.check_quorum(st, me);
+        }
+        let s = &mut st.servers[me.ix()];
+        let next_term = Term(s.term.0 + 1);
+        s.role = Role::PreCandidate;
+        s.clear_candidate_and_leader_state();
+        s.votes = me.bit();
+        let msg = Msg::PreVote {
+            term: next_term,
+            last_log_term: s.last_term(),
+            last_log_index: s.last_index(),
+        };
+        // The bound on candidates per term counts a server once it campaigns for the term.
+        if self.config.max_candidates < self.config.servers {
+            st.ghost.candidates[next_term.0 as usize] |= me.bit();
+        }
+        for j in self.peers(me) {
+            self.send(st, me, j, msg);
+        }
+        if self.majority() == 1 {
+            self.start_election(st, me);
+        }
+    }
+
+    /// The real election: `term += 1`, candidate, vote for itself, RequestVote to every peer.
+    fn start_election(&self, st: &mut RaftState, me: ServerId) {
         let s = &mut st.servers[me.ix()];
         debug_assert!(s.up && s.role != Role::Leader);
         s.term = Term(s.term.0 + 1);
@@ -39,6 +72,7 @@ impl RaftModel {
         }
         let s = &mut st.servers[me.ix()];
         s.role = Role::Candidate;
+        s.clear_candidate_and_leader_state();
         s.voted_for = Some(me);
         s.votes = if self.is(Mutant::CountDuplicateVotes) {
             1
@@ -59,6 +93,26 @@ impl RaftModel {
         if self.majority() == 1 {
             self.become_leader(st, me);
         }
+    }
+
+    /// raft.checkquorum.step-down: a leader that has not heard from a majority (itself
+    /// included) since its last check becomes a follower of the same term.
+    fn check_quorum(&self, st: &mut RaftState, me: ServerId) {
+        let s = &mut st.servers[me.ix()];
+        if 1 + s.recent.count_ones() as usize >= self.majority() {
+            s.recent = 0;
+        } else {
+            s.role = Role::Follower;
+            s.clear_candidate_and_leader_state();
+        }
+    }
+
+    /// In lease (raft.md § PreVote and CheckQuorum): a follower that hears from its leader, or a
+    /// leader. Never without `--pre-vote`.
+    fn in_lease(&self, st: &RaftState, me: ServerId) -> bool {
+        let s = &st.servers[me.ix()];
+        self.config.pre_vote
+            && ((s.role == Role::Follower && s.heard_leader) || s.role == Role::Leader)
     }
 
     /// Heartbeat timer at a leader: an empty AppendEntries to every follower for which it would
@@ -151,16 +205,33 @@ impl RaftModel {
 
     /// A message from `src` arrives at `me`.
     pub(crate) fn on_message(&self, st: &mut RaftState, src: ServerId, me: ServerId, msg: Msg) {
+        // A PreVote's term is a proposal, a granted PreVoteResponse carries that proposal back,
+        // and a RequestVote at a server in lease is ignored: none of them is a newer term the
+        // receiver must adopt (raft.prevote.grant, raft.prevote.count, raft.lease.ignore-vote).
+        let adopt = match msg {
+            Msg::PreVote { .. } | Msg::PreVoteResponse { granted: true, .. } => false,
+            Msg::RequestVote { .. } => !self.in_lease(st, me),
+            _ => true,
+        };
         let s = &mut st.servers[me.ix()];
-        if msg.term() > s.term {
+        if adopt && msg.term() > s.term {
             s.term = msg.term();
             s.voted_for = None;
+            s.heard_leader = false;
             if !(self.is(Mutant::LeaderKeepsRole) && s.role == Role::Leader) {
                 s.role = Role::Follower;
                 s.clear_candidate_and_leader_state();
             }
         }
         match msg {
+            Msg::PreVote {
+                term,
+                last_log_term,
+                last_log_index,
+            } => self.on_pre_vote(st, src, me, term, last_log_term, last_log_index),
+            Msg::PreVoteResponse { term, granted } => {
+                self.on_pre_vote_response(st, src, me, term, granted)
+            }
             Msg::RequestVote {
                 term,
                 last_log_term,
@@ -193,6 +264,64 @@ impl RaftModel {
         }
     }
 
+    /// raft.prevote.grant.
+    fn on_pre_vote(
+        &self,
+        st: &mut RaftState,
+        src: ServerId,
+        me: ServerId,
+        term: Term,
+        last_log_term: Term,
+        last_log_index: LogIndex,
+    ) {
+        if self.in_lease(st, me) {
+            return;
+        }
+        let s = &st.servers[me.ix()];
+        let log_ok = last_log_term > s.last_term()
+            || (last_log_term == s.last_term() && last_log_index >= s.last_index());
+        let reply = if term > s.term && log_ok {
+            Msg::PreVoteResponse {
+                term,
+                granted: true,
+            }
+        } else {
+            Msg::PreVoteResponse {
+                term: s.term,
+                granted: false,
+            }
+        };
+        self.send(st, me, src, reply);
+    }
+
+    /// raft.prevote.count (a refusal of a newer term was adopted in `on_message`).
+    fn on_pre_vote_response(
+        &self,
+        st: &mut RaftState,
+        src: ServerId,
+        me: ServerId,
+        term: Term,
+        granted: bool,
+    ) {
+        let s = &mut st.servers[me.ix()];
+        if !granted || s.role != Role::PreCandidate || term.0 != s.term.0 + 1 {
+            return;
+        }
+        s.votes |= src.bit();
+        if (s.votes.count_ones() as usize) < self.majority() {
+            return;
+        }
+        if self.is(Mutant::PreVoteLeads) {
+            // The pre-vote taken for the election itself: leader of the next term without a
+            // single real vote.
+            s.term = term;
+            s.voted_for = Some(me);
+            s.role = Role::Candidate;
+            return self.become_leader(st, me);
+        }
+        self.start_election(st, me);
+    }
+
     fn on_request_vote(
         &self,
         st: &mut RaftState,
@@ -202,6 +331,9 @@ impl RaftModel {
         last_log_term: Term,
         last_log_index: LogIndex,
     ) {
+        if term > st.servers[me.ix()].term && self.in_lease(st, me) {
+            return; // raft.lease.ignore-vote: a stray candidate cannot depose a live leader
+        }
         let s = &mut st.servers[me.ix()];
         let log_ok = self.is(Mutant::VoteIgnoresLog)
             || last_log_term > s.last_term()
@@ -291,12 +423,13 @@ impl RaftModel {
         match s.role {
             // Two leaders in one term: only reachable when election safety is already broken.
             Role::Leader => return,
-            Role::Candidate => {
+            Role::Candidate | Role::PreCandidate => {
                 s.role = Role::Follower;
                 s.clear_candidate_and_leader_state();
             }
             Role::Follower => {}
         }
+        s.heard_leader = self.config.pre_vote;
         if s.term_at(prev) != Some(prev_term) {
             self.send(st, me, src, reject);
             return;
@@ -342,6 +475,9 @@ impl RaftModel {
         let s = &mut st.servers[me.ix()];
         if s.role != Role::Leader || term != s.term {
             return;
+        }
+        if self.config.pre_vote {
+            s.recent |= src.bit(); // raft.checkquorum.recent
         }
         let j = src.ix();
         if success {

@@ -112,6 +112,9 @@ pub enum Role {
     Follower,
     Candidate,
     Leader,
+    /// With `--pre-vote`: asking whether it could win before raising its term (last, so that
+    /// the order of the other roles, which symmetry reduction sorts by, is unchanged).
+    PreCandidate,
 }
 
 /// Raft's four messages (Figure 2). Sender and receiver travel on the envelope.
@@ -139,6 +142,17 @@ pub enum Msg {
         success: bool,
         match_index: LogIndex,
     },
+    /// With `--pre-vote`: could the sender win an election in `term` (its term + 1)?
+    PreVote {
+        term: Term,
+        last_log_term: Term,
+        last_log_index: LogIndex,
+    },
+    /// A grant carries the PreVote's `term`; a refusal carries the refuser's own term.
+    PreVoteResponse {
+        term: Term,
+        granted: bool,
+    },
 }
 
 impl Msg {
@@ -147,7 +161,9 @@ impl Msg {
             Msg::RequestVote { term, .. }
             | Msg::RequestVoteResponse { term, .. }
             | Msg::AppendEntries { term, .. }
-            | Msg::AppendEntriesResponse { term, .. } => term,
+            | Msg::AppendEntriesResponse { term, .. }
+            | Msg::PreVote { term, .. }
+            | Msg::PreVoteResponse { term, .. } => term,
         }
     }
 }
@@ -195,6 +211,21 @@ impl fmt::Display for Msg {
                 term.0,
                 if *success { "ok" } else { "reject" },
                 match_index.0
+            ),
+            Msg::PreVote {
+                term,
+                last_log_term,
+                last_log_index,
+            } => write!(
+                f,
+                "PreVote(t{}, last {}@{})",
+                term.0, last_log_term.0, last_log_index.0
+            ),
+            Msg::PreVoteResponse { term, granted } => write!(
+                f,
+                "PreVoteResponse(t{}, {})",
+                term.0,
+                if *granted { "granted" } else { "denied" }
             ),
         }
     }
