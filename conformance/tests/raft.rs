@@ -35,6 +35,11 @@ fn log_repair() -> RaftModel {
     })
 }
 
+/// PreVote and CheckQuorum at the CI bounds.
+fn pre_vote() -> RaftModel {
+    model(|c| c.pre_vote = true)
+}
+
 fn passes(what: &str, r: Result<Summary, Failure<Action>>) -> Summary {
     match r {
         Ok(s) => s,
@@ -89,6 +94,33 @@ fn log_repair_configuration_truncates_conflicting_suffixes_and_conforms() {
     passes(
         "log repair depth 8",
         conform_depth(&m, 8, None, &Progress::default()),
+    );
+}
+
+#[test]
+fn pre_vote_and_check_quorum_conform() {
+    let s = passes(
+        "--pre-vote depth 9",
+        conform_depth(&pre_vote(), 9, None, &Progress::default()),
+    );
+    assert_eq!(s.covered, s.transitions);
+    passes(
+        "--pre-vote simulate",
+        simulate(&pre_vote(), 50_000, 11, 60, None, &Progress::default()),
+    );
+    passes(
+        "--pre-vote log repair walks",
+        conform_walks(
+            &model(|c| {
+                *c = log_repair().config;
+                c.pre_vote = true;
+            }),
+            1_000,
+            2,
+            60,
+            None,
+            &Progress::default(),
+        ),
     );
 }
 
@@ -163,7 +195,7 @@ fn mutant_hook(m: ImplMutant) -> ConfigHook {
 type Plan<'a> = [(
     &'static str,
     Box<dyn Fn() -> Result<Summary, Failure<Action>> + 'a>,
-); 4];
+); 6];
 
 fn ci_plan(hook: &ConfigHook) -> Option<(&'static str, Box<Divergence>)> {
     let p = Progress::default();
@@ -183,6 +215,14 @@ fn ci_plan(hook: &ConfigHook) -> Option<(&'static str, Box<Divergence>)> {
         (
             "simulate log repair",
             Box::new(|| simulate(&log_repair(), 20_000, 7, 60, Some(hook.clone()), &p)),
+        ),
+        (
+            "depth 9 with --pre-vote",
+            Box::new(|| conform_depth(&pre_vote(), 9, Some(hook.clone()), &p)),
+        ),
+        (
+            "simulate with --pre-vote",
+            Box::new(|| simulate(&pre_vote(), 50_000, 7, 60, Some(hook.clone()), &p)),
         ),
     ];
     for (name, run) in runs {

@@ -112,6 +112,19 @@ pub fn core_message(m: &Msg) -> Message {
             success,
             match_index: i(match_index),
         },
+        Msg::PreVote {
+            term,
+            last_log_term,
+            last_log_index,
+        } => Message::PreVote {
+            term: t(term),
+            last_log_term: t(last_log_term),
+            last_log_index: i(last_log_index),
+        },
+        Msg::PreVoteResponse { term, granted } => Message::PreVoteResponse {
+            term: t(term),
+            granted,
+        },
     }
 }
 
@@ -155,6 +168,19 @@ pub fn model_message(m: &Message) -> Result<Msg, String> {
             success: *success,
             match_index: i(*match_index)?,
         },
+        Message::PreVote {
+            term,
+            last_log_term,
+            last_log_index,
+        } => Msg::PreVote {
+            term: t(*term)?,
+            last_log_term: t(*last_log_term)?,
+            last_log_index: i(*last_log_index)?,
+        },
+        Message::PreVoteResponse { term, granted } => Msg::PreVoteResponse {
+            term: t(*term)?,
+            granted: *granted,
+        },
     })
 }
 
@@ -168,6 +194,8 @@ pub struct CoreView {
     commit: CoreIndex,
     votes: BTreeSet<CoreId>,
     progress: BTreeMap<CoreId, Progress>,
+    leader: Option<CoreId>,
+    recent: BTreeSet<CoreId>,
 }
 
 /// One server's abstract state: the model's per-server state, without ghost variables. Both
@@ -192,6 +220,20 @@ pub struct ServerAbs {
     /// A leader's `(next_index, match_index)` per peer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<BTreeMap<ServerId, (LogIndex, LogIndex)>>,
+    /// `--pre-vote`: whether a follower is in lease (the model's `heard_leader`; the node's
+    /// follower with a known leader).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heard_leader: Option<bool>,
+    /// `--pre-vote`: the peers a leader heard from since its last quorum check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recent: Option<Vec<ServerId>>,
+}
+
+fn bits(mask: u8, n: usize) -> Vec<ServerId> {
+    (0..n)
+        .filter(|j| mask & (1 << j) != 0)
+        .map(|j| ServerId(j as u8))
+        .collect()
 }
 
 /// The abstract state of model server `i`.
@@ -205,23 +247,23 @@ pub fn model_server(model: &RaftModel, st: &RaftState, i: usize) -> ServerAbs {
         voted_for: s.voted_for,
         log: s.log.iter().copied().collect(),
         commit: s.commit,
-        votes: (s.up && s.role == Role::Candidate).then(|| {
-            (0..n)
-                .filter(|j| s.votes & (1 << j) != 0)
-                .map(|j| ServerId(j as u8))
-                .collect()
-        }),
+        votes: (s.up && matches!(s.role, Role::Candidate | Role::PreCandidate))
+            .then(|| bits(s.votes, n)),
         progress: (s.up && s.role == Role::Leader).then(|| {
             (0..n)
                 .filter(|&j| j != i)
                 .map(|j| (ServerId(j as u8), (s.next_index[j], s.match_index[j])))
                 .collect()
         }),
+        heard_leader: (model.config.pre_vote && s.up && s.role == Role::Follower)
+            .then_some(s.heard_leader),
+        recent: (model.config.pre_vote && s.up && s.role == Role::Leader)
+            .then(|| bits(s.recent, n)),
     }
 }
 
-/// The abstract state of a running implementation server.
-pub fn running_server(v: &CoreView) -> Result<ServerAbs, String> {
+/// The abstract state of a running implementation server (`pre_vote`: the model's switch).
+pub fn running_server(v: &CoreView, pre_vote: bool) -> Result<ServerAbs, String> {
     let ids = |set: &mut dyn Iterator<Item = &CoreId>| -> Result<Vec<ServerId>, String> {
         set.map(|id| model_id(*id)).collect()
     };
@@ -229,6 +271,7 @@ pub fn running_server(v: &CoreView) -> Result<ServerAbs, String> {
         CoreRole::Follower => Role::Follower,
         CoreRole::Candidate => Role::Candidate,
         CoreRole::Leader => Role::Leader,
+        CoreRole::PreCandidate => Role::PreCandidate,
     };
     Ok(ServerAbs {
         up: true,
@@ -237,8 +280,12 @@ pub fn running_server(v: &CoreView) -> Result<ServerAbs, String> {
         voted_for: v.voted_for.map(model_id).transpose()?,
         log: model_entries(&v.log)?.iter().copied().collect(),
         commit: LogIndex(small("commit index", v.commit.0)?),
-        votes: (role == Role::Candidate)
+        votes: matches!(role, Role::Candidate | Role::PreCandidate)
             .then(|| ids(&mut v.votes.iter()))
+            .transpose()?,
+        heard_leader: (pre_vote && role == Role::Follower).then_some(v.leader.is_some()),
+        recent: (pre_vote && role == Role::Leader)
+            .then(|| ids(&mut v.recent.iter()))
             .transpose()?,
         progress: (role == Role::Leader)
             .then(|| {
@@ -270,6 +317,8 @@ pub fn down_server(disk: &MemDisk<HardState>) -> Result<ServerAbs, String> {
         commit: LogIndex(0),
         votes: None,
         progress: None,
+        heard_leader: None,
+        recent: None,
     })
 }
 
@@ -296,6 +345,8 @@ pub struct RaftNodes {
     pub servers: Vec<CoreId>,
     /// The model's `leader_noop`.
     pub leader_noop: bool,
+    /// The model's `pre_vote` (PreVote and CheckQuorum).
+    pub pre_vote: bool,
     /// Applied to every core's configuration after the model's settings.
     pub hook: Option<ConfigHook>,
 }
@@ -314,6 +365,7 @@ impl NodeKind for RaftNodes {
         // The model's AppendEntries carry every entry from next_index: no per-message budget.
         let mut config = RaftConfig::new(id, self.servers.clone());
         config.leader_noop = self.leader_noop;
+        config.pre_vote = self.pre_vote;
         if let Some(hook) = &self.hook {
             hook(&mut config);
         }
@@ -329,6 +381,8 @@ impl NodeKind for RaftNodes {
             commit: core.commit(),
             votes: core.votes().clone(),
             progress: core.progress().clone(),
+            leader: core.leader(),
+            recent: core.recent_active().clone(),
         }
     }
 
@@ -341,7 +395,14 @@ impl NodeKind for RaftNodes {
         disk: &MemDisk<HardState>,
     ) -> Result<(), String> {
         let hs = &disk.hard_state;
-        if msg.term() > hs.term {
+        // A PreVote proposes the sender's term + 1, and a granted PreVoteResponse carries that
+        // proposal back: neither is a term the sender holds (raft.prevote.grant).
+        let held = match msg {
+            Message::PreVote { term, .. } => CoreTerm(term.0.saturating_sub(1)),
+            Message::PreVoteResponse { granted: true, .. } => CoreTerm(0),
+            _ => msg.term(),
+        };
+        if held > hs.term {
             return Err(format!(
                 "it carries term {} but the durable term is {}",
                 msg.term(),
@@ -374,14 +435,6 @@ impl NodeKind for RaftNodes {
             _ => Ok(()),
         }
     }
-}
-
-/// Whether `m` is a response (the messages the model collects once dead).
-pub fn is_response(m: &Msg) -> bool {
-    matches!(
-        m,
-        Msg::RequestVoteResponse { .. } | Msg::AppendEntriesResponse { .. }
-    )
 }
 
 /// Whether `m` is a heartbeat (an AppendEntries without entries).

@@ -10,8 +10,8 @@ use serde_json::{json, Value as Json};
 use stateright::Model;
 
 use super::mapping::{
-    core_id, core_message, down_server, initial_disk, is_heartbeat, is_response, model_id,
-    model_message, model_server, running_server, ConfigHook, RaftNodes, ServerAbs,
+    core_id, core_message, down_server, initial_disk, is_heartbeat, model_id, model_message,
+    model_server, running_server, ConfigHook, RaftNodes, ServerAbs,
 };
 use crate::divergence::{Class, Divergence};
 use crate::driver::{Cluster, Sent, Unsettled};
@@ -59,6 +59,7 @@ impl<'m> RaftRun<'m> {
         let nodes = RaftNodes {
             servers: (0..n as u8).map(|i| core_id(ServerId(i))).collect(),
             leader_noop: model.config.leader_noop,
+            pre_vote: model.config.pre_vote,
             hook,
         };
         let disks = (0..n)
@@ -327,7 +328,7 @@ impl<'m> RaftRun<'m> {
             .net
             .flights()
             .iter()
-            .filter(|f| is_response(&f.msg) && f.msg.term() < next.servers[f.dst as usize].term)
+            .filter(|f| RaftModel::is_dead_response(&f.msg, next.servers[f.dst as usize].term))
             .map(|f| (ServerId(f.src), ServerId(f.dst), f.msg, f.copies))
             .collect();
         for &(src, dst, msg, copies) in &dead {
@@ -364,7 +365,7 @@ impl<'m> RaftRun<'m> {
         let id = core_id(ServerId(i as u8));
         if self.cluster.is_up(id) {
             match self.cluster.view(id) {
-                Some(v) => running_server(&v),
+                Some(v) => running_server(&v, self.model.config.pre_vote),
                 None => Err("the node has not reported its state".into()),
             }
         } else {

@@ -6,6 +6,11 @@
 //! A leader's `AppendEntries` leave at once (the paper's §10.2.1 parallel write); the leader
 //! counts itself towards a commit quorum only with the length of its *durable* log.
 //!
+//! With `RaftConfig::pre_vote`, the rules of § PreVote and CheckQuorum apply on top: a server
+//! asks for pre-votes before it raises its term, a server that hears from a leader ignores
+//! stray candidates, and a leader that has not heard from a majority for an election timeout
+//! steps down. Each function implementing one of those rules cites its id (`raft.prevote.grant`).
+//!
 //! With the `impl-mutants` feature, `RaftConfig::mutant` switches on one seeded bug
 //! (`ImplMutant`); each is one changed rule, marked `// MUTANT(name)` where it branches.
 
@@ -30,6 +35,8 @@ pub struct HardState {
 pub enum Role {
     /// Follows a leader (or waits for one).
     Follower,
+    /// With PreVote: asks whether it could win an election before raising its term.
+    PreCandidate,
     /// Asks for votes in its term.
     Candidate,
     /// Replicates its log.
@@ -41,6 +48,7 @@ impl Role {
     pub fn name(self) -> &'static str {
         match self {
             Role::Follower => "follower",
+            Role::PreCandidate => "pre_candidate",
             Role::Candidate => "candidate",
             Role::Leader => "leader",
         }
@@ -60,13 +68,15 @@ pub struct RaftConfig {
     pub max_append_entries: usize,
     /// At most about this many payload bytes per `AppendEntries`; one entry is always sent.
     pub max_append_bytes: usize,
+    /// PreVote and CheckQuorum (`--pre-vote`; off in the model's default, on in `ballot node`).
+    pub pre_vote: bool,
     /// The seeded bug this core runs with, if any: conformance test builds only.
     #[cfg(feature = "impl-mutants")]
     pub mutant: Option<ImplMutant>,
 }
 
 impl RaftConfig {
-    /// The model's semantics: no-op on election, unbounded `AppendEntries`.
+    /// The model's semantics: no-op on election, unbounded `AppendEntries`, no PreVote.
     ///
     /// # Panics
     /// If `id` is not in `servers` (a caller's invariant; the CLI validates user input).
@@ -80,6 +90,7 @@ impl RaftConfig {
             leader_noop: true,
             max_append_entries: usize::MAX,
             max_append_bytes: usize::MAX,
+            pre_vote: false,
             #[cfg(feature = "impl-mutants")]
             mutant: None,
         }
@@ -115,8 +126,11 @@ pub struct RaftCore {
     commit: LogIndex,
     applied: LogIndex,
     votes: BTreeSet<ServerId>,
+    /// A follower's leader is the page's `heard_leader`: it is cleared on every timeout.
     leader: Option<ServerId>,
     progress: BTreeMap<ServerId, Progress>,
+    /// The page's `recent`: peers heard from since the leader's last quorum check.
+    recent_active: BTreeSet<ServerId>,
     /// Log length covered by acknowledged persists.
     durable_len: u64,
     next_persist: u64,
@@ -143,6 +157,7 @@ impl RaftCore {
             votes: BTreeSet::new(),
             leader: None,
             progress: BTreeMap::new(),
+            recent_active: BTreeSet::new(),
             durable_len,
             next_persist: 1,
             pending: VecDeque::new(),
@@ -177,15 +192,22 @@ impl RaftCore {
     pub fn commit(&self) -> LogIndex {
         self.commit
     }
-    /// Servers that granted this candidate a vote in its term (empty unless candidate/leader).
+    /// Servers that granted this candidate a vote in its term, or this pre-candidate a pre-vote
+    /// for the next (empty unless pre-candidate, candidate or leader).
     pub fn votes(&self) -> &BTreeSet<ServerId> {
         &self.votes
+    }
+    /// With PreVote, a leader's peers that answered an `AppendEntries` of its term since its last
+    /// quorum check (empty otherwise).
+    pub fn recent_active(&self) -> &BTreeSet<ServerId> {
+        &self.recent_active
     }
     /// The leader's per-peer progress (empty unless leader).
     pub fn progress(&self) -> &BTreeMap<ServerId, Progress> {
         &self.progress
     }
-    /// The leader this server believes in.
+    /// The leader this server believes in. A follower's is cleared on every election timeout,
+    /// so `role() == Follower && leader().is_some()` is the page's `heard_leader`.
     pub fn leader(&self) -> Option<ServerId> {
         self.leader
     }
@@ -231,6 +253,29 @@ impl RaftCore {
         self.term_at(self.last_index())
     }
 
+    /// The term this server would stand in next.
+    fn next_term(&self) -> Term {
+        Term(self.term.0 + 1)
+    }
+
+    /// §5.4.1's election restriction: a log ending in `(last_log_term, last_log_index)` is at
+    /// least as up to date as this server's.
+    fn log_up_to_date(&self, last_log_term: Term, last_log_index: LogIndex) -> bool {
+        last_log_term > self.last_term()
+            || (last_log_term == self.last_term() && last_log_index >= self.last_index())
+    }
+
+    /// In lease (§ PreVote and CheckQuorum): a follower that heard from a leader of its term since
+    /// its election timer last fired, or a leader. Never without PreVote.
+    fn in_lease(&self) -> bool {
+        self.config.pre_vote
+            && match self.role {
+                Role::Leader => true,
+                Role::Follower => self.leader.is_some(),
+                Role::PreCandidate | Role::Candidate => false,
+            }
+    }
+
     fn is_majority(&self, count: usize) -> bool {
         count * 2 > self.config.servers.len()
     }
@@ -273,22 +318,39 @@ impl RaftCore {
         self.hard_state_dirty = true;
     }
 
+    /// Enters `role`, forgetting what belonged to the previous one (votes, a leader's progress
+    /// and its quorum check): on every change of role or term.
+    fn set_role(&mut self, role: Role) {
+        self.role = role;
+        self.votes.clear();
+        self.progress.clear();
+        self.recent_active.clear();
+    }
+
     /// "Any message whose term is greater than the receiver's": adopt it, become follower.
     fn step_down(&mut self, term: Term) {
         self.set_term(term);
+        self.become_follower();
+    }
+
+    /// Follower of the current term with no leader known; a leader stops its heartbeats and
+    /// arms its election timer (which, with PreVote, was already running for its quorum check).
+    fn become_follower(&mut self) {
         if self.role == Role::Leader {
             self.emit(Command::CancelTimer(Timer::Heartbeat));
             self.emit(Command::SetTimer(Timer::Election));
         }
-        self.role = Role::Follower;
+        self.set_role(Role::Follower);
         self.leader = None;
-        self.votes.clear();
-        self.progress.clear();
     }
 
     fn become_leader(&mut self) {
         assert_eq!(self.role, Role::Candidate);
         assert!(self.is_majority(self.votes.len()));
+        assert!(
+            self.recent_active.is_empty(),
+            "only a leader hears AppendEntries responses"
+        );
         self.role = Role::Leader;
         self.leader = Some(self.config.id);
         let next_index = LogIndex(self.last_index().0 + 1);
@@ -304,7 +366,13 @@ impl RaftCore {
                 )
             })
             .collect();
-        self.emit(Command::CancelTimer(Timer::Election));
+        if self.config.pre_vote {
+            // raft.checkquorum.step-down: the election timer keeps running, as the period of
+            // the leader's quorum checks.
+            self.emit(Command::SetTimer(Timer::Election));
+        } else {
+            self.emit(Command::CancelTimer(Timer::Election));
+        }
         self.emit(Command::SetTimer(Timer::Heartbeat));
         if self.config.leader_noop {
             self.append(Entry::noop(self.term));
@@ -407,13 +475,146 @@ impl RaftCore {
         }
     }
 
-    fn on_election_timeout(&mut self) {
-        if self.role == Role::Leader {
+    /// A message from `from`: dropped whole if `ignores` says so; else a newer term is adopted
+    /// first (where `adopts_term` says so), then the message's own rule applies.
+    fn on_message(&mut self, from: ServerId, msg: Message) {
+        if from == self.config.id || self.config.servers.binary_search(&from).is_err() {
+            return; // the transport admits only configured peers; never trust it blindly
+        }
+        if self.ignores(&msg) {
             return;
         }
-        let term = Term(self.term.0 + 1);
+        if msg.term() > self.term && self.adopts_term(&msg) {
+            self.step_down(msg.term());
+        }
+        match msg {
+            Message::RequestVote {
+                term,
+                last_log_term,
+                last_log_index,
+            } => self.on_request_vote(from, term, last_log_term, last_log_index),
+            Message::RequestVoteResponse { term, granted } => {
+                self.on_request_vote_response(from, term, granted)
+            }
+            Message::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                commit,
+            } => self.on_append_entries(from, term, prev_log_index, prev_log_term, entries, commit),
+            Message::AppendEntriesResponse {
+                term,
+                success,
+                match_index,
+            } => self.on_append_entries_response(from, term, success, match_index),
+            Message::PreVote {
+                term,
+                last_log_term,
+                last_log_index,
+            } => self.on_pre_vote(from, term, last_log_term, last_log_index),
+            Message::PreVoteResponse { term, granted } => {
+                self.on_pre_vote_response(from, term, granted)
+            }
+        }
+    }
+
+    /// Messages dropped whole, before any term is adopted: no change, no reply.
+    /// - raft.lease.ignore-vote: a RequestVote of a newer term at a server in lease, so a stray
+    ///   candidate cannot depose a leader that still reaches its followers.
+    /// - An `AppendEntries` of this term or newer that would truncate a committed entry
+    ///   (`truncates_committed`). Under the keep-conflicting-suffix mutant it goes through, as
+    ///   that mutant's point is to overwrite committed entries.
+    fn ignores(&self, msg: &Message) -> bool {
+        match msg {
+            Message::RequestVote { term, .. } => *term > self.term && self.in_lease(),
+            Message::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                ..
+            } => {
+                // MUTANT(keep-conflicting-suffix): such a message goes through (see
+                // `replace_keeping_suffix`).
+                *term >= self.term
+                    && !self.mutated(ImplMutant::KeepConflictingSuffix)
+                    && self.truncates_committed(*prev_log_index, *prev_log_term, entries)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether "any message whose term is greater than the receiver's" applies: to every message
+    /// but a PreVote (its term is a proposal: raft.prevote.grant) and a granted PreVoteResponse
+    /// (it carries that proposal back: raft.prevote.count). A refused one is a newer term.
+    fn adopts_term(&self, msg: &Message) -> bool {
+        match msg {
+            Message::PreVote { .. } => false,
+            Message::PreVoteResponse { granted, .. } => !granted,
+            _ => true,
+        }
+    }
+
+    /// Election timeout: without PreVote a follower or candidate starts an election and a
+    /// leader has no election timer; with it, a leader checks its quorum and anyone else asks
+    /// for pre-votes first.
+    fn on_election_timeout(&mut self) {
+        match (self.role, self.config.pre_vote) {
+            (Role::Leader, false) => {}
+            (Role::Leader, true) => self.check_quorum(),
+            (_, false) => self.start_election(),
+            (_, true) => self.start_pre_vote(),
+        }
+    }
+
+    /// raft.prevote.timeout: pre-candidate with its own pre-vote, no leader; term and vote
+    /// unchanged, nothing persisted. The PreVotes leave at once: they bind no one, so nothing
+    /// needs to be durable first. A server that is a majority alone has no one to ask.
+    fn start_pre_vote(&mut self) {
+        assert!(self.config.pre_vote && self.role != Role::Leader);
+        self.set_role(Role::PreCandidate);
+        self.leader = None;
+        self.votes = BTreeSet::from([self.config.id]);
+        if self.is_majority(self.votes.len()) {
+            return self.start_election();
+        }
+        self.emit(Command::SetTimer(Timer::Election));
+        let request = Message::PreVote {
+            term: self.next_term(),
+            last_log_term: self.last_term(),
+            last_log_index: self.last_index(),
+        };
+        let peers: Vec<ServerId> = self.peers().collect();
+        for j in peers {
+            self.emit(Command::Send {
+                to: j,
+                msg: request.clone(),
+            });
+        }
+    }
+
+    /// raft.checkquorum.step-down: a leader that has not heard from a majority (itself
+    /// included) since its last check becomes a follower of the same term; otherwise it starts
+    /// the next period.
+    fn check_quorum(&mut self) {
+        assert!(self.config.pre_vote && self.role == Role::Leader);
+        if self.is_majority(1 + self.recent_active.len()) {
+            self.recent_active.clear();
+            self.emit(Command::SetTimer(Timer::Election));
+        } else {
+            self.become_follower();
+        }
+    }
+
+    /// The real election (Figure 2's election timeout; with PreVote, reached from a majority of
+    /// pre-votes, raft.prevote.count): `term += 1`, candidate, vote for itself (persisted), then
+    /// RequestVote to every peer once the vote is durable.
+    fn start_election(&mut self) {
+        assert_ne!(self.role, Role::Leader);
+        let term = self.next_term();
         self.set_term(term);
-        self.role = Role::Candidate;
+        self.set_role(Role::Candidate);
         self.voted_for = Some(self.config.id);
         self.leader = None;
         self.votes = BTreeSet::from([self.config.id]);
@@ -453,8 +654,7 @@ impl RaftCore {
         // MUTANT(vote-ignores-log): every candidate's log counts as up to date, so one missing
         // committed entries can win.
         let log_ok = self.mutated(ImplMutant::VoteIgnoresLog)
-            || last_log_term > self.last_term()
-            || (last_log_term == self.last_term() && last_log_index >= self.last_index());
+            || self.log_up_to_date(last_log_term, last_log_index);
         let granted = term == self.term && self.voted_for.is_none_or(|v| v == from) && log_ok;
         if granted {
             if self.voted_for != Some(from) {
@@ -495,6 +695,87 @@ impl RaftCore {
         }
     }
 
+    /// raft.prevote.grant: ignored in lease; a newer term and an up-to-date log (the log check
+    /// of RequestVote) are granted in that term, **without** adopting it or touching
+    /// `voted_for` (a PreVote's term is a proposal, not a fact; `adopts_term` leaves it alone);
+    /// anything else is refused in this server's own term, so that only a genuinely newer term
+    /// makes the pre-candidate step down (as in etcd). The answer leaves at once: a pre-vote
+    /// binds no one, so nothing it reveals needs to be durable. Answered whatever this server's
+    /// own `pre_vote`: it changes nothing here, and keeps a cluster that is switching PreVote on
+    /// able to elect.
+    fn on_pre_vote(
+        &mut self,
+        from: ServerId,
+        term: Term,
+        last_log_term: Term,
+        last_log_index: LogIndex,
+    ) {
+        if self.in_lease() {
+            return;
+        }
+        let reply = if term > self.term && self.log_up_to_date(last_log_term, last_log_index) {
+            Message::PreVoteResponse {
+                term,
+                granted: true,
+            }
+        } else {
+            Message::PreVoteResponse {
+                term: self.term,
+                granted: false,
+            }
+        };
+        if term > self.term && self.mutated(ImplMutant::PreVoteAdoptsTerm) {
+            // MUTANT(pre-vote-adopts-term): the proposed term is adopted (and persisted) as a
+            // RequestVote's would be, so every pre-vote raises terms: the very disruption PreVote
+            // exists to prevent. The answer is the correct one.
+            self.step_down(term);
+        }
+        self.emit(Command::Send {
+            to: from,
+            msg: reply,
+        });
+    }
+
+    /// raft.prevote.count: a grant for the next term counts at a pre-candidate, and a majority
+    /// starts the real election. A refusal of a newer term was adopted in `on_message` (this
+    /// server is a follower now); every other response is ignored.
+    fn on_pre_vote_response(&mut self, from: ServerId, term: Term, granted: bool) {
+        if !granted || self.role != Role::PreCandidate || term != self.next_term() {
+            return;
+        }
+        self.votes.insert(from);
+        if self.is_majority(self.votes.len()) {
+            self.start_election();
+        }
+    }
+
+    /// Figure 2's log check: the log holds an entry at `prev_log_index` of `prev_log_term`.
+    fn log_matches(&self, prev_log_index: LogIndex, prev_log_term: Term) -> bool {
+        prev_log_index.0 == 0
+            || (prev_log_index <= self.last_index()
+                && self.term_at(prev_log_index) == prev_log_term)
+    }
+
+    /// Whether an `AppendEntries` would delete an entry at or below the commit index. A
+    /// legitimate leader never sends one (Leader Completeness: it holds every committed entry),
+    /// so such a message is forged or corrupt: it is ignored whole rather than allowed to undo
+    /// a commit or crash the server.
+    fn truncates_committed(
+        &self,
+        prev_log_index: LogIndex,
+        prev_log_term: Term,
+        entries: &[Entry],
+    ) -> bool {
+        if !self.log_matches(prev_log_index, prev_log_term) {
+            return false; // refused by the log check; nothing is truncated
+        }
+        let conflict = entries.iter().enumerate().find_map(|(k, entry)| {
+            let index = LogIndex(prev_log_index.0 + 1 + k as u64);
+            (index <= self.last_index() && self.term_at(index) != entry.term).then_some(index)
+        });
+        conflict.is_some_and(|index| index <= self.commit)
+    }
+
     fn on_append_entries(
         &mut self,
         from: ServerId,
@@ -517,18 +798,13 @@ impl RaftCore {
         }
         match self.role {
             Role::Leader => return, // two leaders in one term: election safety is broken
-            Role::Candidate => {
-                self.role = Role::Follower;
-                self.votes.clear();
-            }
+            Role::PreCandidate | Role::Candidate => self.set_role(Role::Follower),
             Role::Follower => {}
         }
+        // With PreVote this is `heard_leader`: the follower is in lease until its next timeout.
         self.leader = Some(from);
         self.emit(Command::SetTimer(Timer::Election));
-        let log_ok = prev_log_index.0 == 0
-            || (prev_log_index <= self.last_index()
-                && self.term_at(prev_log_index) == prev_log_term);
-        if !log_ok {
+        if !self.log_matches(prev_log_index, prev_log_term) {
             return reject(self);
         }
         let count = entries.len() as u64;
@@ -542,9 +818,11 @@ impl RaftCore {
                     self.replace_keeping_suffix(index, entry);
                     continue;
                 }
+                // `ignores` dropped any message that truncates a committed entry
+                // (`truncates_committed`), so this holds whatever a peer sends.
+                assert!(index > self.commit, "truncating committed index {index}");
                 self.log.truncate((index.0 - 1) as usize);
                 self.log_writes.push(LogWrite::Truncate { from: index });
-                assert!(index > self.commit, "truncating committed index {index}");
             }
             self.append(entry);
         }
@@ -594,6 +872,9 @@ impl RaftCore {
     ) {
         if self.role != Role::Leader || term != self.term {
             return;
+        }
+        if self.config.pre_vote {
+            self.recent_active.insert(from); // raft.checkquorum.recent
         }
         let last = self.last_index();
         let Some(progress) = self.progress.get_mut(&from) else {
@@ -698,43 +979,7 @@ impl Core for RaftCore {
 
     fn handle(&mut self, event: Event<Message>) {
         match event {
-            Event::Message { from, msg } => {
-                if from == self.config.id || self.config.servers.binary_search(&from).is_err() {
-                    return; // the transport admits only configured peers; never trust it blindly
-                }
-                if msg.term() > self.term {
-                    self.step_down(msg.term());
-                }
-                match msg {
-                    Message::RequestVote {
-                        term,
-                        last_log_term,
-                        last_log_index,
-                    } => self.on_request_vote(from, term, last_log_term, last_log_index),
-                    Message::RequestVoteResponse { term, granted } => {
-                        self.on_request_vote_response(from, term, granted)
-                    }
-                    Message::AppendEntries {
-                        term,
-                        prev_log_index,
-                        prev_log_term,
-                        entries,
-                        commit,
-                    } => self.on_append_entries(
-                        from,
-                        term,
-                        prev_log_index,
-                        prev_log_term,
-                        entries,
-                        commit,
-                    ),
-                    Message::AppendEntriesResponse {
-                        term,
-                        success,
-                        match_index,
-                    } => self.on_append_entries_response(from, term, success, match_index),
-                }
-            }
+            Event::Message { from, msg } => self.on_message(from, msg),
             Event::Timer(Timer::Election) => self.on_election_timeout(),
             Event::Timer(Timer::Heartbeat) => self.on_heartbeat(),
             Event::ClientRequest { request, data } => self.on_client_request(request, data),

@@ -7,5 +7,5 @@ mod mutants;
 mod tests;
 
 pub use self::core::{HardState, Progress, RaftConfig, RaftCore, Role};
-pub use self::message::Message;
+pub use self::message::{InvalidMessage, Message};
 pub use self::mutants::ImplMutant;

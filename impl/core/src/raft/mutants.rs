@@ -25,11 +25,13 @@ pub enum ImplMutant {
     CountStaleVotes,
     /// A follower acknowledges its whole log length.
     AckLogLength,
+    /// A server answering a PreVote adopts its term, as if it were a RequestVote.
+    PreVoteAdoptsTerm,
 }
 
 impl ImplMutant {
     /// Every mutant, in declaration order.
-    pub const ALL: [ImplMutant; 8] = [
+    pub const ALL: [ImplMutant; 9] = [
         ImplMutant::VoteIgnoresLog,
         ImplMutant::CommitPreviousTerm,
         ImplMutant::VoteNotPersisted,
@@ -38,6 +40,7 @@ impl ImplMutant {
         ImplMutant::CommitPastMatch,
         ImplMutant::CountStaleVotes,
         ImplMutant::AckLogLength,
+        ImplMutant::PreVoteAdoptsTerm,
     ];
 
     /// Kebab-case name, as on a command line and in `// MUTANT(name)` comments.
@@ -51,6 +54,7 @@ impl ImplMutant {
             ImplMutant::CommitPastMatch => "commit-past-match",
             ImplMutant::CountStaleVotes => "count-stale-votes",
             ImplMutant::AckLogLength => "ack-log-length",
+            ImplMutant::PreVoteAdoptsTerm => "pre-vote-adopts-term",
         }
     }
 
@@ -85,6 +89,9 @@ impl ImplMutant {
             }
             ImplMutant::AckLogLength => {
                 "a follower acknowledges its whole log length, not prev_log_index + len(entries)"
+            }
+            ImplMutant::PreVoteAdoptsTerm => {
+                "a server answering a PreVote adopts its term as if it were a RequestVote, so pre-votes raise terms"
             }
         }
     }

@@ -1,9 +1,10 @@
-//! Unit tests: one per rule of Figure 2 (as restated in `docs/protocols/raft.md`), each asserting
-//! the exact commands the core emits.
+//! Unit tests: one per rule of Figure 2 and of § PreVote and CheckQuorum (as restated in
+//! `docs/protocols/raft.md`), each asserting the exact commands the core emits.
 
 use super::*;
 use crate::command::{Command, Core, Event, LogWrite, Timer};
 use crate::types::{Entry, LogIndex, PersistId, RequestId, ServerId, Term};
+use std::collections::BTreeSet;
 
 type Cmds = Vec<Command<Message, HardState>>;
 
@@ -118,6 +119,21 @@ fn aer(term: u64, success: bool, match_index: u64) -> Message {
         term: Term(term),
         success,
         match_index: LogIndex(match_index),
+    }
+}
+
+fn pv(term: u64, last_log_term: u64, last_log_index: u64) -> Message {
+    Message::PreVote {
+        term: Term(term),
+        last_log_term: Term(last_log_term),
+        last_log_index: LogIndex(last_log_index),
+    }
+}
+
+fn pvr(term: u64, granted: bool) -> Message {
+    Message::PreVoteResponse {
+        term: Term(term),
+        granted,
     }
 }
 
@@ -758,6 +774,363 @@ fn append_entries_respects_the_message_budget() {
     assert_eq!(deliver(&mut c, S2, aer(1, true, 4)), vec![]);
 }
 
+#[test]
+fn forged_append_entries_that_would_truncate_a_committed_entry_is_ignored() {
+    // A legitimate leader never conflicts with a committed entry (Leader Completeness), so such a
+    // message is dropped whole: no term, role, leader, log, timer or reply change. Before, it hit
+    // an assertion and crashed the server.
+    for pre_vote in [false, true] {
+        let mut config = RaftConfig::new(S1, vec![S1, S2, S3]);
+        config.pre_vote = pre_vote;
+        let mut c = restored(config, 1, None, &[]);
+        deliver(&mut c, S2, ae(1, 0, 0, &[(1, 1)], 1));
+        persisted(&mut c, 1);
+        assert_eq!(c.commit(), LogIndex(1));
+        let before = format!("{c:?}");
+        // Current term, prev 0, one entry of a higher term at the committed index 1.
+        assert_eq!(deliver(&mut c, S3, ae(1, 0, 0, &[(2, 9)], 0)), vec![]);
+        // Nor does a newer term make it through (the term is not adopted either).
+        assert_eq!(deliver(&mut c, S3, ae(2, 0, 0, &[(2, 9)], 0)), vec![]);
+        assert_eq!(format!("{c:?}"), before, "pre_vote {pre_vote}");
+        // A stale leader's conflicting message is still answered with the newer term.
+        assert_eq!(
+            deliver(&mut c, S3, ae(0, 0, 0, &[(0, 9)], 0)),
+            vec![send(S3, aer(1, false, 0))]
+        );
+    }
+}
+
+/// A started core of `S1..S3` with PreVote and CheckQuorum on.
+fn pre_vote_core(
+    id: ServerId,
+    term: u64,
+    voted_for: Option<ServerId>,
+    log: &[(u64, u8)],
+) -> RaftCore {
+    let mut config = RaftConfig::new(id, vec![S1, S2, S3]);
+    config.pre_vote = true;
+    restored(config, term, voted_for, log)
+}
+
+/// `S1` with PreVote, leader of term 1 (no-op durable) through a pre-vote and a vote from `S2`.
+fn pre_vote_leader_of_term_1() -> RaftCore {
+    let mut c = pre_vote_core(S1, 0, None, &[]);
+    step(&mut c, Event::Timer(Timer::Election));
+    deliver(&mut c, S2, pvr(1, true));
+    persisted(&mut c, 1);
+    assert_eq!(
+        deliver(&mut c, S2, rvr(1, true)),
+        vec![
+            // raft.checkquorum.step-down: the election timer stays armed on a leader.
+            Command::SetTimer(Timer::Election),
+            Command::SetTimer(Timer::Heartbeat),
+            send(S2, ae(1, 0, 0, &[(1, 0)], 0)),
+            send(S3, ae(1, 0, 0, &[(1, 0)], 0)),
+            persist(2, None, vec![append_write(1, 1, 0)]),
+        ]
+    );
+    persisted(&mut c, 2);
+    c
+}
+
+#[test]
+fn pre_vote_timeout_asks_for_pre_votes_without_raising_the_term() {
+    // raft.prevote.timeout: term and vote unchanged, nothing persisted, PreVotes sent at once.
+    let mut c = pre_vote_core(S1, 2, Some(S3), &[(1, 1), (2, 2)]);
+    deliver(&mut c, S3, ae(2, 2, 2, &[], 0));
+    assert_eq!(c.leader(), Some(S3));
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Election)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            send(S2, pv(3, 2, 2)),
+            send(S3, pv(3, 2, 2)),
+        ]
+    );
+    assert_eq!(
+        (c.role(), c.term(), c.voted_for(), c.leader()),
+        (Role::PreCandidate, Term(2), Some(S3), None)
+    );
+    assert_eq!(c.role().name(), "pre_candidate");
+    assert_eq!(c.votes(), &BTreeSet::from([S1]));
+    assert!(!c.has_pending_persist());
+    // A pre-candidate that times out asks again, still in the same term; so does a candidate.
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Election)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            send(S2, pv(3, 2, 2)),
+            send(S3, pv(3, 2, 2)),
+        ]
+    );
+    let mut c = pre_vote_core(S1, 0, None, &[]);
+    step(&mut c, Event::Timer(Timer::Election));
+    deliver(&mut c, S2, pvr(1, true));
+    persisted(&mut c, 1);
+    assert_eq!(c.role(), Role::Candidate);
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Election)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            send(S2, pv(2, 0, 0)),
+            send(S3, pv(2, 0, 0)),
+        ]
+    );
+    assert_eq!(
+        (c.role(), c.term(), c.voted_for()),
+        (Role::PreCandidate, Term(1), Some(S1))
+    );
+}
+
+#[test]
+fn pre_vote_in_a_one_server_cluster_starts_the_election_at_once() {
+    let mut config = RaftConfig::new(S1, vec![S1]);
+    config.pre_vote = true;
+    let mut c = restored(config, 0, None, &[]);
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Election)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            Command::SetTimer(Timer::Election),
+            Command::SetTimer(Timer::Heartbeat),
+            persist(1, hs(1, Some(S1)), vec![append_write(1, 1, 0)]),
+        ]
+    );
+    assert_eq!(c.role(), Role::Leader);
+    // Its quorum check passes alone.
+    persisted(&mut c, 1);
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Election)),
+        vec![Command::SetTimer(Timer::Election)]
+    );
+    assert_eq!(c.role(), Role::Leader);
+}
+
+#[test]
+fn pre_vote_of_a_newer_term_is_answered_without_adopting_it() {
+    // raft.prevote.grant: a grant carries the PreVote's term; the receiver's term and vote do
+    // not change and nothing is persisted.
+    let mut c = pre_vote_core(S1, 1, Some(S2), &[(1, 1)]);
+    assert_eq!(
+        deliver(&mut c, S3, pv(2, 1, 1)),
+        vec![send(S3, pvr(2, true))]
+    );
+    // A less up-to-date log is refused in the receiver's own term (which does not make the
+    // pre-candidate step down: only a genuinely newer term does).
+    assert_eq!(
+        deliver(&mut c, S3, pv(2, 0, 0)),
+        vec![send(S3, pvr(1, false))]
+    );
+    // A PreVote for a term not newer than the receiver's is refused in the receiver's term.
+    assert_eq!(
+        deliver(&mut c, S3, pv(1, 1, 1)),
+        vec![send(S3, pvr(1, false))]
+    );
+    assert_eq!(
+        (c.role(), c.term(), c.voted_for()),
+        (Role::Follower, Term(1), Some(S2))
+    );
+    assert!(!c.has_pending_persist());
+    // The answer does not wait for an earlier persist: a pre-vote binds no one.
+    let mut c = pre_vote_core(S1, 1, None, &[]);
+    deliver(&mut c, S2, rv(3, 0, 0));
+    assert!(c.has_pending_persist());
+    assert_eq!(
+        deliver(&mut c, S3, pv(4, 0, 0)),
+        vec![send(S3, pvr(4, true))]
+    );
+}
+
+#[test]
+fn pre_vote_is_ignored_in_lease() {
+    // raft.prevote.grant: a follower that heard from its leader since its last timeout, and a
+    // leader, answer nothing.
+    let mut c = pre_vote_core(S1, 1, None, &[]);
+    deliver(&mut c, S2, ae(1, 0, 0, &[], 0));
+    assert_eq!(deliver(&mut c, S3, pv(2, 5, 5)), vec![]);
+    assert_eq!(deliver(&mut c, S3, pv(1, 5, 5)), vec![]);
+    assert_eq!((c.term(), c.leader()), (Term(1), Some(S2)));
+    let mut c = pre_vote_leader_of_term_1();
+    assert_eq!(deliver(&mut c, S3, pv(2, 5, 5)), vec![]);
+    assert_eq!((c.role(), c.term()), (Role::Leader, Term(1)));
+    // The lease ends with the election timeout: the pre-candidate answers.
+    let mut c = pre_vote_core(S1, 1, None, &[]);
+    deliver(&mut c, S2, ae(1, 0, 0, &[], 0));
+    step(&mut c, Event::Timer(Timer::Election));
+    assert_eq!(
+        deliver(&mut c, S3, pv(2, 0, 0)),
+        vec![send(S3, pvr(2, true))]
+    );
+}
+
+#[test]
+fn a_majority_of_pre_votes_starts_the_real_election() {
+    // raft.prevote.count: exactly Figure 2's election timeout, RequestVotes after the persist.
+    let mut c = pre_vote_core(S1, 1, None, &[(1, 1)]);
+    step(&mut c, Event::Timer(Timer::Election));
+    assert_eq!(
+        deliver(&mut c, S3, pvr(2, true)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            persist(1, hs(2, Some(S1)), vec![])
+        ]
+    );
+    assert_eq!(
+        (c.role(), c.term(), c.voted_for()),
+        (Role::Candidate, Term(2), Some(S1))
+    );
+    assert_eq!(c.votes(), &BTreeSet::from([S1]));
+    assert_eq!(
+        persisted(&mut c, 1),
+        vec![send(S2, rv(2, 1, 1)), send(S3, rv(2, 1, 1))]
+    );
+    // A late pre-vote grant changes nothing now.
+    assert_eq!(deliver(&mut c, S2, pvr(2, true)), vec![]);
+    assert_eq!(c.role(), Role::Candidate);
+}
+
+#[test]
+fn other_pre_vote_responses_are_ignored() {
+    // raft.prevote.count: a grant is not a newer term, and counts only at a pre-candidate for
+    // its next term; a refusal not newer than the receiver's term is dead.
+    let mut c = pre_vote_core(S1, 1, None, &[]);
+    step(&mut c, Event::Timer(Timer::Election));
+    assert_eq!(deliver(&mut c, S2, pvr(3, true)), vec![]);
+    assert_eq!(deliver(&mut c, S2, pvr(1, true)), vec![]);
+    assert_eq!(deliver(&mut c, S2, pvr(1, false)), vec![]);
+    assert_eq!(
+        (c.role(), c.term(), c.votes().len()),
+        (Role::PreCandidate, Term(1), 1)
+    );
+    // A follower does not count a grant (nor adopt its term).
+    let mut c = pre_vote_core(S1, 1, None, &[]);
+    assert_eq!(deliver(&mut c, S2, pvr(2, true)), vec![]);
+    assert_eq!((c.role(), c.term()), (Role::Follower, Term(1)));
+}
+
+#[test]
+fn pre_vote_refusal_of_a_newer_term_steps_down() {
+    // raft.prevote.count: a refusal with a newer term is adopted like any newer term.
+    let mut c = pre_vote_core(S1, 1, Some(S1), &[]);
+    step(&mut c, Event::Timer(Timer::Election));
+    assert_eq!(
+        deliver(&mut c, S2, pvr(3, false)),
+        vec![persist(1, hs(3, None), vec![])]
+    );
+    assert_eq!(
+        (c.role(), c.term(), c.voted_for()),
+        (Role::Follower, Term(3), None)
+    );
+    assert!(c.votes().is_empty());
+}
+
+#[test]
+fn request_vote_of_a_newer_term_is_ignored_in_lease() {
+    // raft.lease.ignore-vote: no term adoption, no reply, at a follower that hears its leader
+    // and at a leader.
+    let mut c = pre_vote_core(S1, 1, None, &[]);
+    deliver(&mut c, S2, ae(1, 0, 0, &[], 0));
+    assert_eq!(deliver(&mut c, S3, rv(2, 5, 5)), vec![]);
+    assert_eq!((c.term(), c.voted_for()), (Term(1), None));
+    let mut c = pre_vote_leader_of_term_1();
+    assert_eq!(deliver(&mut c, S3, rv(2, 5, 5)), vec![]);
+    assert_eq!((c.role(), c.term()), (Role::Leader, Term(1)));
+    // Out of lease (after its timeout) the same request is adopted and granted.
+    let mut c = pre_vote_core(S1, 1, None, &[]);
+    deliver(&mut c, S2, ae(1, 0, 0, &[], 0));
+    step(&mut c, Event::Timer(Timer::Election));
+    assert_eq!(
+        deliver(&mut c, S3, rv(2, 5, 5)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            persist(1, hs(2, Some(S3)), vec![])
+        ]
+    );
+    // Without PreVote there is no lease: a follower that hears its leader adopts the term.
+    let mut c = core(S1, 1, None, &[]);
+    deliver(&mut c, S2, ae(1, 0, 0, &[], 0));
+    assert_eq!(
+        deliver(&mut c, S3, rv(2, 5, 5)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            persist(1, hs(2, Some(S3)), vec![])
+        ]
+    );
+}
+
+#[test]
+fn leader_with_a_quorum_stays_and_starts_a_new_period() {
+    // raft.checkquorum.recent, raft.checkquorum.step-down.
+    let mut c = pre_vote_leader_of_term_1();
+    assert_eq!(deliver(&mut c, S2, aer(1, true, 1)), vec![apply(1, 1, 0)]);
+    // A refusal of its term counts as hearing from S3 too.
+    deliver(&mut c, S3, aer(1, false, 0));
+    assert_eq!(c.recent_active(), &BTreeSet::from([S2, S3]));
+    // Responses of another term do not count.
+    deliver(&mut c, S2, aer(0, true, 0));
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Election)),
+        vec![Command::SetTimer(Timer::Election)]
+    );
+    assert!(c.recent_active().is_empty());
+    assert_eq!((c.role(), c.term()), (Role::Leader, Term(1)));
+}
+
+#[test]
+fn leader_without_a_quorum_steps_down_in_its_term() {
+    // raft.checkquorum.step-down: follower of the same term, no leader, heartbeats stop; nothing
+    // is persisted (term and vote are unchanged).
+    let mut c = pre_vote_leader_of_term_1();
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Election)),
+        vec![
+            Command::CancelTimer(Timer::Heartbeat),
+            Command::SetTimer(Timer::Election),
+        ]
+    );
+    assert_eq!(
+        (c.role(), c.term(), c.voted_for(), c.leader()),
+        (Role::Follower, Term(1), Some(S1), None)
+    );
+    assert!(c.progress().is_empty() && c.recent_active().is_empty());
+    assert!(!c.has_pending_persist());
+    // Its next timeout asks for pre-votes.
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Election)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            send(S2, pv(2, 1, 1)),
+            send(S3, pv(2, 1, 1)),
+        ]
+    );
+}
+
+#[test]
+fn without_pre_vote_a_leader_tracks_no_quorum() {
+    let mut c = leader_of_term_1();
+    deliver(&mut c, S2, aer(1, true, 1));
+    assert!(c.recent_active().is_empty());
+    assert_eq!(step(&mut c, Event::Timer(Timer::Election)), vec![]);
+    assert_eq!(c.role(), Role::Leader);
+}
+
+#[test]
+fn append_entries_turns_a_pre_candidate_into_a_follower_in_lease() {
+    let mut c = pre_vote_core(S1, 1, None, &[]);
+    step(&mut c, Event::Timer(Timer::Election));
+    assert_eq!(
+        deliver(&mut c, S2, ae(1, 0, 0, &[], 0)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            send(S2, aer(1, true, 0))
+        ]
+    );
+    assert_eq!((c.role(), c.leader()), (Role::Follower, Some(S2)));
+    assert!(c.votes().is_empty());
+    // In lease now: a PreVote is ignored.
+    assert_eq!(deliver(&mut c, S3, pv(2, 0, 0)), vec![]);
+}
+
 /// One test per seeded bug (`ImplMutant`): the same scenario on the correct core and on the
 /// mutated one, asserting exactly what differs. Each fails if its mutant's branch is removed.
 #[cfg(feature = "impl-mutants")]
@@ -1034,5 +1407,27 @@ mod impl_mutants {
         let acked = |m: u64| vec![timer.clone(), send(S2, aer(1, true, m))];
         assert_eq!(correct, (acked(1), acked(1)));
         assert_eq!(mutated, (acked(3), acked(3)));
+    }
+
+    #[test]
+    fn pre_vote_adopts_term_raises_the_voters_term() {
+        // S1 (term 1, voted for itself, no leader) answers S2's PreVote for term 2: correctly
+        // without any change; under the mutant the term is adopted, the vote cleared, persisted.
+        let (correct, mutated) = both(ImplMutant::PreVoteAdoptsTerm, |m| {
+            let mut config = config(S1, m);
+            config.pre_vote = true;
+            let mut c = restored(config, 1, Some(S1), &[]);
+            let cmds = deliver(&mut c, S2, pv(2, 0, 0));
+            (cmds, c.hard_state())
+        });
+        let grant = send(S2, pvr(2, true));
+        assert_eq!(correct, (vec![grant.clone()], hs(1, Some(S1)).unwrap()));
+        assert_eq!(
+            mutated,
+            (
+                vec![grant, persist(1, hs(2, None), vec![])],
+                hs(2, None).unwrap()
+            )
+        );
     }
 }
