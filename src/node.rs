@@ -7,6 +7,7 @@ use ballot_core::ServerId;
 use ballot_node::client::{status, ClientError, KvClient};
 use ballot_node::raft_node::{start, RaftNodeConfig};
 use ballot_node::runtime::Timing;
+use ballot_node::server::{self, ServerLimits};
 use clap::{Args, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -58,6 +59,27 @@ pub struct NodeArgs {
     /// Do not append a no-op entry on election.
     #[arg(long)]
     pub no_leader_noop: bool,
+    /// PreVote and CheckQuorum: a server that cannot win does not raise its term, and a leader
+    /// that loses its majority steps down (docs/protocols/raft.md).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub pre_vote: bool,
+    /// Most open inbound connections, peers and clients together; more are closed at accept.
+    #[arg(long, default_value_t = server::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Close a client connection that sends no request for this many ms (it reconnects when it
+    /// next has one).
+    #[arg(long, default_value_t = server::CLIENT_IDLE_TIMEOUT.as_millis() as u64)]
+    pub client_idle_timeout_ms: u64,
+    /// Close a connection whose frame is not complete this many ms after its first byte (a
+    /// slow or stuck sender).
+    #[arg(long, default_value_t = server::FRAME_TIMEOUT.as_millis() as u64)]
+    pub frame_timeout_ms: u64,
+    /// Start even though the hard-state file (term and vote) is missing or corrupt beside a
+    /// non-empty log: take the highest term in the log as the term, with no vote, and write it.
+    /// The lost vote may have been in that term, so this node may vote twice in it: use only
+    /// when the file is really lost.
+    #[arg(long)]
+    pub recover_missing_hard_state: bool,
 }
 
 /// `ballot cluster`: start N node processes on loopback, print who leads, stop them on Ctrl-C.
@@ -78,6 +100,9 @@ pub struct ClusterArgs {
     /// Cluster id.
     #[arg(long, default_value = "ballot")]
     pub cluster_id: String,
+    /// PreVote and CheckQuorum on every node (see `ballot node --pre-vote`).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub pre_vote: bool,
 }
 
 /// `ballot kv`: one operation against a cluster.
@@ -194,6 +219,20 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     if args.heartbeat_ms == 0 || args.heartbeat_ms >= args.election_timeout_ms_min {
         bail!("--heartbeat-ms: must be > 0 and below --election-timeout-ms-min");
     }
+    // Each peer dials in once, and a status request or client needs one more.
+    if args.max_connections < peers.len() {
+        bail!(
+            "--max-connections: must be at least the number of servers ({}), got {}",
+            peers.len(),
+            args.max_connections
+        );
+    }
+    if args.client_idle_timeout_ms == 0 {
+        bail!("--client-idle-timeout-ms: must be > 0");
+    }
+    if args.frame_timeout_ms == 0 {
+        bail!("--frame-timeout-ms: must be > 0");
+    }
     init_logging();
     let config = RaftNodeConfig {
         id,
@@ -208,6 +247,13 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
         },
         seed: args.seed.unwrap_or(args.id),
         leader_noop: !args.no_leader_noop,
+        pre_vote: args.pre_vote,
+        limits: ServerLimits {
+            max_connections: args.max_connections,
+            client_idle_timeout: Duration::from_millis(args.client_idle_timeout_ms),
+            frame_timeout: Duration::from_millis(args.frame_timeout_ms),
+        },
+        recover_missing_hard_state: args.recover_missing_hard_state,
     };
     let rt = runtime()?;
     let code = rt.block_on(async move {
@@ -320,6 +366,8 @@ pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
                 &addr.to_string(),
                 "--cluster-id",
                 &args.cluster_id,
+                "--pre-vote",
+                &args.pre_vote.to_string(),
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

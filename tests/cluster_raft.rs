@@ -1,15 +1,22 @@
 //! 3-node Raft clusters of real `ballot node` processes on loopback: election, replication,
-//! kill -9 of the leader, no acknowledged write lost, restart and catch-up; the `ballot kv`
-//! and `ballot cluster` commands.
+//! kill -9 of the leader, no acknowledged write lost, restart and catch-up; a retried put
+//! applied once across a paused leader; the `ballot kv` and `ballot cluster` commands.
 
 mod cluster_support;
 
+use ballot_node::client::KvClient;
 use cluster_support::{Cluster, CLUSTER_ID};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ballot");
 
@@ -83,6 +90,183 @@ fn leader_kill_loses_no_acknowledged_write_and_the_node_catches_up() {
                 "write {k} lost after second failover"
             );
         }
+    });
+}
+
+/// A TCP proxy in front of one server that can lose the server's answers: once `lose_answers`
+/// is called, requests still reach the server, which acts on them, but nothing comes back, as
+/// if the server had stopped right after acting. `cut` closes every connection and the listener,
+/// so the client's attempt ends at a moment the test chooses rather than on a timer.
+struct LossyProxy {
+    addr: SocketAddr,
+    lose: Arc<AtomicBool>,
+    cut: Option<oneshot::Sender<()>>,
+}
+
+impl LossyProxy {
+    async fn start(target: SocketAddr) -> LossyProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let lose = Arc::new(AtomicBool::new(false));
+        let (cut, mut cut_rx) = oneshot::channel::<()>();
+        let lose_in_task = lose.clone();
+        tokio::spawn(async move {
+            // Dropping the set when the loop ends aborts every connection's task.
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    _ = &mut cut_rx => break,
+                    accepted = listener.accept() => {
+                        let Ok((client, _)) = accepted else { continue };
+                        connections.spawn(forward(client, target, lose_in_task.clone()));
+                    }
+                }
+            }
+        });
+        LossyProxy {
+            addr,
+            lose,
+            cut: Some(cut),
+        }
+    }
+
+    fn lose_answers(&self) {
+        self.lose.store(true, Ordering::SeqCst);
+    }
+
+    fn cut(&mut self) {
+        let _ = self.cut.take().expect("cut once").send(());
+    }
+}
+
+async fn forward(client: tokio::net::TcpStream, target: SocketAddr, lose: Arc<AtomicBool>) {
+    let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+        return;
+    };
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let requests = tokio::io::copy(&mut client_read, &mut server_write);
+    let answers = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match server_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if !lose.load(Ordering::SeqCst) && client_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    };
+    let _ = tokio::join!(requests, answers);
+}
+
+/// The pid of node `i`, found by its data directory on its command line.
+fn node_pid(cluster: &Cluster, i: usize) -> u32 {
+    let dir = cluster.dir.path().join(format!("node{}", i + 1));
+    let dir = dir.as_os_str().as_bytes();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline.split(|b| *b == 0).any(|arg| arg == dir) {
+            return pid;
+        }
+    }
+    panic!("no process serves node {}", i + 1);
+}
+
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}: {status}");
+}
+
+/// The user's fault probe, end to end: the leader commits client 1's `put x A` but its answer
+/// is lost and the leader is paused (SIGSTOP); client 2's `put x B` is acknowledged by a new
+/// leader; client 1's attempt ends and it retries A through the new leader. The retry must not
+/// be applied again (readers would see A, B, A): x stays B on every server.
+///
+/// Deterministic: the lost answer is a proxy's doing, not a race with SIGSTOP, and client 1's
+/// first attempt ends when the test cuts the proxy (its attempt timeout is far beyond the
+/// test), so B always lands between the two copies of A.
+#[test]
+fn retried_put_is_applied_once_when_another_write_comes_between() {
+    rt().block_on(async {
+        let cluster = Cluster::start(3, Path::new(BIN)).unwrap();
+        let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
+        let others: Vec<SocketAddr> = (0..cluster.addrs.len())
+            .filter(|i| *i != leader)
+            .map(|i| cluster.addrs[i])
+            .collect();
+        let mut proxy = LossyProxy::start(cluster.addrs[leader]).await;
+
+        // Client 1 talks to the leader through the proxy first, then to the others.
+        let mut c1 = KvClient::new(
+            std::iter::once(proxy.addr).chain(others.clone()).collect(),
+            CLUSTER_ID,
+        );
+        c1.attempt_timeout = Duration::from_secs(120);
+        c1.timeout = Duration::from_secs(120);
+        // Open client 1's session while answers still come back.
+        assert_eq!(c1.get("x").await.unwrap(), None);
+        let session = c1.client_id().expect("the first call opens a session");
+
+        proxy.lose_answers();
+        let put_a = tokio::spawn(async move {
+            let result = c1.put("x", "A").await;
+            (c1, result)
+        });
+        // The leader commits and applies A (its answer is lost on the way back).
+        let mut reader = cluster.client();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reader.get("x").await.unwrap().as_deref() != Some("A") {
+            assert!(Instant::now() < deadline, "A not applied within 10 s");
+        }
+
+        let paused = node_pid(&cluster, leader);
+        signal(paused, "-STOP");
+        let mut c2 = KvClient::new(others.clone(), CLUSTER_ID);
+        c2.put("x", "B").await.unwrap();
+
+        // Client 1's attempt ends now; it retries A through the new leader.
+        proxy.cut();
+        let (c1, result) = tokio::time::timeout(Duration::from_secs(30), put_a)
+            .await
+            .expect("client 1's retry answered within 30 s")
+            .unwrap();
+        result.unwrap();
+        assert_eq!(c1.client_id(), Some(session), "the retry kept its session");
+        let mut survivors = KvClient::new(others.clone(), CLUSTER_ID);
+        assert_eq!(
+            survivors.get("x").await.unwrap().as_deref(),
+            Some("B"),
+            "the retried put A was applied again after B"
+        );
+
+        // The paused leader resumes, steps down and catches up; x is still B.
+        signal(paused, "-CONT");
+        let new_leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
+        let st = ballot_node::client::status(
+            cluster.addrs[new_leader],
+            CLUSTER_ID,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+        cluster
+            .wait_commit(leader, st.commit, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            cluster.client().get("x").await.unwrap().as_deref(),
+            Some("B")
+        );
     });
 }
 

@@ -1,8 +1,12 @@
 //! The KV client: finds the leader (following `NotLeader` redirects), retries across servers
 //! until a deadline, and reports the outcome.
+//!
+//! Each client opens a session (Raft thesis §6.3, see [`crate::kv`]) on its first call and
+//! numbers its requests; every attempt of one call carries the same number, so a request whose
+//! first attempt timed out after it was committed is not applied a second time by the retry.
 
 use crate::codec::{read_frame, write_frame, Caller, Frame, FrameError, Hello, NodeStatus};
-use crate::kv::{KvOp, KvOutcome, KvResult};
+use crate::kv::{ClientId, KvOp, KvOutcome, KvResult, Refusal, Session};
 use ballot_core::raft::Message;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -38,6 +42,23 @@ pub enum ClientError {
         /// What went wrong.
         reason: String,
     },
+    /// The session was evicted while an earlier attempt of this request might have been
+    /// applied: the request may or may not have taken effect. The next call opens a new session.
+    #[error("session expired; the request may or may not have been applied")]
+    SessionExpired,
+    /// The servers refused the request without applying it.
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    /// A server answered with a result of another operation.
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
+}
+
+/// This client's session and the number its next request takes.
+#[derive(Clone, Copy, Debug)]
+struct OpenSession {
+    client: ClientId,
+    next_seq: u64,
 }
 
 struct Connection {
@@ -53,6 +74,10 @@ pub struct KvClient {
     current: usize,
     conn: Option<Connection>,
     next_id: u64,
+    session: Option<OpenSession>,
+    /// Whether the current attempt's request may have reached a server (then, unanswered, its
+    /// fate is unknown).
+    sent: bool,
     body: Vec<u8>,
     /// Give up a call after this long.
     pub timeout: Duration,
@@ -65,6 +90,7 @@ impl std::fmt::Debug for KvClient {
         f.debug_struct("KvClient")
             .field("addrs", &self.addrs)
             .field("current", &self.current)
+            .field("session", &self.session)
             .finish()
     }
 }
@@ -126,6 +152,8 @@ impl KvClient {
             current: 0,
             conn: None,
             next_id: 0,
+            session: None,
+            sent: false,
             body: Vec::new(),
             timeout: Duration::from_secs(10),
             attempt_timeout: Duration::from_secs(2),
@@ -146,7 +174,7 @@ impl KvClient {
     pub async fn get(&mut self, key: &str) -> Result<Option<String>, ClientError> {
         match self.call(KvOp::Get { key: key.into() }).await? {
             KvResult::Value(v) => Ok(v),
-            other => Err(ClientError::Invalid(format!("get answered {other:?}"))),
+            other => Err(ClientError::Unexpected(format!("get answered {other:?}"))),
         }
     }
 
@@ -154,7 +182,7 @@ impl KvClient {
     pub async fn delete(&mut self, key: &str) -> Result<bool, ClientError> {
         match self.call(KvOp::Delete { key: key.into() }).await? {
             KvResult::Deleted(existed) => Ok(existed),
-            other => Err(ClientError::Invalid(format!("del answered {other:?}"))),
+            other => Err(ClientError::Unexpected(format!("del answered {other:?}"))),
         }
     }
 
@@ -163,23 +191,98 @@ impl KvClient {
         self.current
     }
 
+    /// This client's session id, once its first call opened one.
+    pub fn client_id(&self) -> Option<ClientId> {
+        self.session.map(|s| s.client)
+    }
+
     fn rotate(&mut self) {
         self.conn = None;
         self.current = (self.current + 1) % self.addrs.len();
     }
 
-    /// Runs `op` against the leader, retrying across servers until `self.timeout`.
+    /// Runs a put, get or delete (`op`) in this client's session, retrying until `self.timeout`.
+    ///
+    /// The request takes the session's next number, whatever the outcome: every attempt of this
+    /// call reuses it, and no later call does, so a later call is never answered with this
+    /// request's remembered result. A session the servers no longer know is replaced by a new
+    /// one and the request sent again only if no earlier attempt can have been applied;
+    /// otherwise the call fails with [`ClientError::SessionExpired`].
+    pub async fn call(&mut self, op: KvOp) -> Result<KvResult, ClientError> {
+        op.validate().map_err(ClientError::Invalid)?;
+        if !op.is_data_op() {
+            return Err(ClientError::Invalid(
+                "op: the client opens and numbers its session itself".into(),
+            ));
+        }
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let session = self.next_request(deadline).await?;
+            let request = KvOp::Session {
+                session,
+                op: Box::new(op.clone()),
+            };
+            let (result, maybe_applied_before) = self.exchange(&request, deadline).await?;
+            match result {
+                KvResult::Refused(Refusal::SessionExpired) => {
+                    tracing::debug!(client = %session.client, "session expired");
+                    self.session = None;
+                    if maybe_applied_before {
+                        return Err(ClientError::SessionExpired);
+                    }
+                    // No copy of the request can have been appended: send it in a new session.
+                }
+                KvResult::Refused(refusal) => return Err(ClientError::Refused(refusal)),
+                result => return Ok(result),
+            }
+        }
+    }
+
+    /// The session and number of the next request, opening a session first if there is none.
+    async fn next_request(&mut self, deadline: Instant) -> Result<Session, ClientError> {
+        let open = match self.session {
+            Some(open) => open,
+            // A retried registration may open a second session; the spare one is never named
+            // again and is the first to be evicted.
+            None => match self.exchange(&KvOp::Register, deadline).await?.0 {
+                KvResult::Registered { client } => OpenSession {
+                    client,
+                    next_seq: 1,
+                },
+                other => {
+                    return Err(ClientError::Unexpected(format!(
+                        "register answered {other:?}"
+                    )))
+                }
+            },
+        };
+        self.session = Some(OpenSession {
+            next_seq: open.next_seq + 1,
+            ..open
+        });
+        Ok(Session {
+            client: open.client,
+            seq: open.next_seq,
+        })
+    }
+
+    /// Sends `op` to the leader until it is answered, retrying across servers until `deadline`.
+    /// Also says whether an attempt before the answered one may have been appended to the log
+    /// (it timed out, failed or lost its connection after the request was written).
     ///
     /// Failures move on to the next server at once; the client sleeps only after a whole round
     /// of servers has failed with no leader named (an election is running, or servers are down),
     /// with a backoff that doubles up to [`RETRY_BACKOFF_MAX`]. So a leader elected during a
     /// failover is found within one short sleep, not after a walk through growing delays.
-    pub async fn call(&mut self, op: KvOp) -> Result<KvResult, ClientError> {
-        op.validate().map_err(ClientError::Invalid)?;
-        let deadline = Instant::now() + self.timeout;
+    async fn exchange(
+        &mut self,
+        op: &KvOp,
+        deadline: Instant,
+    ) -> Result<(KvResult, bool), ClientError> {
         let mut backoff = Duration::from_millis(1);
         let mut failed_in_round = 0usize;
         let mut last = String::from("no attempt");
+        let mut maybe_applied = false;
         loop {
             if Instant::now() >= deadline {
                 return Err(ClientError::Timeout {
@@ -187,13 +290,14 @@ impl KvClient {
                     last,
                 });
             }
-            let attempt = tokio::time::timeout(self.attempt_timeout, self.attempt(&op)).await;
+            self.sent = false;
+            let attempt = tokio::time::timeout(self.attempt_timeout, self.attempt(op)).await;
             let outcome = match attempt {
                 Err(_) => Err("attempt timed out".to_string()),
                 Ok(result) => result,
             };
             match outcome {
-                Ok(KvOutcome::Ok(result)) => return Ok(result),
+                Ok(KvOutcome::Ok(result)) => return Ok((result, maybe_applied)),
                 Ok(KvOutcome::Invalid { reason }) => return Err(ClientError::Invalid(reason)),
                 Ok(KvOutcome::NotLeader { addr, .. }) => {
                     let known = addr
@@ -210,10 +314,15 @@ impl KvClient {
                     }
                 }
                 Ok(KvOutcome::Failed { reason }) => {
+                    // Some failures come after the entry was appended (leadership lost, apply
+                    // timeout): the entry may still commit.
+                    maybe_applied = true;
                     last = format!("{}: {reason}", self.addrs[self.current]);
                     self.rotate();
                 }
                 Err(reason) => {
+                    // Unanswered after the request was written: its fate is unknown.
+                    maybe_applied |= self.sent;
                     last = format!("{}: {reason}", self.addrs[self.current]);
                     self.rotate();
                 }
@@ -248,6 +357,7 @@ impl KvClient {
         let id = self.next_id;
         let conn = self.conn.as_mut().expect("connected above");
         let request = Frame::<Message>::Request { id, op: op.clone() };
+        self.sent = true;
         if let Err(e) = write_frame(&mut conn.writer, &request).await {
             self.conn = None;
             return Err(e.to_string());

@@ -4,15 +4,28 @@
 //! who is calling; the acceptor checks all three before reading anything else. A frame longer
 //! than [`MAX_FRAME_BYTES`] (ZooKeeper's `jute.maxbuffer` default is far larger; its election
 //! port caps packets at 512 KiB) closes the connection before its body is read.
+//!
+//! A body is read as its bytes arrive, never reserved at its announced length, so a stranger
+//! who announces large frames and sends nothing costs a few KiB per connection;
+//! [`read_frame_within`] also bounds the wait for a frame and the time one frame may take.
 
 use crate::kv::{KvOp, KvOutcome};
 use ballot_core::ServerId;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Frames above this size are refused by reader and writer.
 pub const MAX_FRAME_BYTES: usize = 512 * 1024;
+
+/// A frame body's buffer first grows by this much: what a sender that announced a frame and
+/// sent nothing more costs (besides the connection's read buffer).
+pub const READ_CHUNK_MIN_BYTES: usize = 4 * 1024;
+
+/// A body's buffer grows by at most this much per step (doubling from
+/// [`READ_CHUNK_MIN_BYTES`]), so memory follows the bytes that arrived, never the announcement.
+pub const READ_CHUNK_MAX_BYTES: usize = 64 * 1024;
 
 /// Wire version; a `Hello` with another one is refused.
 pub const WIRE_VERSION: u16 = 1;
@@ -126,9 +139,30 @@ pub enum FrameError {
     /// A frame this side cannot encode.
     #[error("cannot encode frame: {0}")]
     Encode(postcard::Error),
-    /// The socket failed.
+    /// No frame began within the idle deadline.
+    #[error("idle: no frame within {after:?}")]
+    Idle {
+        /// The deadline.
+        after: Duration,
+    },
+    /// A frame began but was not complete within the frame deadline (a slow or stuck sender).
+    #[error("slow sender: frame not complete {after:?} after its first byte")]
+    Slow {
+        /// The deadline.
+        after: Duration,
+    },
+    /// The socket failed, or the stream ended inside a frame.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// How long [`read_frame_within`] waits; `None` waits for ever.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadDeadlines {
+    /// Longest wait for the first byte of the next frame ([`FrameError::Idle`]).
+    pub idle: Option<Duration>,
+    /// Longest time from a frame's first byte to its last ([`FrameError::Slow`]).
+    pub frame: Option<Duration>,
 }
 
 /// Appends `frame`'s length prefix and encoding to `buf`.
@@ -154,25 +188,80 @@ pub fn decode<M: DeserializeOwned>(body: &[u8]) -> Result<Frame<M>, FrameError> 
     })
 }
 
-/// Reads one frame; `Closed` on a clean end of stream between frames.
+/// Reads one frame, waiting as long as it takes; `Closed` on a clean end of stream between
+/// frames. `body` is scratch space, reused across calls.
 pub async fn read_frame<M, R>(reader: &mut R, body: &mut Vec<u8>) -> Result<Frame<M>, FrameError>
 where
     M: DeserializeOwned,
     R: AsyncReadExt + Unpin,
 {
+    read_frame_within(reader, body, ReadDeadlines::default()).await
+}
+
+/// Reads one frame within `deadlines`: `Idle` if no byte of it arrives in time, `Slow` if it
+/// began but did not end in time; `Closed` on a clean end of stream between frames.
+pub async fn read_frame_within<M, R>(
+    reader: &mut R,
+    body: &mut Vec<u8>,
+    deadlines: ReadDeadlines,
+) -> Result<Frame<M>, FrameError>
+where
+    M: DeserializeOwned,
+    R: AsyncReadExt + Unpin,
+{
     let mut prefix = [0u8; 4];
-    match reader.read_exact(&mut prefix).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
-        Err(e) => return Err(e.into()),
+    // Reading one byte is cancel-safe, so the idle deadline loses nothing when it fires.
+    let first = reader.read(&mut prefix[..1]);
+    let got = match deadlines.idle {
+        Some(after) => tokio::time::timeout(after, first)
+            .await
+            .map_err(|_| FrameError::Idle { after })?,
+        None => first.await,
+    }?;
+    if got == 0 {
+        return Err(FrameError::Closed);
     }
-    let len = u32::from_be_bytes(prefix) as usize;
+    let rest = read_rest(reader, &mut prefix, body);
+    match deadlines.frame {
+        Some(after) => tokio::time::timeout(after, rest)
+            .await
+            .map_err(|_| FrameError::Slow { after })??,
+        None => rest.await?,
+    }
+    decode(body)
+}
+
+/// The rest of the length prefix whose first byte is in `prefix[0]`, then the body.
+async fn read_rest<R>(
+    reader: &mut R,
+    prefix: &mut [u8; 4],
+    body: &mut Vec<u8>,
+) -> Result<(), FrameError>
+where
+    R: AsyncReadExt + Unpin,
+{
+    reader.read_exact(&mut prefix[1..]).await?;
+    let len = u32::from_be_bytes(*prefix) as usize;
     if len > MAX_FRAME_BYTES {
         return Err(FrameError::Oversized { len });
     }
-    body.resize(len, 0);
-    reader.read_exact(body).await?;
-    decode(body)
+    body.clear();
+    while body.len() < len {
+        let remaining = len - body.len();
+        if body.len() == body.capacity() {
+            // Grow with what arrived (doubling, in bounded steps), never to the announced length.
+            let grow = body
+                .len()
+                .clamp(READ_CHUNK_MIN_BYTES, READ_CHUNK_MAX_BYTES)
+                .min(remaining);
+            body.reserve_exact(grow);
+        }
+        let read = (&mut *reader).take(remaining as u64).read_buf(body).await?;
+        if read == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+    }
+    Ok(())
 }
 
 /// Writes one frame and flushes.
@@ -295,6 +384,140 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, FrameError::Oversized { .. }), "{err}");
+    }
+
+    /// A duplex pipe whose far end has written `bytes` and stays open.
+    async fn pipe_with(bytes: &[u8]) -> (tokio::io::DuplexStream, tokio::io::DuplexStream) {
+        let (mut far, near) = tokio::io::duplex(1024 * 1024);
+        far.write_all(bytes).await.unwrap();
+        (far, near)
+    }
+
+    fn announce(len: usize) -> [u8; 4] {
+        (len as u32).to_be_bytes()
+    }
+
+    /// 600 connections announce the largest frame and send ten bytes of it: each costs one
+    /// small chunk, not the 512 KiB announced (before: `resize` to the announced length).
+    #[tokio::test(start_paused = true)]
+    async fn announced_but_unsent_frames_cost_one_small_chunk_each() {
+        let mut total = 0;
+        let mut pipes = Vec::new();
+        for _ in 0..600 {
+            let mut bytes = announce(MAX_FRAME_BYTES).to_vec();
+            bytes.extend_from_slice(&[7; 10]);
+            let (far, mut near) = pipe_with(&bytes).await;
+            let mut body = Vec::new();
+            let read = tokio::time::timeout(
+                Duration::from_secs(1),
+                read_frame::<Message, _>(&mut near, &mut body),
+            )
+            .await;
+            assert!(read.is_err(), "the frame cannot be complete");
+            assert_eq!(body.len(), 10);
+            assert!(
+                body.capacity() <= READ_CHUNK_MIN_BYTES,
+                "{}",
+                body.capacity()
+            );
+            total += body.capacity();
+            pipes.push((far, near, body));
+        }
+        assert!(total <= 600 * READ_CHUNK_MIN_BYTES, "{total} bytes");
+    }
+
+    /// The buffer follows the bytes that arrived: at most twice them plus the first chunk.
+    #[tokio::test(start_paused = true)]
+    async fn a_body_buffer_grows_with_the_bytes_that_arrived() {
+        for sent in [1, 5_000, 100_000, MAX_FRAME_BYTES - 1] {
+            let mut bytes = announce(MAX_FRAME_BYTES).to_vec();
+            bytes.extend(std::iter::repeat_n(1u8, sent));
+            let (_far, mut near) = pipe_with(&bytes).await;
+            let mut body = Vec::new();
+            let read = tokio::time::timeout(
+                Duration::from_secs(1),
+                read_frame::<Message, _>(&mut near, &mut body),
+            )
+            .await;
+            assert!(read.is_err());
+            assert_eq!(body.len(), sent);
+            let bound = (2 * sent + READ_CHUNK_MIN_BYTES).min(MAX_FRAME_BYTES);
+            assert!(
+                body.capacity() <= bound,
+                "{sent} sent, capacity {}",
+                body.capacity()
+            );
+        }
+    }
+
+    /// A sender that trickles one byte a second is cut off at the frame deadline, measured from
+    /// the frame's first byte, not from the end of the previous frame (paused clock: no real
+    /// sleeping).
+    #[tokio::test(start_paused = true)]
+    async fn a_one_byte_per_second_sender_is_cut_off_at_the_frame_deadline() {
+        let (mut far, mut near) = tokio::io::duplex(1024);
+        // A 5-byte frame (complete after 4 s), then a 100-byte one that would take 104 s.
+        let mut bytes = Vec::new();
+        encode_into(&Frame::<Message>::StatusRequest, &mut bytes).unwrap();
+        assert_eq!(bytes.len(), 5);
+        bytes.extend_from_slice(&announce(100));
+        bytes.extend_from_slice(&[0; 100]);
+        let start = tokio::time::Instant::now();
+        let trickle = tokio::spawn(async move {
+            for (i, byte) in bytes.iter().enumerate() {
+                if i == 5 {
+                    // A pause between frames is idleness, which this deadline does not bound.
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+                if far.write_all(&[*byte]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        let deadlines = ReadDeadlines {
+            idle: None,
+            frame: Some(Duration::from_secs(10)),
+        };
+        let first = read_frame_within::<Message, _>(&mut near, &mut Vec::new(), deadlines).await;
+        assert!(matches!(first, Ok(Frame::StatusRequest)), "{first:?}");
+        assert_eq!(start.elapsed(), Duration::from_secs(4));
+        let err = read_frame_within::<Message, _>(&mut near, &mut Vec::new(), deadlines)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FrameError::Slow { .. }), "{err}");
+        // The second frame's first byte came at 35 s (4 s + 1 s + 30 s pause).
+        assert_eq!(start.elapsed(), Duration::from_secs(45));
+        drop(near);
+        trickle.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_frame_within_the_idle_deadline_is_idle() {
+        let (_far, mut near) = tokio::io::duplex(64);
+        let start = tokio::time::Instant::now();
+        let deadlines = ReadDeadlines {
+            idle: Some(Duration::from_secs(60)),
+            frame: Some(Duration::from_secs(10)),
+        };
+        let err = read_frame_within::<Message, _>(&mut near, &mut Vec::new(), deadlines)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FrameError::Idle { .. }), "{err}");
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+    }
+
+    #[tokio::test]
+    async fn a_stream_ending_inside_a_frame_is_an_error_value() {
+        for cut in 1..8 {
+            let mut bytes = announce(4).to_vec();
+            bytes.extend_from_slice(&[1, 2, 3, 4]);
+            let mut reader = &bytes[..cut];
+            let err = read_frame::<Message, _>(&mut reader, &mut Vec::new())
+                .await
+                .unwrap_err();
+            assert!(matches!(err, FrameError::Io(_)), "cut at {cut}: {err}");
+        }
     }
 
     #[tokio::test]

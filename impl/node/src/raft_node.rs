@@ -8,7 +8,7 @@ use crate::mailbox::{mailbox, Sender};
 use crate::runtime::{
     self, LoopInputs, NodeError, Shared, StateMachine, Timing, PROPOSAL_QUEUE_CAPACITY,
 };
-use crate::server::{self, ServerContext, StatusCell};
+use crate::server::{self, ServerContext, ServerLimits, StatusCell};
 use crate::storage::{FileStorage, Storage};
 use crate::sync::Arc;
 use crate::timers::TokioTimers;
@@ -44,9 +44,19 @@ pub struct RaftNodeConfig {
     pub seed: u64,
     /// Append a no-op on election.
     pub leader_noop: bool,
+    /// PreVote and CheckQuorum (`docs/protocols/raft.md` § PreVote and CheckQuorum).
+    pub pre_vote: bool,
+    /// What connections may cost (`--max-connections`, `--client-idle-timeout-ms`,
+    /// `--frame-timeout-ms`).
+    pub limits: ServerLimits,
+    /// Start although `hardstate` is missing beside a non-empty log, taking the highest term in
+    /// the log with no vote (`--recover-missing-hard-state`; see
+    /// [`FileStorage::allow_missing_hard_state`]).
+    pub recover_missing_hard_state: bool,
 }
 
-/// The KV store as a state machine over log entries.
+/// The KV store as a state machine over log entries; client sessions live in the store, so a
+/// retried request is deduplicated identically on every replica (see [`crate::kv`]).
 #[derive(Debug, Default)]
 pub struct KvStateMachine {
     store: KvStore,
@@ -59,7 +69,7 @@ impl StateMachine for KvStateMachine {
         match &entry.payload {
             Payload::Noop => KvResult::Noop,
             Payload::Command(bytes) => match postcard::from_bytes::<KvOp>(bytes) {
-                Ok(op) => self.store.apply(op),
+                Ok(op) => self.store.apply(index, op),
                 Err(e) => {
                     // Only validated ops enter the log; an undecodable one came from a newer
                     // build. Every replica skips it identically, so state stays consistent.
@@ -118,10 +128,14 @@ pub fn recover<S: Storage<HardState>>(
 
 /// Recovers from `config.dir`, binds `config.listen`, and starts serving.
 pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
-    let mut storage = FileStorage::<HardState>::new(&config.dir);
+    let mut storage = FileStorage::<HardState>::new(&config.dir)
+        .allow_missing_hard_state(config.recover_missing_hard_state);
     let mut raft = RaftConfig::new(config.id, config.peers.keys().copied().collect());
     raft.leader_noop = config.leader_noop;
+    raft.pre_vote = config.pre_vote;
     raft.max_append_bytes = MAX_APPEND_BYTES;
+    // What receivers accept (`Message::validate`), so this leader never sends more.
+    raft.max_append_entries = Message::MAX_ENTRIES;
     tracing::info!(node = %config.id, dir = %config.dir.display(), "recovering");
     let core = recover(&mut storage, raft)?;
 
@@ -148,6 +162,7 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
         proposals: proposals_tx,
         applied: applied.clone(),
         status: status.clone(),
+        limits: config.limits,
     });
     let acceptor = tokio::spawn(server::serve::<Message>(listener, ctx));
     let shared = Shared {

@@ -106,6 +106,12 @@ impl<C> Observer<C> for () {
     fn observe(&mut self, _core: &C) {}
 }
 
+/// Capacity of the queues between the node loop and its storage worker. The loop issues at most
+/// one `Persist` per handled event and the events it handles are themselves bounded by the
+/// inbound, proposal and timer queues, so this is never reached in practice; a full queue stops
+/// the node (it cannot promise durability) rather than growing without bound.
+pub const PERSIST_QUEUE_CAPACITY: usize = 1 << 20;
+
 /// Capacity of the proposal queue: a bound on client requests waiting for the node loop.
 pub const PROPOSAL_QUEUE_CAPACITY: usize = 4096;
 
@@ -137,8 +143,9 @@ where
     O: Observer<C>,
 {
     let mut rng = SeededRng::new(seed);
-    let (persist_tx, persist_rx) = mailbox::<(PersistId, PersistRequest<C::HardState>)>(1 << 20);
-    let (done_tx, mut done_rx) = mailbox::<Result<PersistId, StorageError>>(1 << 20);
+    let (persist_tx, persist_rx) =
+        mailbox::<(PersistId, PersistRequest<C::HardState>)>(PERSIST_QUEUE_CAPACITY);
+    let (done_tx, mut done_rx) = mailbox::<Result<PersistId, StorageError>>(PERSIST_QUEUE_CAPACITY);
     let worker = tokio::spawn(storage_worker(storage, persist_rx, done_tx));
     let mut pending: BTreeMap<RequestId, Sender<ProposalReply>> = BTreeMap::new();
     let mut next_request = 0u64;

@@ -1,28 +1,86 @@
 //! The acceptor: checks each connection's handshake, then hands peer messages to the node's
 //! inbound queue or serves a client session. A bad connection (garbage, oversized frame,
-//! unknown server, wrong cluster or version) is closed with a logged reason; the listener and
-//! every other connection carry on.
+//! unknown server, wrong cluster or version, a peer message that fails validation, a slow
+//! sender, an idle client) is closed with a logged reason; the listener and every other
+//! connection carry on.
+//!
+//! What a stranger can make this server spend is bounded: at most
+//! [`ServerLimits::max_connections`] connections (more are closed at accept), each with a read
+//! buffer and a frame body that grows only as bytes arrive ([`crate::codec`]); a hello within
+//! [`HELLO_TIMEOUT`]; every frame complete within [`ServerLimits::frame_timeout`] of its first
+//! byte, and every answer taken by the client within that time too; a client session closed
+//! after [`ServerLimits::client_idle_timeout`] without a request.
+//! Every queue a session feeds is bounded (`INBOUND_QUEUE_CAPACITY`, `PROPOSAL_QUEUE_CAPACITY`).
 
 use crate::apply_log::{Applied, ApplyLog};
 use crate::codec::{
-    read_frame, write_frame, Caller, Frame, FrameError, NodeStatus, MAGIC, WIRE_VERSION,
+    encode_into, read_frame_within, write_frame, Caller, Frame, FrameError, NodeStatus,
+    ReadDeadlines, MAGIC, WIRE_VERSION,
 };
 use crate::kv::{KvOutcome, KvResult};
 use crate::mailbox::{mailbox, SendError, Sender};
-use crate::sync::{Arc, Mutex};
+use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
 use ballot_core::{LogIndex, ServerId, Term};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
 
 /// How long a new connection may take to say hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a client session waits for its accepted request to be applied.
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default cap on open inbound connections (peers and clients together): each costs a task and
+/// about 12 KiB until it sends more, so 1024 bound a flood to ~12 MiB while leaving room for
+/// hundreds of clients (flag `--max-connections`).
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Default idle timeout of a client session: a client that sends no request for this long is
+/// disconnected, so forgotten connections do not hold slots forever; the KV client reconnects
+/// on its next call (flag `--client-idle-timeout-ms`). Peer sessions have none: a peer with
+/// nothing to say is legitimately silent.
+pub const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default bound on one frame: once its first byte arrived, the whole frame (at most 512 KiB)
+/// must follow within this long, or a trickling sender could hold a slot and a buffer forever
+/// (flag `--frame-timeout-ms`).
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a stranger may make this server spend; see the module doc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Open inbound connections at most; the excess is closed at accept.
+    pub max_connections: usize,
+    /// A client session without a request for this long is closed.
+    pub client_idle_timeout: Duration,
+    /// A frame must be complete this long after its first byte.
+    pub frame_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: MAX_CONNECTIONS,
+            client_idle_timeout: CLIENT_IDLE_TIMEOUT,
+            frame_timeout: FRAME_TIMEOUT,
+        }
+    }
+}
+
+/// A protocol's peer message as the acceptor sees it: every message a peer session decodes is
+/// checked before it reaches the node loop, and one that fails closes the connection.
+pub trait PeerMessage {
+    /// Checks what can be checked without the node's state (bounds on terms and indices, the
+    /// relations every correct sender keeps); `Err` names the field and its value.
+    fn validate(&self) -> Result<(), String>;
+}
+
+impl PeerMessage for ballot_core::raft::Message {
+    fn validate(&self) -> Result<(), String> {
+        ballot_core::raft::Message::validate(self).map_err(|e| e.to_string())
+    }
+}
 
 /// A client's command on its way to the node loop.
 #[derive(Debug)]
@@ -86,19 +144,81 @@ pub struct ServerContext<M> {
     pub applied: Arc<ApplyLog<KvResult>>,
     /// Status for `StatusRequest`.
     pub status: Arc<StatusCell>,
+    /// Bounds on what connections may cost.
+    pub limits: ServerLimits,
+}
+
+/// Open connections, against [`ServerLimits::max_connections`].
+#[derive(Debug)]
+struct ConnectionSlots {
+    open: Arc<AtomicU64>,
+    max: u64,
+}
+
+/// One open connection's place; freed when the connection's task ends.
+#[derive(Debug)]
+struct Slot(Arc<AtomicU64>);
+
+impl ConnectionSlots {
+    fn try_take(&self) -> Option<Slot> {
+        let before = self.open.fetch_add(1, Ordering::AcqRel);
+        if before >= self.max {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot(self.open.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let before = self.0.fetch_sub(1, Ordering::AcqRel);
+        assert!(before > 0, "a connection slot freed twice");
+    }
 }
 
 /// Accepts connections until the listener fails.
 pub async fn serve<M>(listener: TcpListener, ctx: Arc<ServerContext<M>>)
 where
-    M: Serialize + DeserializeOwned + Send + Sync + 'static,
+    M: PeerMessage + Serialize + DeserializeOwned + Send + Sync + 'static,
 {
+    let slots = ConnectionSlots {
+        open: Arc::new(AtomicU64::new(0)),
+        max: ctx.limits.max_connections as u64,
+    };
+    let full = format!(
+        "too many connections (limit {})",
+        ctx.limits.max_connections
+    );
+    let mut full_frame = Vec::new();
+    encode_into(
+        &Frame::<()>::Goodbye {
+            reason: full.clone(),
+        },
+        &mut full_frame,
+    )
+    .expect("a goodbye encodes");
+    let mut refused = 0u64;
     loop {
         match listener.accept().await {
             Ok((stream, remote)) => {
+                let Some(slot) = slots.try_take() else {
+                    // Closed at once, with a reason if the socket takes it without waiting: no
+                    // task, no buffer. Logged at 1, 2, 4, 8... refusals so a flood cannot flood
+                    // the log.
+                    let _ = stream.try_write(&full_frame);
+                    refused += 1;
+                    if refused.is_power_of_two() {
+                        tracing::warn!(node = %ctx.id, %remote, refused, reason = %full, "connection refused");
+                    }
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
                 let ctx = ctx.clone();
                 tokio::spawn(async move {
-                    if let Err(reason) = handle(stream, remote, &ctx).await {
+                    let _slot = slot;
+                    let (read, write) = stream.into_split();
+                    if let Err(reason) = handle(read, write, remote, &ctx).await {
                         tracing::warn!(node = %ctx.id, %remote, %reason, "connection closed");
                     }
                 });
@@ -115,19 +235,24 @@ where
 /// Why a connection was closed, for the log line.
 type Reason = String;
 
-async fn handle<M>(
-    stream: TcpStream,
+/// One connection, from its hello to its end; generic over the stream halves so that tests
+/// can drive it through in-memory pipes on a paused clock.
+async fn handle<M, R, W>(
+    read: R,
+    mut write: W,
     remote: SocketAddr,
     ctx: &ServerContext<M>,
 ) -> Result<(), Reason>
 where
-    M: Serialize + DeserializeOwned + Send + Sync + 'static,
+    M: PeerMessage + Serialize + DeserializeOwned,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
 {
-    let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut body = Vec::new();
-    let first = tokio::time::timeout(HELLO_TIMEOUT, read_frame::<M, _>(&mut reader, &mut body))
+    // The whole hello, however it trickles in, within HELLO_TIMEOUT.
+    let hello = read_frame_within::<M, _>(&mut reader, &mut body, ReadDeadlines::default());
+    let first = tokio::time::timeout(HELLO_TIMEOUT, hello)
         .await
         .map_err(|_| "no hello within the timeout".to_string())?;
     let hello = match first {
@@ -154,18 +279,25 @@ where
     }
     match hello.caller {
         Caller::Peer(peer) => {
-            if peer == ctx.id || !ctx.addresses.contains_key(&peer) {
+            if peer == ctx.id {
+                let reason = format!("server id {peer} is this server's own");
+                return Err(goodbye(&mut write, reason).await);
+            }
+            if !ctx.addresses.contains_key(&peer) {
                 return Err(goodbye(&mut write, format!("unknown server id {peer}")).await);
             }
             tracing::debug!(node = %ctx.id, peer = %peer, %remote, "peer connected");
-            peer_session(peer, &mut reader, &mut body, ctx).await
+            match peer_session(peer, &mut reader, &mut body, ctx).await {
+                Ok(()) => Ok(()),
+                Err(reason) => Err(goodbye(&mut write, reason).await),
+            }
         }
         Caller::Client => client_session(&mut reader, &mut write, &mut body, ctx).await,
     }
 }
 
 /// Tells the other side why, best effort, and returns the reason for the log.
-async fn goodbye(write: &mut tokio::net::tcp::OwnedWriteHalf, reason: Reason) -> Reason {
+async fn goodbye<W: AsyncWrite + Unpin>(write: &mut W, reason: Reason) -> Reason {
     let frame = Frame::<()>::Goodbye {
         reason: reason.clone(),
     };
@@ -174,6 +306,8 @@ async fn goodbye(write: &mut tokio::net::tcp::OwnedWriteHalf, reason: Reason) ->
     reason
 }
 
+/// Hands `peer`'s messages to the node loop, each validated first; the first invalid one closes
+/// the connection (a correct server never sends it, so the sender is broken or forged).
 async fn peer_session<M, R>(
     peer: ServerId,
     reader: &mut R,
@@ -181,18 +315,33 @@ async fn peer_session<M, R>(
     ctx: &ServerContext<M>,
 ) -> Result<(), Reason>
 where
-    M: DeserializeOwned,
-    R: tokio::io::AsyncReadExt + Unpin,
+    M: PeerMessage + DeserializeOwned,
+    R: AsyncReadExt + Unpin,
 {
+    // Asserted here too, so the node loop's trust in the claimed id never rests on the caller.
+    assert!(
+        peer != ctx.id && ctx.addresses.contains_key(&peer),
+        "peer session for unconfigured server {peer}"
+    );
+    let deadlines = ReadDeadlines {
+        idle: None,
+        frame: Some(ctx.limits.frame_timeout),
+    };
     loop {
-        match read_frame::<M, _>(reader, body).await {
-            Ok(Frame::Peer(msg)) => match ctx.inbound.send((peer, msg)) {
-                Ok(()) => {}
-                Err(SendError::Full(_)) => {
-                    tracing::debug!(node = %ctx.id, peer = %peer, "inbound queue full, message dropped")
+        match read_frame_within::<M, _>(reader, body, deadlines).await {
+            Ok(Frame::Peer(msg)) => {
+                if let Err(reason) = msg.validate() {
+                    tracing::warn!(node = %ctx.id, peer = %peer, %reason, "invalid peer message refused");
+                    return Err(format!("peer {peer}: invalid message: {reason}"));
                 }
-                Err(SendError::Closed(_)) => return Ok(()),
-            },
+                match ctx.inbound.send((peer, msg)) {
+                    Ok(()) => {}
+                    Err(SendError::Full(_)) => {
+                        tracing::debug!(node = %ctx.id, peer = %peer, "inbound queue full, message dropped")
+                    }
+                    Err(SendError::Closed(_)) => return Ok(()),
+                }
+            }
             Ok(_) => return Err(format!("peer {peer} sent a non-peer frame")),
             Err(FrameError::Closed) => return Ok(()),
             Err(e) => return Err(format!("peer {peer}: {e}")),
@@ -200,20 +349,31 @@ where
     }
 }
 
-async fn client_session<M, R>(
+async fn client_session<M, R, W>(
     reader: &mut R,
-    write: &mut tokio::net::tcp::OwnedWriteHalf,
+    write: &mut W,
     body: &mut Vec<u8>,
     ctx: &ServerContext<M>,
 ) -> Result<(), Reason>
 where
     M: Serialize + DeserializeOwned,
-    R: tokio::io::AsyncReadExt + Unpin,
+    R: AsyncReadExt + Unpin,
+    W: AsyncWrite + Unpin,
 {
+    let deadlines = ReadDeadlines {
+        idle: Some(ctx.limits.client_idle_timeout),
+        frame: Some(ctx.limits.frame_timeout),
+    };
     loop {
-        let frame = match read_frame::<M, _>(reader, body).await {
+        let frame = match read_frame_within::<M, _>(reader, body, deadlines).await {
             Ok(frame) => frame,
             Err(FrameError::Closed) => return Ok(()),
+            Err(e @ FrameError::Idle { .. }) => {
+                // Routine, not a fault: the client reconnects when it next has a request.
+                let reason = goodbye(write, format!("client: {e}")).await;
+                tracing::debug!(node = %ctx.id, %reason, "client session closed");
+                return Ok(());
+            }
             Err(e) => return Err(goodbye(write, format!("client: {e}")).await),
         };
         let reply: Frame<M> = match frame {
@@ -230,8 +390,11 @@ where
             Frame::StatusRequest => Frame::Status(ctx.status.get()),
             _ => return Err(goodbye(write, "client sent a non-client frame".into()).await),
         };
-        write_frame(write, &reply)
+        // A client that stops reading its answers would otherwise hold this session forever.
+        let timeout = ctx.limits.frame_timeout;
+        tokio::time::timeout(timeout, write_frame(write, &reply))
             .await
+            .map_err(|_| format!("client: answer not taken within {timeout:?}"))?
             .map_err(|e| format!("client: {e}"))?;
     }
 }
@@ -270,5 +433,232 @@ async fn propose<M>(ctx: &ServerContext<M>, data: Vec<u8>) -> KvOutcome {
                 },
             }
         }
+    }
+}
+
+#[cfg(all(test, not(ballot_loom)))]
+mod tests {
+    use super::*;
+    use crate::codec::{encode_into, read_frame, Hello};
+    use crate::mailbox::Receiver;
+    use ballot_core::raft::Message;
+    use tokio::io::DuplexStream;
+    use tokio::task::JoinHandle;
+    use tokio::time::Instant;
+
+    const CLUSTER: &str = "t";
+
+    /// A server context, and the node loop's ends of its queues.
+    type Context = (
+        Arc<ServerContext<Message>>,
+        Receiver<(ServerId, Message)>,
+        Receiver<Proposal>,
+    );
+
+    /// A server context for node 1 of {1, 2}.
+    fn context(limits: ServerLimits) -> Context {
+        let (inbound, inbound_rx) = mailbox(16);
+        let (proposals, proposals_rx) = mailbox(16);
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let ctx = ServerContext {
+            id: ServerId(1),
+            cluster_id: CLUSTER.into(),
+            addresses: BTreeMap::from([(ServerId(1), addr), (ServerId(2), addr)]),
+            inbound,
+            proposals,
+            applied: Arc::new(ApplyLog::new(16)),
+            status: Arc::new(StatusCell::new(NodeStatus {
+                id: ServerId(1),
+                role: "follower".into(),
+                term: 0,
+                leader: None,
+                commit: 0,
+                last_index: 0,
+            })),
+            limits,
+        };
+        (Arc::new(ctx), inbound_rx, proposals_rx)
+    }
+
+    /// Serves one connection over an in-memory pipe and says hello as `caller`; returns the
+    /// caller's end and the connection's task.
+    async fn connect(
+        ctx: &Arc<ServerContext<Message>>,
+        caller: Caller,
+    ) -> (DuplexStream, JoinHandle<Result<(), Reason>>) {
+        connect_through(ctx, caller, 64 * 1024).await
+    }
+
+    /// [`connect`] through a pipe holding at most `pipe_bytes` each way.
+    async fn connect_through(
+        ctx: &Arc<ServerContext<Message>>,
+        caller: Caller,
+        pipe_bytes: usize,
+    ) -> (DuplexStream, JoinHandle<Result<(), Reason>>) {
+        let (mut ours, theirs) = tokio::io::duplex(pipe_bytes);
+        let (read, write) = tokio::io::split(theirs);
+        let ctx = ctx.clone();
+        let task =
+            tokio::spawn(
+                async move { handle(read, write, "127.0.0.1:1".parse().unwrap(), &ctx).await },
+            );
+        send(&mut ours, &Frame::Hello(Hello::new(CLUSTER, caller))).await;
+        (ours, task)
+    }
+
+    async fn send(stream: &mut DuplexStream, frame: &Frame<Message>) {
+        let mut bytes = Vec::new();
+        encode_into(frame, &mut bytes).unwrap();
+        stream.write_all(&bytes).await.unwrap();
+    }
+
+    /// The goodbye reason the server sent, and that it then closed the connection.
+    async fn goodbye_reason(stream: &mut DuplexStream) -> String {
+        let mut body = Vec::new();
+        let reason = match read_frame::<Message, _>(stream, &mut body).await {
+            Ok(Frame::Goodbye { reason }) => reason,
+            other => panic!("expected a goodbye, got {other:?}"),
+        };
+        assert!(matches!(
+            read_frame::<Message, _>(stream, &mut body).await,
+            Err(FrameError::Closed)
+        ));
+        reason
+    }
+
+    fn request_vote(term: u64) -> Frame<Message> {
+        Frame::Peer(Message::RequestVote {
+            term: Term(term),
+            last_log_term: Term(0),
+            last_log_index: LogIndex(0),
+        })
+    }
+
+    /// The fault probe's forged message: refused before the node loop sees it, the connection
+    /// closed with the reason; what came before it was delivered, nothing after it is.
+    #[tokio::test]
+    async fn an_invalid_peer_message_closes_the_connection_before_reaching_the_node_loop() {
+        let (ctx, mut inbound, _proposals) = context(ServerLimits::default());
+        let (mut peer, task) = connect(&ctx, Caller::Peer(ServerId(2))).await;
+        send(&mut peer, &request_vote(4)).await;
+        send(&mut peer, &request_vote(u64::MAX)).await;
+        send(&mut peer, &request_vote(5)).await;
+        let reason = goodbye_reason(&mut peer).await;
+        assert_eq!(
+            reason,
+            "peer 2: invalid message: RequestVote.term = 18446744073709551615: above MAX_TERM \
+             4611686018427387904"
+        );
+        assert_eq!(task.await.unwrap(), Err(reason));
+        let (from, msg) = inbound.try_recv().expect("the valid message before it");
+        assert_eq!((from, msg.term()), (ServerId(2), Term(4)));
+        assert!(
+            inbound.try_recv().is_none(),
+            "nothing after the invalid one"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hello_claiming_this_servers_own_id_is_refused() {
+        let (ctx, _inbound, _proposals) = context(ServerLimits::default());
+        let (mut peer, task) = connect(&ctx, Caller::Peer(ServerId(1))).await;
+        assert_eq!(
+            goodbye_reason(&mut peer).await,
+            "server id 1 is this server's own"
+        );
+        assert!(task.await.unwrap().is_err());
+        let (mut stranger, _task) = connect(&ctx, Caller::Peer(ServerId(3))).await;
+        assert_eq!(goodbye_reason(&mut stranger).await, "unknown server id 3");
+    }
+
+    /// A client that sends nothing for the idle timeout is disconnected with a reason; a
+    /// request restarts the clock. Paused clock: the 60 s pass instantly.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_session_idle_for_the_timeout_is_closed() {
+        let (ctx, _inbound, _proposals) = context(ServerLimits::default());
+        let start = Instant::now();
+        let (mut client, task) = connect(&ctx, Caller::Client).await;
+        tokio::time::sleep(CLIENT_IDLE_TIMEOUT - Duration::from_secs(1)).await;
+        send(&mut client, &Frame::StatusRequest).await;
+        let status = read_frame::<Message, _>(&mut client, &mut Vec::new()).await;
+        assert!(matches!(status, Ok(Frame::Status(_))), "{status:?}");
+        let reason = goodbye_reason(&mut client).await;
+        assert!(
+            reason.starts_with("client: idle: no frame within 60s"),
+            "{reason}"
+        );
+        assert_eq!(
+            start.elapsed(),
+            2 * CLIENT_IDLE_TIMEOUT - Duration::from_secs(1)
+        );
+        assert_eq!(task.await.unwrap(), Ok(()), "routine, not a fault");
+    }
+
+    /// A client (or peer) whose frame trickles in one byte a second is cut off at the frame
+    /// timeout after the frame's first byte.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_sender_is_cut_off_at_the_frame_timeout() {
+        let limits = ServerLimits::default();
+        let (ctx, _inbound, _proposals) = context(limits);
+        for caller in [Caller::Client, Caller::Peer(ServerId(2))] {
+            let (client, task) = connect(&ctx, caller.clone()).await;
+            let (mut read, mut write) = tokio::io::split(client);
+            let start = Instant::now();
+            let trickle = tokio::spawn(async move {
+                // A frame announcing 100 bytes, sent one byte a second.
+                for byte in [0u8, 0, 0, 100].into_iter().chain([0; 100]) {
+                    if write.write_all(&[byte]).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            });
+            let mut body = Vec::new();
+            let goodbye = read_frame::<Message, _>(&mut read, &mut body).await;
+            let Ok(Frame::Goodbye { reason }) = goodbye else {
+                panic!("{caller:?}: expected a goodbye, got {goodbye:?}");
+            };
+            assert!(reason.contains("slow sender"), "{caller:?}: {reason}");
+            assert_eq!(start.elapsed(), limits.frame_timeout, "{caller:?}");
+            assert!(task.await.unwrap().is_err(), "{caller:?}");
+            trickle.abort();
+        }
+    }
+
+    /// A client that sends requests and never reads the answers is cut off once an answer has
+    /// waited the frame timeout to be taken.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_does_not_read_its_answers_is_cut_off() {
+        let limits = ServerLimits::default();
+        let (ctx, _inbound, _proposals) = context(limits);
+        let (client, task) = connect_through(&ctx, Caller::Client, 64).await;
+        let (_unread, mut write) = tokio::io::split(client);
+        let start = Instant::now();
+        let requests = tokio::spawn(async move {
+            while write.write_all(&[0, 0, 0, 1, 4]).await.is_ok() {} // StatusRequest
+        });
+        let result = task.await.unwrap();
+        assert!(
+            result
+                .as_ref()
+                .is_err_and(|r| r.contains("answer not taken within 10s")),
+            "{result:?}"
+        );
+        assert_eq!(start.elapsed(), limits.frame_timeout);
+        requests.await.unwrap();
+    }
+
+    #[test]
+    fn connection_slots_refuse_the_excess_and_free_on_drop() {
+        let slots = ConnectionSlots {
+            open: Arc::new(AtomicU64::new(0)),
+            max: 2,
+        };
+        let a = slots.try_take().expect("first");
+        let _b = slots.try_take().expect("second");
+        assert!(slots.try_take().is_none(), "third refused");
+        assert_eq!(slots.open.load(Ordering::Acquire), 2);
+        drop(a);
+        assert!(slots.try_take().is_some(), "a freed slot is taken again");
     }
 }

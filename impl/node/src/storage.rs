@@ -1,13 +1,21 @@
 //! Durable storage: the `Storage` trait the runtime executes `Persist` commands against, the
 //! on-disk implementation ([`FileStorage`]) and an in-memory one for tests and harnesses.
 //!
-//! On disk, a directory holds two files:
+//! On disk, a directory holds three files:
 //! - `log`: append-only records `len:u32le | crc(payload):u32le | crc(first 8 bytes):u32le |
 //!   payload`, the payload a postcard [`LogRecord`] (an append or a truncation). Truncation is
 //!   itself a record, so the file is only ever appended to (and cut back to its valid prefix
 //!   after a torn tail on recovery).
 //! - `hardstate`: `crc:u32le | len:u32le | payload`, replaced atomically (write `hardstate.tmp`,
 //!   fsync, rename, fsync the directory).
+//! - `LOCK`: held with an exclusive advisory lock ([`File::try_lock`]) for as long as the
+//!   storage lives, holding the owner's process id; a second opener fails, naming the directory.
+//!
+//! The hard state is always written before the log records of its batch, so a log with records
+//! and no `hardstate` means the file was lost: recovery refuses to start (a node back at term 0
+//! beside entries of later terms could vote twice in one term) unless the operator allows it
+//! ([`FileStorage::allow_missing_hard_state`]). Likewise a `hardstate` whose term is below the
+//! log's last entry's is older than the log, and is refused.
 //!
 //! Recovery drops a torn tail: an incomplete header or body at the end of the file, a last
 //! record whose body checksum fails, or a header region that is all zero bytes to the end
@@ -16,10 +24,11 @@
 //! discarded silently.
 
 use crate::sync::{Arc, Mutex};
-use ballot_core::{Entry, LogIndex, LogWrite};
+use ballot_core::raft::HardState;
+use ballot_core::{Entry, LogIndex, LogWrite, Term};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -66,6 +75,50 @@ pub enum StorageError {
         /// What is wrong.
         reason: String,
     },
+    /// The hard state file is missing though the log holds records, so it was lost.
+    #[error(
+        "{path}: missing beside a log with {log_len} entries: the term and vote it held are lost, \
+         and starting from term 0 could vote twice in one term; if the file is really gone, \
+         restart once with --recover-missing-hard-state (takes the log's highest term, no vote)"
+    )]
+    MissingHardState {
+        /// The missing file.
+        path: PathBuf,
+        /// Entries in the recovered log.
+        log_len: usize,
+    },
+    /// Another storage (another process, or another opener in this one) holds the directory.
+    #[error("{dir}: another process holds this data directory (lock {lock}{holder})")]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// Its lock file.
+        lock: PathBuf,
+        /// `", held by pid N"` when the holder wrote its id.
+        holder: String,
+    },
+}
+
+/// What [`FileStorage`] needs to know of a hard state beyond its encoding: its term, to check it
+/// against the log, and how to rebuild it from the log when the operator allows.
+pub trait RecoverableHardState {
+    /// The current term it records.
+    fn term(&self) -> Term;
+    /// The hard state implied by `log` alone: its highest term, no vote.
+    fn from_log(log: &[Entry]) -> Self;
+}
+
+impl RecoverableHardState for HardState {
+    fn term(&self) -> Term {
+        self.term
+    }
+
+    fn from_log(log: &[Entry]) -> Self {
+        HardState {
+            term: log.iter().map(|e| e.term).max().unwrap_or_default(),
+            voted_for: None,
+        }
+    }
 }
 
 /// What recovery found.
@@ -214,19 +267,35 @@ pub fn replay_log(path: &Path, bytes: &[u8]) -> Result<(Vec<Entry>, usize), Stor
 pub struct FileStorage<H> {
     dir: PathBuf,
     log: Option<File>,
+    /// The locked `LOCK` file: the lock lasts as long as this handle.
+    lock: Option<File>,
+    allow_missing_hard_state: bool,
     buf: Vec<u8>,
     _hard_state: std::marker::PhantomData<fn() -> H>,
 }
 
 impl<H> FileStorage<H> {
-    /// Storage in `dir` (created if missing).
+    /// Storage in `dir` (created if missing). Nothing is touched before [`Storage::recover`],
+    /// which takes the directory's lock.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         FileStorage {
             dir: dir.into(),
             log: None,
+            lock: None,
+            allow_missing_hard_state: false,
             buf: Vec::new(),
             _hard_state: std::marker::PhantomData,
         }
+    }
+
+    /// Whether recovery may rebuild a missing or corrupt `hardstate` beside a non-empty log
+    /// (default: refuse). The rebuilt hard state takes the highest term in the log and no vote,
+    /// and is written at once. It is not what was lost: the node may have voted in that term, or
+    /// adopted a higher one, so it may now vote a second time in a term. Use it only when the
+    /// file is really gone, knowing that risk.
+    pub fn allow_missing_hard_state(mut self, allow: bool) -> Self {
+        self.allow_missing_hard_state = allow;
+        self
     }
 
     fn log_path(&self) -> PathBuf {
@@ -249,18 +318,57 @@ fn io_err<'a>(
     }
 }
 
+/// Takes the exclusive lock on `dir/LOCK`, or fails naming the directory (and the holder's pid,
+/// if it wrote one).
+fn lock_dir(dir: &Path) -> Result<File, StorageError> {
+    let path = dir.join("LOCK");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_err(&path, "open"))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let pid = fs::read_to_string(&path).unwrap_or_default();
+            let pid = pid.trim();
+            return Err(StorageError::Locked {
+                dir: dir.to_owned(),
+                lock: path.clone(),
+                holder: if pid.is_empty() {
+                    String::new()
+                } else {
+                    format!(", held by pid {pid}")
+                },
+            });
+        }
+        Err(TryLockError::Error(e)) => return Err(io_err(&path, "lock")(e)),
+    }
+    // Only for the next opener's error message; the lock itself is what excludes.
+    file.set_len(0)
+        .and_then(|()| file.write_all(std::process::id().to_string().as_bytes()))
+        .map_err(io_err(&path, "write"))?;
+    Ok(file)
+}
+
 fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err(dir, "fsync directory"))
 }
 
-impl<H: Serialize + DeserializeOwned + Default + Send + 'static> FileStorage<H> {
-    fn read_hard_state(&self) -> Result<H, StorageError> {
+impl<H> FileStorage<H>
+where
+    H: RecoverableHardState + Serialize + DeserializeOwned + Default + Send + 'static,
+{
+    /// The hard state on disk: `None` if there is no file; corrupt contents are an error.
+    fn read_hard_state(&self) -> Result<Option<H>, StorageError> {
         let path = self.hard_state_path();
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(H::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err(&path, "read")(e)),
         };
         let corrupt = |reason: &str| StorageError::Corrupt {
@@ -277,7 +385,52 @@ impl<H: Serialize + DeserializeOwned + Default + Send + 'static> FileStorage<H> 
         if crc32(body) != crc {
             return Err(corrupt("checksum mismatch"));
         }
-        postcard::from_bytes(body).map_err(|e| corrupt(&format!("undecodable: {e}")))
+        postcard::from_bytes(body)
+            .map(Some)
+            .map_err(|e| corrupt(&format!("undecodable: {e}")))
+    }
+
+    /// The hard state to start from, given what is on disk and the recovered log: the file's,
+    /// checked against the log; the default for a fresh directory; otherwise an error, or (if
+    /// allowed) one rebuilt from the log.
+    fn checked_hard_state(
+        &self,
+        on_disk: Result<Option<H>, StorageError>,
+        log: &[Entry],
+        log_has_records: bool,
+    ) -> Result<H, StorageError> {
+        let path = self.hard_state_path();
+        let last_term = log.last().map_or(Term(0), |e| e.term);
+        let problem = match on_disk {
+            Ok(Some(hard_state)) if hard_state.term() >= last_term => return Ok(hard_state),
+            Ok(Some(hard_state)) => StorageError::Corrupt {
+                path: path.clone(),
+                offset: 0,
+                reason: format!(
+                    "term {} is below the term {last_term} of the log's last entry (index {}): \
+                     the file is older than the log",
+                    hard_state.term(),
+                    log.len()
+                ),
+            },
+            Ok(None) if !log_has_records => return Ok(H::default()),
+            Ok(None) => StorageError::MissingHardState {
+                path: path.clone(),
+                log_len: log.len(),
+            },
+            Err(e @ StorageError::Corrupt { .. }) => e,
+            Err(e) => return Err(e),
+        };
+        if !self.allow_missing_hard_state {
+            return Err(problem);
+        }
+        let rebuilt = H::from_log(log);
+        tracing::warn!(
+            file = %path.display(), problem = %problem, term = %rebuilt.term(),
+            "rebuilding the hard state from the log as allowed: highest log term, no vote"
+        );
+        self.write_hard_state(&rebuilt)?;
+        Ok(rebuilt)
     }
 
     fn write_hard_state(&self, hard_state: &H) -> Result<(), StorageError> {
@@ -296,10 +449,16 @@ impl<H: Serialize + DeserializeOwned + Default + Send + 'static> FileStorage<H> 
     }
 }
 
-impl<H: Serialize + DeserializeOwned + Default + Send + 'static> Storage<H> for FileStorage<H> {
+impl<H> Storage<H> for FileStorage<H>
+where
+    H: RecoverableHardState + Serialize + DeserializeOwned + Default + Send + 'static,
+{
     fn recover(&mut self) -> Result<Recovered<H>, StorageError> {
         fs::create_dir_all(&self.dir).map_err(io_err(&self.dir, "create directory"))?;
-        let hard_state = self.read_hard_state()?;
+        if self.lock.is_none() {
+            self.lock = Some(lock_dir(&self.dir)?);
+        }
+        let hard_state = self.read_hard_state();
         let path = self.log_path();
         let mut file = OpenOptions::new()
             .read(true)
@@ -318,6 +477,7 @@ impl<H: Serialize + DeserializeOwned + Default + Send + 'static> Storage<H> for 
                 .map_err(io_err(&path, "truncate torn tail"))?;
             file.sync_all().map_err(io_err(&path, "fsync"))?;
         }
+        let hard_state = self.checked_hard_state(hard_state, &log, valid > 0)?;
         sync_dir(&self.dir)?;
         self.log = Some(file);
         Ok(Recovered {
@@ -463,6 +623,144 @@ mod tests {
         }
     }
 
+    fn term(t: u64) -> HardState {
+        HardState {
+            term: Term(t),
+            voted_for: None,
+        }
+    }
+
+    /// A directory as a node leaves it: voted for 2 in term 3, entries of terms 1 and 3.
+    fn node_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = FileStorage::<HardState>::new(dir.path());
+        s.recover().unwrap();
+        s.persist(&[PersistRequest {
+            hard_state: Some(HardState {
+                term: Term(3),
+                voted_for: Some(ServerId(2)),
+            }),
+            log: vec![append(1, 1, b"a"), append(2, 3, b"b")],
+        }])
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn an_empty_directory_starts_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = FileStorage::<HardState>::new(dir.path().join("new"))
+            .recover()
+            .unwrap();
+        assert_eq!((r.hard_state, r.log.len()), (HardState::default(), 0));
+    }
+
+    /// The fault probe: a deleted `hardstate` beside a non-empty log was taken as term 0 with no
+    /// vote, so the node could vote a second time in term 3.
+    #[test]
+    fn a_missing_hard_state_beside_a_non_empty_log_is_refused_naming_the_file() {
+        let dir = node_dir();
+        fs::remove_file(dir.path().join("hardstate")).unwrap();
+        let err = FileStorage::<HardState>::new(dir.path())
+            .recover()
+            .unwrap_err();
+        assert!(
+            matches!(err, StorageError::MissingHardState { log_len: 2, .. }),
+            "{err}"
+        );
+        let text = err.to_string();
+        let path = dir.path().join("hardstate");
+        assert!(
+            text.starts_with(&format!("{}: missing", path.display())),
+            "{text}"
+        );
+        assert!(text.contains("--recover-missing-hard-state"), "{text}");
+        assert!(!path.exists(), "a refusal writes nothing");
+    }
+
+    #[test]
+    fn when_allowed_a_missing_hard_state_is_rebuilt_from_the_log_without_a_vote() {
+        let dir = node_dir();
+        fs::remove_file(dir.path().join("hardstate")).unwrap();
+        let mut s = FileStorage::<HardState>::new(dir.path()).allow_missing_hard_state(true);
+        let r = s.recover().unwrap();
+        assert_eq!((r.hard_state, r.log.len()), (term(3), 2));
+        drop(s);
+        // Written at once: the next start needs no option.
+        let r = FileStorage::<HardState>::new(dir.path()).recover().unwrap();
+        assert_eq!(r.hard_state, term(3));
+    }
+
+    #[test]
+    fn a_corrupt_hard_state_is_refused_and_rebuilt_only_when_allowed() {
+        let dir = node_dir();
+        let path = dir.path().join("hardstate");
+        let mut bytes = fs::read(&path).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        let err = FileStorage::<HardState>::new(dir.path())
+            .recover()
+            .unwrap_err();
+        assert!(err.to_string().contains("hardstate: corrupt"), "{err}");
+        let r = FileStorage::<HardState>::new(dir.path())
+            .allow_missing_hard_state(true)
+            .recover()
+            .unwrap();
+        assert_eq!(r.hard_state, term(3));
+    }
+
+    /// A `hardstate` restored from an older copy: its term is below the log's, which a node
+    /// never writes (the hard state of a batch goes first).
+    #[test]
+    fn a_hard_state_older_than_the_log_is_refused() {
+        let dir = node_dir();
+        let old = tempfile::tempdir().unwrap();
+        let mut s = FileStorage::<HardState>::new(old.path());
+        s.recover().unwrap();
+        s.persist(&[PersistRequest {
+            hard_state: Some(term(2)),
+            log: vec![],
+        }])
+        .unwrap();
+        fs::copy(old.path().join("hardstate"), dir.path().join("hardstate")).unwrap();
+        let err = FileStorage::<HardState>::new(dir.path())
+            .recover()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("term 2 is below the term 3"), "{text}");
+    }
+
+    /// The fault probe: two processes ran on one data directory side by side.
+    #[test]
+    fn a_second_opener_of_a_directory_fails_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = FileStorage::<HardState>::new(dir.path());
+        first.recover().unwrap();
+        let err = FileStorage::<HardState>::new(dir.path())
+            .recover()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, StorageError::Locked { .. }), "{text}");
+        assert!(
+            text.starts_with(&format!("{}: another process holds", dir.path().display())),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
+        // The first keeps working meanwhile.
+        first
+            .persist(&[PersistRequest {
+                hard_state: Some(term(1)),
+                log: vec![append(1, 1, b"x")],
+            }])
+            .unwrap();
+        drop(first);
+        let r = FileStorage::<HardState>::new(dir.path()).recover().unwrap();
+        assert_eq!(r.log.len(), 1);
+    }
+
     #[test]
     fn crc32_matches_the_standard_check_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
@@ -473,6 +771,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = FileStorage::<HardState>::new(dir.path());
         assert_eq!(s.recover().unwrap().log, vec![]);
+        s.persist(&[PersistRequest {
+            hard_state: Some(term(1)),
+            log: vec![],
+        }])
+        .unwrap();
         let hs = HardState {
             term: Term(3),
             voted_for: Some(ServerId(2)),
@@ -488,6 +791,7 @@ mod tests {
             },
         ])
         .unwrap();
+        drop(s);
         let r = FileStorage::<HardState>::new(dir.path()).recover().unwrap();
         assert_eq!(r.hard_state, hs);
         assert_eq!(
@@ -506,10 +810,11 @@ mod tests {
         let mut s = FileStorage::<HardState>::new(dir.path());
         s.recover().unwrap();
         s.persist(&[PersistRequest {
-            hard_state: None,
+            hard_state: Some(term(1)),
             log: vec![append(1, 1, b"first"), append(2, 1, b"second")],
         }])
         .unwrap();
+        drop(s);
         let path = dir.path().join("log");
         let mut bytes = fs::read(&path).unwrap();
         bytes[RECORD_HEADER_BYTES + 2] ^= 0x40; // inside the first record's payload
@@ -529,7 +834,7 @@ mod tests {
         let mut s = FileStorage::<HardState>::new(dir.path());
         s.recover().unwrap();
         s.persist(&[PersistRequest {
-            hard_state: None,
+            hard_state: Some(term(1)),
             log: vec![append(1, 1, b"first"), append(2, 1, b"second")],
         }])
         .unwrap();
@@ -545,10 +850,11 @@ mod tests {
         assert!(r.torn_tail_bytes > 0);
         // Appending after recovery continues from the valid prefix.
         s.persist(&[PersistRequest {
-            hard_state: None,
+            hard_state: Some(term(2)),
             log: vec![append(2, 2, b"again")],
         }])
         .unwrap();
+        drop(s);
         assert_eq!(
             FileStorage::<HardState>::new(dir.path())
                 .recover()

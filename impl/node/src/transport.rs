@@ -24,6 +24,12 @@ pub const INBOUND_QUEUE_CAPACITY: usize = 16 * 1024;
 pub const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(1);
 /// Longest reconnect delay: bounds how long a restarted peer waits to hear from us.
 pub const RECONNECT_BACKOFF_MAX: Duration = Duration::from_millis(50);
+/// A writer stops adding frames to one write past this many bytes: half a frame's limit, so a
+/// batch stays one bounded buffer however long the queue.
+pub const WRITE_BATCH_BYTES: usize = 256 * 1024;
+/// Messages kept queued while a peer is unreachable; older ones are dropped (heartbeats
+/// supersede each other, and the protocol resends fresh state once connected).
+pub const QUEUE_KEPT_WHILE_DISCONNECTED: usize = 64;
 
 /// How the runtime talks to peers. A controlled implementation (tests, conformance) can hold,
 /// drop, reorder or duplicate messages.
@@ -170,7 +176,7 @@ async fn peer_writer<M: Serialize>(
                 if let Err(e) = encode_into(&frame, &mut buf) {
                     tracing::error!(node = %id, peer = %peer, error = %e, "message not sent");
                 }
-                if buf.len() > 256 * 1024 {
+                if buf.len() > WRITE_BATCH_BYTES {
                     break;
                 }
             }
@@ -187,8 +193,7 @@ async fn peer_writer<M: Serialize>(
 /// the queue closed meanwhile.
 async fn queue_closed_during<M>(queue: &mut Receiver<M>, delay: Duration) -> bool {
     tokio::time::sleep(delay).await;
-    // Keep the newest few: heartbeats supersede each other, and the retry sends fresh state.
-    while queue.len() > 64 {
+    while queue.len() > QUEUE_KEPT_WHILE_DISCONNECTED {
         if queue.try_recv().is_none() {
             break;
         }

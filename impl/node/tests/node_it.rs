@@ -7,6 +7,7 @@ use ballot_node::client::{status, KvClient};
 use ballot_node::codec::{encode_into, Caller, Frame, Hello, MAX_FRAME_BYTES};
 use ballot_node::raft_node::{start, RaftNodeConfig, RunningNode};
 use ballot_node::runtime::Timing;
+use ballot_node::server::ServerLimits;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -42,6 +43,9 @@ async fn start_cluster(dir: &std::path::Path, seed: u64) -> (Vec<RunningNode>, V
             timing: Timing::default(),
             seed: seed + id.0,
             leader_noop: true,
+            pre_vote: true,
+            limits: ServerLimits::default(),
+            recover_missing_hard_state: false,
         };
         nodes.push(start(config).await.expect("node starts"));
     }
