@@ -1,13 +1,15 @@
 //! A 3-node Raft cluster of real `ballot node` processes on loopback, fsync on: commit latency
 //! (p50/p99 of sequential puts), writes/s with concurrent clients, and failover time (kill -9
-//! the leader until a new leader acknowledges a write; median of 20 runs).
+//! the leader until a new leader acknowledges a write; median of 20 runs) — each measured over
+//! mutual TLS (the default) and then over `--insecure-plaintext`, so the cost of TLS is the
+//! difference between the two lines.
 //!
 //! `cargo bench --bench raft_cluster` measures; `cargo bench -- --test` runs each part briefly.
 
 #[path = "../tests/cluster_support/mod.rs"]
 mod cluster_support;
 
-use cluster_support::{Cluster, CLUSTER_ID};
+use cluster_support::Cluster;
 use criterion::Criterion;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -30,7 +32,35 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let mut cluster = Cluster::start(3, Path::new(BIN)).expect("cluster starts");
+    let mut criterion = Criterion::default()
+        .configure_from_args()
+        .sample_size(if quick { 10 } else { 200 });
+    for tls in [true, false] {
+        let cluster = if tls {
+            Cluster::start(3, Path::new(BIN))
+        } else {
+            Cluster::start_plaintext(3, Path::new(BIN))
+        };
+        let label = if tls { "tls" } else { "plaintext" };
+        measure(
+            label,
+            cluster.expect("cluster starts"),
+            &rt,
+            &mut criterion,
+            quick,
+        );
+    }
+    criterion.final_summary();
+}
+
+/// Every figure of one cluster, printed as `raft_cluster/LABEL/...`.
+fn measure(
+    label: &str,
+    mut cluster: Cluster,
+    rt: &tokio::runtime::Runtime,
+    criterion: &mut Criterion,
+    quick: bool,
+) {
     rt.block_on(cluster.leader(Duration::from_secs(10)))
         .expect("leader");
 
@@ -48,7 +78,7 @@ fn main() {
     });
     latencies.sort();
     println!(
-        "raft_cluster/commit_latency: n={n} p50={:.3} ms p99={:.3} ms max={:.3} ms",
+        "raft_cluster/{label}/commit_latency: n={n} p50={:.3} ms p99={:.3} ms max={:.3} ms",
         ms(percentile(&latencies, 0.5)),
         ms(percentile(&latencies, 0.99)),
         ms(*latencies.last().unwrap())
@@ -76,18 +106,15 @@ fn main() {
     });
     let total = clients * per_client;
     println!(
-        "raft_cluster/writes_per_sec: {clients} clients x {per_client} puts = {total} in {:.3} s -> {:.0} writes/s",
+        "raft_cluster/{label}/writes_per_sec: {clients} clients x {per_client} puts = {total} in {:.3} s -> {:.0} writes/s",
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64()
     );
 
     // Criterion's own view of one put (mean and spread).
-    let mut criterion = Criterion::default()
-        .configure_from_args()
-        .sample_size(if quick { 10 } else { 200 });
     let mut client = cluster.client();
     let mut i = 0u64;
-    criterion.bench_function("raft_cluster/put", |b| {
+    criterion.bench_function(&format!("raft_cluster/{label}/put"), |b| {
         b.iter(|| {
             i += 1;
             rt.block_on(client.put(&format!("c{i}"), "z")).expect("put");
@@ -118,13 +145,10 @@ fn main() {
                 .leader(Duration::from_secs(10))
                 .await
                 .expect("leader");
-            let st = ballot_node::client::status(
-                cluster.addrs[new_leader],
-                CLUSTER_ID,
-                Duration::from_secs(1),
-            )
-            .await
-            .expect("status");
+            let st = cluster
+                .status(new_leader, Duration::from_secs(1))
+                .await
+                .expect("status");
             cluster
                 .wait_commit(leader, st.commit, Duration::from_secs(10))
                 .await
@@ -134,11 +158,10 @@ fn main() {
     let raw: Vec<String> = failovers.iter().map(|d| format!("{:.1}", ms(*d))).collect();
     failovers.sort();
     println!(
-        "raft_cluster/failover: runs={runs} median={:.1} ms min={:.1} ms max={:.1} ms (election timeout 12-24 ms, heartbeat 3 ms) all_ms=[{}]",
+        "raft_cluster/{label}/failover: runs={runs} median={:.1} ms min={:.1} ms max={:.1} ms (election timeout 12-24 ms, heartbeat 3 ms) all_ms=[{}]",
         ms(percentile(&failovers, 0.5)),
         ms(failovers[0]),
         ms(*failovers.last().unwrap()),
         raw.join(", ")
     );
-    criterion.final_summary();
 }

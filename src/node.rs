@@ -1,18 +1,23 @@
 //! `ballot node`, `ballot cluster` and `ballot kv`: run the real implementation as processes on
 //! loopback and talk to it. Exit codes: 0 ok, 1 failure, 2 bad usage or input (an `Err` from
 //! these functions is a usage error; the message names the flag or field).
+//!
+//! Connections are TLS by default (`docs/implementation.md` § Transport): a node needs
+//! `--tls-cert/--tls-key/--tls-ca` or an explicit `--insecure-plaintext`; `ballot cluster` writes
+//! a throw-away CA and per-node certificates into its directory; `ballot kv` needs `--tls-ca`.
 
 use anyhow::{anyhow, bail, Context};
 use ballot_core::ServerId;
-use ballot_node::client::{status, ClientError, KvClient};
+use ballot_node::client::{status_with, ClientError, KvClient};
 use ballot_node::raft_node::{start, RaftNodeConfig};
 use ballot_node::runtime::Timing;
 use ballot_node::server::{self, ServerLimits};
+use ballot_node::tls::{self, ClientSecurity, ClientTls, NodeSecurity, NodeTls, TlsFiles};
 use clap::{Args, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
@@ -80,6 +85,21 @@ pub struct NodeArgs {
     /// when the file is really lost.
     #[arg(long)]
     pub recover_missing_hard_state: bool,
+    /// This server's certificate (PEM). It must carry the DNS name `node-<id>.ballot` and chain
+    /// to --tls-ca; peers take this server's id from it.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// The cluster's CA certificate (PEM): peers' certificates, and clients' if they show one,
+    /// must chain to it.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Run without TLS: anyone who reaches the port can pose as any peer or server. Tests and
+    /// debugging only.
+    #[arg(long)]
+    pub insecure_plaintext: bool,
 }
 
 /// `ballot cluster`: start N node processes on loopback, print who leads, stop them on Ctrl-C.
@@ -103,6 +123,9 @@ pub struct ClusterArgs {
     /// PreVote and CheckQuorum on every node (see `ballot node --pre-vote`).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub pre_vote: bool,
+    /// Run the nodes without TLS (no certificates are written). Tests and debugging only.
+    #[arg(long)]
+    pub insecure_plaintext: bool,
 }
 
 /// `ballot kv`: one operation against a cluster.
@@ -117,6 +140,19 @@ pub struct KvArgs {
     /// Give up after this many milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
+    /// The cluster's CA certificate (PEM); servers must hold a certificate it signed.
+    /// `ballot cluster` writes DIR/ca.pem and prints the command line to use.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// A client certificate to show (PEM, with --tls-key); optional: servers do not require one.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Talk to a cluster started with --insecure-plaintext.
+    #[arg(long)]
+    pub insecure_plaintext: bool,
     /// The operation.
     #[command(subcommand)]
     pub op: KvCommand,
@@ -204,6 +240,74 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
+/// The names of the flags among `flags` that were not given.
+fn missing<'a>(flags: &[(&'a str, bool)]) -> Vec<&'a str> {
+    flags
+        .iter()
+        .filter(|(_, given)| !given)
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+/// A node's TLS from its flags: all three files, or `--insecure-plaintext` and none.
+fn node_security(args: &NodeArgs, id: ServerId) -> anyhow::Result<NodeSecurity> {
+    let flags = [
+        ("--tls-cert", args.tls_cert.is_some()),
+        ("--tls-key", args.tls_key.is_some()),
+        ("--tls-ca", args.tls_ca.is_some()),
+    ];
+    if args.insecure_plaintext {
+        if flags.iter().any(|(_, given)| *given) {
+            bail!(
+                "--insecure-plaintext: cannot be combined with --tls-cert, --tls-key or --tls-ca"
+            );
+        }
+        return Ok(NodeSecurity::InsecurePlaintext);
+    }
+    let (Some(cert), Some(key), Some(ca)) = (&args.tls_cert, &args.tls_key, &args.tls_ca) else {
+        bail!(
+            "missing {}: a node needs --tls-cert FILE --tls-key FILE --tls-ca FILE (`ballot \
+             cluster` writes them), or --insecure-plaintext to run without authentication",
+            missing(&flags).join(", ")
+        );
+    };
+    let files = TlsFiles {
+        cert: cert.clone(),
+        key: key.clone(),
+        ca: ca.clone(),
+    };
+    let tls = NodeTls::load(id, &files).context("--tls-cert/--tls-key/--tls-ca")?;
+    Ok(NodeSecurity::Tls(tls))
+}
+
+/// A client's TLS from its flags: `--tls-ca` (and optionally a certificate), or
+/// `--insecure-plaintext` and none.
+fn client_security(args: &KvArgs) -> anyhow::Result<ClientSecurity> {
+    let given = [&args.tls_ca, &args.tls_cert, &args.tls_key];
+    if args.insecure_plaintext {
+        if given.iter().any(|f| f.is_some()) {
+            bail!(
+                "--insecure-plaintext: cannot be combined with --tls-ca, --tls-cert or --tls-key"
+            );
+        }
+        return Ok(ClientSecurity::InsecurePlaintext);
+    }
+    let Some(ca) = &args.tls_ca else {
+        bail!(
+            "missing --tls-ca: give the cluster's CA certificate (`ballot cluster` prints the \
+             command line), or --insecure-plaintext for a plaintext cluster"
+        );
+    };
+    let identity = match (&args.tls_cert, &args.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+        (Some(_), None) => bail!("--tls-key: needed with --tls-cert"),
+        (None, Some(_)) => bail!("--tls-cert: needed with --tls-key"),
+    };
+    let tls = ClientTls::load(ca, identity).context("--tls-ca/--tls-cert/--tls-key")?;
+    Ok(ClientSecurity::Tls(tls))
+}
+
 /// Runs one server until Ctrl-C (exit 0) or a fatal error (exit 1).
 pub fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     let peers = parse_peers(&args.peers)?;
@@ -233,7 +337,17 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     if args.frame_timeout_ms == 0 {
         bail!("--frame-timeout-ms: must be > 0");
     }
+    let security = node_security(&args, id)?;
     init_logging();
+    match &security {
+        NodeSecurity::Tls(_) => {
+            tracing::info!(node = %id, "TLS: peers authenticated by their certificates")
+        }
+        NodeSecurity::InsecurePlaintext => tracing::warn!(
+            node = %id,
+            "--insecure-plaintext: no TLS; anyone who reaches this port can pose as a peer"
+        ),
+    }
     let config = RaftNodeConfig {
         id,
         cluster_id: args.cluster_id,
@@ -254,6 +368,7 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
             frame_timeout: Duration::from_millis(args.frame_timeout_ms),
         },
         recover_missing_hard_state: args.recover_missing_hard_state,
+        security,
     };
     let rt = runtime()?;
     let code = rt.block_on(async move {
@@ -342,10 +457,38 @@ pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
         .join(",");
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("--dir: cannot create {}", args.dir.display()))?;
+    // Absolute, so the printed `ballot kv` line works from any directory.
+    let dir = std::fs::canonicalize(&args.dir)
+        .with_context(|| format!("--dir: cannot resolve {}", args.dir.display()))?;
+    let ids = (1..=args.nodes).map(ServerId);
+    let (tls, security) = if args.insecure_plaintext {
+        (None, ClientSecurity::InsecurePlaintext)
+    } else {
+        // A fresh CA per start: its key is never written, so only these nodes hold its
+        // certificates.
+        let files = tls::write_cluster_tls(&dir, ids)
+            .with_context(|| format!("--dir: writing certificates in {}", dir.display()))?;
+        let client = ClientTls::load(&files.ca, None).context("loading the CA just written")?;
+        (Some(files), ClientSecurity::Tls(client))
+    };
     let exe = std::env::current_exe().context("locating the ballot executable")?;
     let mut children = Children(Vec::new());
     for (i, addr) in addrs.iter().enumerate() {
         let id = i as u64 + 1;
+        let mut security_args: Vec<&std::ffi::OsStr> = Vec::new();
+        match &tls {
+            Some(files) => {
+                let node = &files.nodes[&ServerId(id)];
+                for (flag, path) in [
+                    ("--tls-cert", &node.cert),
+                    ("--tls-key", &node.key),
+                    ("--tls-ca", &node.ca),
+                ] {
+                    security_args.extend([flag.as_ref(), path.as_os_str()]);
+                }
+            }
+            None => security_args.push("--insecure-plaintext".as_ref()),
+        }
         let log_path = args.dir.join(format!("node{id}.log"));
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
@@ -369,6 +512,7 @@ pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
                 "--pre-vote",
                 &args.pre_vote.to_string(),
             ])
+            .args(&security_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -386,7 +530,15 @@ pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
         .map(|a| a.to_string())
         .collect::<Vec<_>>()
         .join(",");
-    println!("try: ballot kv --cluster {cluster} put greeting hello");
+    let mut kv = format!("ballot kv --cluster {cluster}");
+    if args.cluster_id != "ballot" {
+        kv += &format!(" --cluster-id {}", shell_quote(&args.cluster_id));
+    }
+    match &tls {
+        Some(files) => kv += &format!(" --tls-ca {}", shell_quote_path(&files.ca)),
+        None => kv += " --insecure-plaintext",
+    }
+    println!("try: {kv} put greeting hello");
     let _ = std::io::stdout().flush();
     let rt = runtime()?;
     let cluster_id = args.cluster_id.clone();
@@ -410,7 +562,8 @@ pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
             }
             let mut leader = None;
             for addr in &addrs {
-                if let Ok(st) = status(*addr, &cluster_id, Duration::from_millis(200)).await {
+                let st = status_with(*addr, &cluster_id, &security, Duration::from_millis(200));
+                if let Ok(st) = st.await {
                     if st.role == "leader" && leader.is_none_or(|(_, term)| st.term > term) {
                         leader = Some((st.id, st.term));
                     }
@@ -431,16 +584,32 @@ pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
+/// `text` as one shell word: as is when it is plain, else single-quoted.
+fn shell_quote(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:,=@+".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+fn shell_quote_path(path: &Path) -> String {
+    shell_quote(&path.to_string_lossy())
+}
+
 /// One KV operation: prints the result; exit 0 ok, 1 failure (or `get` of an absent key).
 pub fn run_kv(args: KvArgs) -> anyhow::Result<ExitCode> {
     let addrs = parse_addrs(&args.cluster)?;
+    let security = client_security(&args)?;
     let rt = runtime()?;
     let timeout = Duration::from_millis(args.timeout_ms);
     rt.block_on(async move {
         if let KvCommand::Status = args.op {
             let mut failed = false;
             for addr in &addrs {
-                match status(*addr, &args.cluster_id, timeout.min(Duration::from_secs(2))).await {
+                let limit = timeout.min(Duration::from_secs(2));
+                match status_with(*addr, &args.cluster_id, &security, limit).await {
                     Ok(st) => println!(
                         "{addr} node {} {} term {} commit {} log {} leader {}",
                         st.id,
@@ -462,7 +631,7 @@ pub fn run_kv(args: KvArgs) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             });
         }
-        let mut client = KvClient::new(addrs, &args.cluster_id);
+        let mut client = KvClient::with_security(addrs, &args.cluster_id, security);
         client.timeout = timeout;
         let result = match &args.op {
             KvCommand::Put { key, value } => client.put(key, value).await.map(|()| {

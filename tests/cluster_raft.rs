@@ -1,10 +1,10 @@
-//! 3-node Raft clusters of real `ballot node` processes on loopback: election, replication,
-//! kill -9 of the leader, no acknowledged write lost, restart and catch-up; a retried put
-//! applied once across a paused leader; the `ballot kv` and `ballot cluster` commands.
+//! 3-node Raft clusters of real `ballot node` processes on loopback, over mutual TLS (one
+//! `--insecure-plaintext` run of each command): election, replication, kill -9 of the leader, no
+//! acknowledged write lost, restart and catch-up; a retried put applied once across a paused
+//! leader; the `ballot kv` and `ballot cluster` commands, and their TLS flags.
 
 mod cluster_support;
 
-use ballot_node::client::KvClient;
 use cluster_support::{Cluster, CLUSTER_ID};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -69,13 +69,10 @@ fn leader_kill_loses_no_acknowledged_write_and_the_node_catches_up() {
 
         // The killed node restarts from its disk and catches up with the leader's commit.
         cluster.spawn(leader).unwrap();
-        let st = ballot_node::client::status(
-            cluster.addrs[new_leader],
-            CLUSTER_ID,
-            Duration::from_secs(1),
-        )
-        .await
-        .unwrap();
+        let st = cluster
+            .status(new_leader, Duration::from_secs(1))
+            .await
+            .unwrap();
         cluster
             .wait_commit(leader, st.commit, Duration::from_secs(10))
             .await
@@ -207,10 +204,7 @@ fn retried_put_is_applied_once_when_another_write_comes_between() {
         let mut proxy = LossyProxy::start(cluster.addrs[leader]).await;
 
         // Client 1 talks to the leader through the proxy first, then to the others.
-        let mut c1 = KvClient::new(
-            std::iter::once(proxy.addr).chain(others.clone()).collect(),
-            CLUSTER_ID,
-        );
+        let mut c1 = cluster.client_of(std::iter::once(proxy.addr).chain(others.clone()).collect());
         c1.attempt_timeout = Duration::from_secs(120);
         c1.timeout = Duration::from_secs(120);
         // Open client 1's session while answers still come back.
@@ -231,7 +225,7 @@ fn retried_put_is_applied_once_when_another_write_comes_between() {
 
         let paused = node_pid(&cluster, leader);
         signal(paused, "-STOP");
-        let mut c2 = KvClient::new(others.clone(), CLUSTER_ID);
+        let mut c2 = cluster.client_of(others.clone());
         c2.put("x", "B").await.unwrap();
 
         // Client 1's attempt ends now; it retries A through the new leader.
@@ -242,7 +236,7 @@ fn retried_put_is_applied_once_when_another_write_comes_between() {
             .unwrap();
         result.unwrap();
         assert_eq!(c1.client_id(), Some(session), "the retry kept its session");
-        let mut survivors = KvClient::new(others.clone(), CLUSTER_ID);
+        let mut survivors = cluster.client_of(others.clone());
         assert_eq!(
             survivors.get("x").await.unwrap().as_deref(),
             Some("B"),
@@ -252,13 +246,10 @@ fn retried_put_is_applied_once_when_another_write_comes_between() {
         // The paused leader resumes, steps down and catches up; x is still B.
         signal(paused, "-CONT");
         let new_leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
-        let st = ballot_node::client::status(
-            cluster.addrs[new_leader],
-            CLUSTER_ID,
-            Duration::from_secs(1),
-        )
-        .await
-        .unwrap();
+        let st = cluster
+            .status(new_leader, Duration::from_secs(1))
+            .await
+            .unwrap();
         cluster
             .wait_commit(leader, st.commit, Duration::from_secs(10))
             .await
@@ -290,8 +281,17 @@ fn kv_command_puts_gets_and_deletes() {
         .map(|a| a.to_string())
         .collect::<Vec<_>>()
         .join(",");
+    let ca = cluster
+        .tls
+        .as_ref()
+        .unwrap()
+        .ca
+        .to_str()
+        .unwrap()
+        .to_owned();
     let kv = |rest: &[&str]| {
         let mut args = vec!["kv", "--cluster", &addrs, "--cluster-id", CLUSTER_ID];
+        args.extend_from_slice(&["--tls-ca", &ca]);
         args.extend_from_slice(rest);
         ballot(&args)
     };
@@ -334,6 +334,58 @@ fn kv_command_puts_gets_and_deletes() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--peers"), "{err}");
+
+    // TLS by default: without its material a node refuses to start, naming the flags, and a
+    // client without the CA refuses to run; a plaintext client of a TLS cluster is told why.
+    let (code, _, err) = ballot(&[
+        "node",
+        "--id",
+        "1",
+        "--peers",
+        "1=127.0.0.1:1",
+        "--dir",
+        "/x",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("missing --tls-cert, --tls-key, --tls-ca")
+            && err.contains("--insecure-plaintext"),
+        "{err}"
+    );
+    let (code, _, err) = ballot(&[
+        "node",
+        "--id",
+        "1",
+        "--peers",
+        "1=127.0.0.1:1",
+        "--dir",
+        "/x",
+        "--insecure-plaintext",
+        "--tls-ca",
+        &ca,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--insecure-plaintext: cannot be combined"),
+        "{err}"
+    );
+    let (code, _, err) = ballot(&["kv", "--cluster", &addrs, "get", "greeting"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing --tls-ca"), "{err}");
+    let (code, _, err) = ballot(&[
+        "kv",
+        "--cluster",
+        &addrs,
+        "--cluster-id",
+        CLUSTER_ID,
+        "--insecure-plaintext",
+        "--timeout-ms",
+        "300",
+        "get",
+        "greeting",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("the other side uses TLS"), "{err}");
 }
 
 /// Kills the `ballot cluster` process and every node pid it printed, on any exit path.
@@ -357,12 +409,38 @@ fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }
 
+/// `ballot cluster` over TLS: it writes the CA and node certificates, and the `ballot kv`
+/// command line it prints works as printed.
 #[test]
 fn cluster_command_prints_the_leader_and_stops_every_node_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
+    let kv_line = cluster_command_until_ctrl_c(dir.path(), &[]);
+    assert!(kv_line.contains(" --tls-ca "), "{kv_line}");
+    for file in ["ca.pem", "node1-cert.pem", "node3-key.pem"] {
+        assert!(dir.path().join(file).is_file(), "{file} not written");
+    }
+    assert!(
+        !dir.path().join("ca-key.pem").exists(),
+        "the CA's key is never written"
+    );
+}
+
+#[test]
+fn cluster_command_with_insecure_plaintext_runs_without_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv_line = cluster_command_until_ctrl_c(dir.path(), &["--insecure-plaintext"]);
+    assert!(kv_line.contains(" --insecure-plaintext"), "{kv_line}");
+    assert!(!dir.path().join("ca.pem").exists());
+}
+
+/// Runs `ballot cluster raft --nodes 3 --dir DIR EXTRA…` until it prints a leader, runs the
+/// `ballot kv` line it printed, then Ctrl-C: the cluster stops and no node outlives it. Returns
+/// the printed `ballot kv` line.
+fn cluster_command_until_ctrl_c(dir: &Path, extra: &[&str]) -> String {
     let mut child = Command::new(BIN)
         .args(["cluster", "raft", "--nodes", "3", "--dir"])
-        .arg(dir.path())
+        .arg(dir)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -381,11 +459,15 @@ fn cluster_command_prints_the_leader_and_stops_every_node_on_ctrl_c() {
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut node_pids = Vec::new();
+    let mut kv_line = None;
     let leader_line = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = rx
             .recv_timeout(left)
             .expect("`ballot cluster` printed no leader within 20 s");
+        if let Some(command) = line.strip_prefix("try: ") {
+            kv_line = Some(command.to_owned());
+        }
         if let Some(rest) = line.split(": pid ").nth(1) {
             let pid: u32 = rest.split_whitespace().next().unwrap().parse().unwrap();
             node_pids.push(pid);
@@ -397,6 +479,14 @@ fn cluster_command_prints_the_leader_and_stops_every_node_on_ctrl_c() {
     };
     assert_eq!(node_pids.len(), 3, "{leader_line}");
     assert!(node_pids.iter().all(|p| alive(*p)));
+    let kv_line = kv_line.expect("`ballot cluster` printed a `ballot kv` line");
+    let words: Vec<&str> = kv_line.split_whitespace().collect();
+    assert_eq!(words[0], "ballot", "{kv_line}");
+    assert_eq!(
+        ballot(&words[1..]),
+        (0, "OK\n".into(), String::new()),
+        "{kv_line}"
+    );
     // Ctrl-C
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -417,4 +507,5 @@ fn cluster_command_prints_the_leader_and_stops_every_node_on_ctrl_c() {
     for pid in &node_pids {
         assert!(!alive(*pid), "node pid {pid} outlived `ballot cluster`");
     }
+    kv_line
 }

@@ -337,8 +337,12 @@ impl<K: NodeKind> Cluster<K> {
                 last_index: 0,
             })),
         };
+        // No TCP, so no connection ever closes: the harness never sends `Event::PeerLost`
+        // (the model's `timeout` is what it stands for).
+        let (_peer_lost_tx, peer_lost_rx) = mailbox(1);
         let inputs = LoopInputs {
             proposals: proposals_rx,
+            peer_lost: peer_lost_rx,
             shutdown: shutdown_rx,
         };
         let node = runtime::run(

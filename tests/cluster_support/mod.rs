@@ -1,9 +1,15 @@
 //! Real `ballot node` processes on loopback for the cluster tests and benches: start, kill -9,
 //! restart, find the leader. Every child is killed when the `Cluster` drops, even on panic.
+//! A cluster runs over mutual TLS with certificates written as `ballot cluster` writes them,
+//! unless started with [`Cluster::start_plaintext`].
 #![allow(dead_code)] // each test binary uses a different subset
 
 use anyhow::{bail, Context};
-use ballot_node::client::{status, KvClient};
+use ballot_core::ServerId;
+use ballot_node::client::{status_with, ClientError, KvClient};
+use ballot_node::codec::NodeStatus;
+use ballot_node::tls::{write_cluster_tls, ClientSecurity, ClientTls, ClusterTlsFiles};
+use std::ffi::OsString;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,9 +20,15 @@ pub const CLUSTER_ID: &str = "ballot-test";
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub addrs: Vec<SocketAddr>,
+    /// How clients of this cluster connect.
+    pub security: ClientSecurity,
+    /// The certificates, when the cluster runs TLS.
+    pub tls: Option<ClusterTlsFiles>,
     children: Vec<Option<Child>>,
     peers: String,
     bin: PathBuf,
+    /// Extra `ballot node` flags for every (re)start (e.g. timing).
+    pub node_args: Vec<String>,
 }
 
 fn free_addrs(n: usize) -> Vec<SocketAddr> {
@@ -30,8 +42,39 @@ fn free_addrs(n: usize) -> Vec<SocketAddr> {
 }
 
 impl Cluster {
-    /// Starts `n` nodes of the `ballot` binary at `bin`.
+    /// Starts `n` nodes of the `ballot` binary at `bin`, over mutual TLS.
     pub fn start(n: usize, bin: &Path) -> anyhow::Result<Cluster> {
+        Self::start_with(n, bin, true, Vec::new())
+    }
+
+    /// Starts `n` TLS nodes with extra `ballot node` flags (kept for restarts).
+    pub fn start_with_args(
+        n: usize,
+        bin: &Path,
+        node_args: Vec<String>,
+    ) -> anyhow::Result<Cluster> {
+        Self::start_with(n, bin, true, node_args)
+    }
+
+    /// Starts `n` nodes with `--insecure-plaintext`.
+    pub fn start_plaintext(n: usize, bin: &Path) -> anyhow::Result<Cluster> {
+        Self::start_with(n, bin, false, Vec::new())
+    }
+
+    fn start_with(
+        n: usize,
+        bin: &Path,
+        tls: bool,
+        node_args: Vec<String>,
+    ) -> anyhow::Result<Cluster> {
+        let dir = tempfile::tempdir()?;
+        let (tls, security) = if tls {
+            let files = write_cluster_tls(dir.path(), (1..=n as u64).map(ServerId))?;
+            let client = ClientTls::load(&files.ca, None)?;
+            (Some(files), ClientSecurity::Tls(client))
+        } else {
+            (None, ClientSecurity::InsecurePlaintext)
+        };
         let addrs = free_addrs(n);
         let peers = addrs
             .iter()
@@ -40,11 +83,14 @@ impl Cluster {
             .collect::<Vec<_>>()
             .join(",");
         let mut cluster = Cluster {
-            dir: tempfile::tempdir()?,
+            dir,
             addrs,
+            security,
+            tls,
             children: (0..n).map(|_| None).collect(),
             peers,
             bin: bin.to_owned(),
+            node_args,
         };
         for i in 0..n {
             cluster.spawn(i)?;
@@ -60,6 +106,20 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(self.dir.path().join(format!("node{id}.log")))?;
+        let security: Vec<OsString> = match &self.tls {
+            Some(files) => {
+                let node = &files.nodes[&ServerId(i as u64 + 1)];
+                vec![
+                    "--tls-cert".into(),
+                    node.cert.clone().into(),
+                    "--tls-key".into(),
+                    node.key.clone().into(),
+                    "--tls-ca".into(),
+                    node.ca.clone().into(),
+                ]
+            }
+            None => vec!["--insecure-plaintext".into()],
+        };
         let child = Command::new(&self.bin)
             .args([
                 "node",
@@ -74,6 +134,8 @@ impl Cluster {
             ])
             .arg("--dir")
             .arg(self.dir.path().join(format!("node{id}")))
+            .args(&security)
+            .args(&self.node_args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -82,6 +144,16 @@ impl Cluster {
             .with_context(|| format!("spawning {}", self.bin.display()))?;
         self.children[i] = Some(child);
         Ok(())
+    }
+
+    /// The process id of node `i`, while it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.children[i].as_ref().map(|c| c.id())
+    }
+
+    /// Whether node `i` runs.
+    pub fn is_running(&self, i: usize) -> bool {
+        self.children[i].is_some()
     }
 
     /// kill -9 node `i` and reap it.
@@ -98,8 +170,19 @@ impl Cluster {
             .unwrap_or_default()
     }
 
+    /// A client of every node.
     pub fn client(&self) -> KvClient {
-        KvClient::new(self.addrs.clone(), CLUSTER_ID)
+        self.client_of(self.addrs.clone())
+    }
+
+    /// A client of the servers at `addrs` (nodes of this cluster, or proxies in front of them).
+    pub fn client_of(&self, addrs: Vec<SocketAddr>) -> KvClient {
+        KvClient::with_security(addrs, CLUSTER_ID, self.security.clone())
+    }
+
+    /// Node `i`'s status.
+    pub async fn status(&self, i: usize, within: Duration) -> Result<NodeStatus, ClientError> {
+        status_with(self.addrs[i], CLUSTER_ID, &self.security, within).await
     }
 
     /// Polls until one running node says it leads in the highest term seen; its index.
@@ -107,11 +190,11 @@ impl Cluster {
         let deadline = Instant::now() + within;
         loop {
             let mut best: Option<(u64, usize)> = None;
-            for (i, addr) in self.addrs.iter().enumerate() {
+            for i in 0..self.addrs.len() {
                 if self.children[i].is_none() {
                     continue;
                 }
-                if let Ok(st) = status(*addr, CLUSTER_ID, Duration::from_millis(200)).await {
+                if let Ok(st) = self.status(i, Duration::from_millis(200)).await {
                     if st.role == "leader" && best.is_none_or(|(t, _)| st.term > t) {
                         best = Some((st.term, i));
                     }
@@ -136,7 +219,7 @@ impl Cluster {
     pub async fn wait_commit(&self, i: usize, commit: u64, within: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
         loop {
-            if let Ok(st) = status(self.addrs[i], CLUSTER_ID, Duration::from_millis(200)).await {
+            if let Ok(st) = self.status(i, Duration::from_millis(200)).await {
                 if st.commit >= commit {
                     return Ok(());
                 }

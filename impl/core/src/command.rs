@@ -66,6 +66,13 @@ pub enum Event<M> {
         /// The newest persisted id.
         id: PersistId,
     },
+    /// The connection `peer` opened to this server closed: its process may be gone (a kill -9
+    /// closes its sockets at once). A hint, never a fact: a core may only act on it in ways it
+    /// could also have acted on a timer.
+    PeerLost {
+        /// Whose connection closed.
+        peer: ServerId,
+    },
 }
 
 /// An output of a core, executed by the runtime.

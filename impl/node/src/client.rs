@@ -4,14 +4,17 @@
 //! Each client opens a session (Raft thesis §6.3, see [`crate::kv`]) on its first call and
 //! numbers its requests; every attempt of one call carries the same number, so a request whose
 //! first attempt timed out after it was committed is not applied a second time by the retry.
+//!
+//! Connections are TLS ([`ClientSecurity::Tls`]: the server must hold a certificate of the
+//! cluster's CA) unless the client is made for a plaintext cluster.
 
 use crate::codec::{read_frame, write_frame, Caller, Frame, FrameError, Hello, NodeStatus};
 use crate::kv::{ClientId, KvOp, KvOutcome, KvResult, Refusal, Session};
+use crate::tls::{ClientSecurity, ReadHalf, WriteHalf};
 use ballot_core::raft::Message;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::BufReader;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -63,14 +66,15 @@ struct OpenSession {
 
 struct Connection {
     index: usize,
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<ReadHalf>,
+    writer: WriteHalf,
 }
 
 /// A client of a ballot KV cluster.
 pub struct KvClient {
     addrs: Vec<SocketAddr>,
     cluster_id: String,
+    security: ClientSecurity,
     current: usize,
     conn: Option<Connection>,
     next_id: u64,
@@ -98,14 +102,18 @@ impl std::fmt::Debug for KvClient {
 async fn connect(
     addr: SocketAddr,
     cluster_id: &str,
+    security: &ClientSecurity,
     timeout: Duration,
-) -> Result<(BufReader<OwnedReadHalf>, OwnedWriteHalf), String> {
+) -> Result<(BufReader<ReadHalf>, WriteHalf), String> {
     let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| "connect timed out".to_string())?
         .map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
+    let (read, mut write) = security
+        .secure(stream)
+        .await
+        .map_err(|e| format!("TLS handshake: {e}"))?;
     write_frame(
         &mut write,
         &Frame::<Message>::Hello(Hello::new(cluster_id, Caller::Client)),
@@ -115,15 +123,34 @@ async fn connect(
     Ok((BufReader::new(read), write))
 }
 
-/// Asks one server for its status.
+/// Asks one server of a plaintext (`--insecure-plaintext`) cluster for its status; see
+/// [`status_with`].
 pub async fn status(
     addr: SocketAddr,
     cluster_id: &str,
     timeout: Duration,
 ) -> Result<NodeStatus, ClientError> {
+    status_with(
+        addr,
+        cluster_id,
+        &ClientSecurity::InsecurePlaintext,
+        timeout,
+    )
+    .await
+}
+
+/// Asks one server for its status, connecting with `security`.
+pub async fn status_with(
+    addr: SocketAddr,
+    cluster_id: &str,
+    security: &ClientSecurity,
+    timeout: Duration,
+) -> Result<NodeStatus, ClientError> {
     let server = |reason: String| ClientError::Server { addr, reason };
     let fut = async {
-        let (mut reader, mut writer) = connect(addr, cluster_id, timeout).await.map_err(server)?;
+        let (mut reader, mut writer) = connect(addr, cluster_id, security, timeout)
+            .await
+            .map_err(server)?;
         write_frame(&mut writer, &Frame::<Message>::StatusRequest)
             .await
             .map_err(|e| server(e.to_string()))?;
@@ -140,8 +167,18 @@ pub async fn status(
 }
 
 impl KvClient {
-    /// A client of the servers at `addrs` in cluster `cluster_id`.
+    /// A client of the servers at `addrs` in a plaintext (`--insecure-plaintext`) cluster
+    /// `cluster_id`; see [`KvClient::with_security`].
     pub fn new(addrs: Vec<SocketAddr>, cluster_id: &str) -> Self {
+        Self::with_security(addrs, cluster_id, ClientSecurity::InsecurePlaintext)
+    }
+
+    /// A client of the servers at `addrs` in cluster `cluster_id`, connecting with `security`.
+    pub fn with_security(
+        addrs: Vec<SocketAddr>,
+        cluster_id: &str,
+        security: ClientSecurity,
+    ) -> Self {
         assert!(
             !addrs.is_empty(),
             "a client needs at least one server address"
@@ -149,6 +186,7 @@ impl KvClient {
         KvClient {
             addrs,
             cluster_id: cluster_id.to_owned(),
+            security,
             current: 0,
             conn: None,
             next_id: 0,
@@ -344,6 +382,7 @@ impl KvClient {
             let (reader, writer) = connect(
                 self.addrs[self.current],
                 &self.cluster_id,
+                &self.security,
                 self.attempt_timeout,
             )
             .await?;

@@ -123,7 +123,7 @@ pub enum FrameError {
     #[error("connection closed")]
     Closed,
     /// A length prefix above the limit.
-    #[error("oversized frame: {len} bytes > max {MAX_FRAME_BYTES}")]
+    #[error("oversized frame: {len} bytes > max {MAX_FRAME_BYTES}{}", tls_hint(*len))]
     Oversized {
         /// The announced length.
         len: usize,
@@ -154,6 +154,17 @@ pub enum FrameError {
     /// The socket failed, or the stream ended inside a frame.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// A plaintext reader that meets TLS sees a record header as a length prefix: content type
+/// 20–23, then version 3.x. Saying so turns a puzzling size into the real mistake.
+fn tls_hint(len: usize) -> &'static str {
+    let [content_type, major, ..] = (len as u32).to_be_bytes();
+    if (20..=23).contains(&content_type) && major == 3 {
+        " (a TLS record: the other side uses TLS, this side plaintext)"
+    } else {
+        ""
+    }
 }
 
 /// How long [`read_frame_within`] waits; `None` waits for ever.
@@ -217,9 +228,14 @@ where
             .await
             .map_err(|_| FrameError::Idle { after })?,
         None => first.await,
-    }?;
-    if got == 0 {
-        return Err(FrameError::Closed);
+    };
+    match got {
+        // A TLS peer that closes without close_notify: frames delimit themselves, so an end
+        // between two frames truncates nothing.
+        Ok(0) => return Err(FrameError::Closed),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
     }
     let rest = read_rest(reader, &mut prefix, body);
     match deadlines.frame {
@@ -518,6 +534,21 @@ mod tests {
                 .unwrap_err();
             assert!(matches!(err, FrameError::Io(_)), "cut at {cut}: {err}");
         }
+    }
+
+    /// What a plaintext reader makes of a TLS alert (content type 21, version 3.3) says so.
+    #[tokio::test]
+    async fn a_tls_record_read_as_a_frame_is_named() {
+        let alert = [21, 3, 3, 0, 2, 2, 40];
+        let err = read_frame::<Message, _>(&mut &alert[..], &mut Vec::new())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("the other side uses TLS"), "{err}");
+        let plain = ((MAX_FRAME_BYTES + 1) as u32).to_be_bytes();
+        let err = read_frame::<Message, _>(&mut &plain[..], &mut Vec::new())
+            .await
+            .unwrap_err();
+        assert!(!err.to_string().contains("TLS"), "{err}");
     }
 
     #[tokio::test]

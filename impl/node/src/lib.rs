@@ -2,10 +2,11 @@
 //! [`transport::Transport`], [`storage::Storage`], [`timers::Timers`] — so tests and the
 //! conformance harness can plug controlled versions into the same node code
 //! ([`runtime::run`]). Production pieces: TCP with framed, versioned handshakes
-//! ([`transport`], [`server`], [`codec`]), an fsynced append-only log ([`storage`]), the
-//! replicated KV store ([`kv`]) and its client ([`client`]).
+//! ([`transport`], [`server`], [`codec`]) under mutual TLS ([`tls`]), an fsynced append-only
+//! log ([`storage`]), the replicated KV store ([`kv`]) and its client ([`client`]).
 //!
-//! All shared state goes through [`sync`] (std, or loom under `--cfg ballot_loom`).
+//! All shared state goes through `sync` (std, or loom under `--cfg ballot_loom`); only rustls'
+//! configurations, immutable after start, use rustls' own `std::sync::Arc`.
 
 pub mod apply_log;
 pub mod client;
@@ -19,4 +20,5 @@ pub mod server;
 pub mod storage;
 pub(crate) mod sync;
 pub mod timers;
+pub mod tls;
 pub mod transport;

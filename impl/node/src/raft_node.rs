@@ -12,6 +12,7 @@ use crate::server::{self, ServerContext, ServerLimits, StatusCell};
 use crate::storage::{FileStorage, Storage};
 use crate::sync::Arc;
 use crate::timers::TokioTimers;
+use crate::tls::NodeSecurity;
 use crate::transport::{TcpTransport, INBOUND_QUEUE_CAPACITY};
 use ballot_core::raft::{HardState, Message, RaftConfig, RaftCore};
 use ballot_core::{Entry, LogIndex, Payload, ServerId};
@@ -22,6 +23,9 @@ use tokio::net::TcpListener;
 
 /// Largest `AppendEntries` payload: half the frame limit, leaving room for framing.
 pub const MAX_APPEND_BYTES: usize = 256 * 1024;
+/// Peer-connection closures queued for the node loop: a few per peer at most; more are dropped
+/// (one is enough to act on).
+pub const PEER_LOST_QUEUE_CAPACITY: usize = 64;
 /// Applied results kept for client sessions that have not read theirs yet.
 pub const APPLY_LOG_RETAIN: usize = 64 * 1024;
 
@@ -53,6 +57,9 @@ pub struct RaftNodeConfig {
     /// the log with no vote (`--recover-missing-hard-state`; see
     /// [`FileStorage::allow_missing_hard_state`]).
     pub recover_missing_hard_state: bool,
+    /// Mutual TLS with peers and TLS for clients (`--tls-cert/--tls-key/--tls-ca`), or
+    /// plaintext (`--insecure-plaintext`).
+    pub security: NodeSecurity,
 }
 
 /// The KV store as a state machine over log entries; client sessions live in the store, so a
@@ -142,7 +149,13 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
     let listener = TcpListener::bind(config.listen).await?;
     let local_addr = listener.local_addr()?;
     let (inbound_tx, inbound_rx) = mailbox::<(ServerId, Message)>(INBOUND_QUEUE_CAPACITY);
-    let transport = TcpTransport::start(config.id, &config.cluster_id, &config.peers, inbound_rx);
+    let transport = TcpTransport::start(
+        config.id,
+        &config.cluster_id,
+        &config.peers,
+        &config.security,
+        inbound_rx,
+    );
     let (proposals_tx, proposals_rx) = mailbox(PROPOSAL_QUEUE_CAPACITY);
     let (shutdown_tx, shutdown_rx) = mailbox(1);
     let applied = Arc::new(ApplyLog::new(APPLY_LOG_RETAIN));
@@ -154,15 +167,19 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
         commit: 0,
         last_index: 0,
     }));
+    // Filled by the acceptor when a peer's inbound connection closes (`Event::PeerLost`).
+    let (peer_lost_tx, peer_lost_rx) = mailbox(PEER_LOST_QUEUE_CAPACITY);
     let ctx = Arc::new(ServerContext {
         id: config.id,
         cluster_id: config.cluster_id.clone(),
         addresses: config.peers.clone(),
         inbound: inbound_tx,
+        peer_lost: peer_lost_tx,
         proposals: proposals_tx,
         applied: applied.clone(),
         status: status.clone(),
         limits: config.limits,
+        security: config.security.clone(),
     });
     let acceptor = tokio::spawn(server::serve::<Message>(listener, ctx));
     let shared = Shared {
@@ -171,6 +188,7 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
     };
     let inputs = LoopInputs {
         proposals: proposals_rx,
+        peer_lost: peer_lost_rx,
         shutdown: shutdown_rx,
     };
     let id = config.id;

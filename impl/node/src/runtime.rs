@@ -90,6 +90,8 @@ pub struct Shared<R> {
 pub struct LoopInputs {
     /// Client proposals.
     pub proposals: Receiver<Proposal>,
+    /// Peers whose inbound connection closed (`Event::PeerLost`).
+    pub peer_lost: Receiver<ServerId>,
     /// Closing it (or sending) stops the loop.
     pub shutdown: Receiver<()>,
 }
@@ -191,6 +193,7 @@ where
                 None => break Err(NodeError::TransportClosed),
             },
             timer = timers.fired() => Event::Timer(timer),
+            Some(peer) = inputs.peer_lost.recv() => Event::PeerLost { peer },
             proposal = inputs.proposals.recv() => match proposal {
                 Some(Proposal { data, reply }) => {
                     next_request += 1;

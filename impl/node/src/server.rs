@@ -1,12 +1,14 @@
-//! The acceptor: checks each connection's handshake, then hands peer messages to the node's
-//! inbound queue or serves a client session. A bad connection (garbage, oversized frame,
-//! unknown server, wrong cluster or version, a peer message that fails validation, a slow
-//! sender, an idle client) is closed with a logged reason; the listener and every other
-//! connection carry on.
+//! The acceptor: secures each connection (TLS, [`crate::tls`]), checks its hello, then hands
+//! peer messages to the node's inbound queue or serves a client session. A peer's id is the one
+//! its certificate names; a hello claiming another is refused. A bad connection (a failed TLS
+//! handshake, garbage, oversized frame, unknown server, a claim the certificate does not back,
+//! wrong cluster or version, a peer message that fails validation, a slow sender, an idle
+//! client) is closed with a logged reason; the listener and every other connection carry on.
 //!
 //! What a stranger can make this server spend is bounded: at most
-//! [`ServerLimits::max_connections`] connections (more are closed at accept), each with a read
-//! buffer and a frame body that grows only as bytes arrive ([`crate::codec`]); a hello within
+//! [`ServerLimits::max_connections`] connections (more are closed at accept; the TLS handshake
+//! holds a slot too), each with a read buffer and a frame body that grows only as bytes arrive
+//! ([`crate::codec`]); a TLS handshake within [`TLS_HANDSHAKE_TIMEOUT`], then a hello within
 //! [`HELLO_TIMEOUT`]; every frame complete within [`ServerLimits::frame_timeout`] of its first
 //! byte, and every answer taken by the client within that time too; a client session closed
 //! after [`ServerLimits::client_idle_timeout`] without a request.
@@ -20,6 +22,7 @@ use crate::codec::{
 use crate::kv::{KvOutcome, KvResult};
 use crate::mailbox::{mailbox, SendError, Sender};
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
+use crate::tls::{Credentials, NodeSecurity, TLS_HANDSHAKE_TIMEOUT};
 use ballot_core::{LogIndex, ServerId, Term};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -138,6 +141,8 @@ pub struct ServerContext<M> {
     pub addresses: BTreeMap<ServerId, SocketAddr>,
     /// Where peer messages go.
     pub inbound: Sender<(ServerId, M)>,
+    /// Where the end of a peer's connection is reported (`Event::PeerLost`).
+    pub peer_lost: Sender<ServerId>,
     /// Where client proposals go.
     pub proposals: Sender<Proposal>,
     /// Results of applied entries.
@@ -146,6 +151,8 @@ pub struct ServerContext<M> {
     pub status: Arc<StatusCell>,
     /// Bounds on what connections may cost.
     pub limits: ServerLimits,
+    /// TLS (who a peer is comes from its certificate), or plaintext.
+    pub security: NodeSecurity,
 }
 
 /// Open connections, against [`ServerLimits::max_connections`].
@@ -205,8 +212,10 @@ where
                 let Some(slot) = slots.try_take() else {
                     // Closed at once, with a reason if the socket takes it without waiting: no
                     // task, no buffer. Logged at 1, 2, 4, 8... refusals so a flood cannot flood
-                    // the log.
-                    let _ = stream.try_write(&full_frame);
+                    // the log. Over TLS the reason would need a handshake first: just closed.
+                    if ctx.security.is_plaintext() {
+                        let _ = stream.try_write(&full_frame);
+                    }
                     refused += 1;
                     if refused.is_power_of_two() {
                         tracing::warn!(node = %ctx.id, %remote, refused, reason = %full, "connection refused");
@@ -217,8 +226,7 @@ where
                 let ctx = ctx.clone();
                 tokio::spawn(async move {
                     let _slot = slot;
-                    let (read, write) = stream.into_split();
-                    if let Err(reason) = handle(read, write, remote, &ctx).await {
+                    if let Err(reason) = serve_connection(stream, remote, &ctx).await {
                         tracing::warn!(node = %ctx.id, %remote, %reason, "connection closed");
                     }
                 });
@@ -235,12 +243,34 @@ where
 /// Why a connection was closed, for the log line.
 type Reason = String;
 
-/// One connection, from its hello to its end; generic over the stream halves so that tests
-/// can drive it through in-memory pipes on a paused clock.
+/// One accepted connection: its TLS handshake within [`TLS_HANDSHAKE_TIMEOUT`] (the caller
+/// holds its connection slot meanwhile), then [`handle`]. Generic over the stream so tests can
+/// drive it through in-memory pipes on a paused clock.
+async fn serve_connection<M, S>(
+    stream: S,
+    remote: SocketAddr,
+    ctx: &ServerContext<M>,
+) -> Result<(), Reason>
+where
+    M: PeerMessage + Serialize + DeserializeOwned,
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let servers = ctx.addresses.keys().copied();
+    let handshake = ctx.security.accept(stream, servers);
+    let (read, write, credentials) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake)
+        .await
+        .map_err(|_| format!("no TLS handshake within {TLS_HANDSHAKE_TIMEOUT:?}"))??;
+    handle(read, write, remote, &credentials, ctx).await
+}
+
+/// One connection, from its hello to its end; `credentials` are what its transport proved.
+/// Generic over the stream halves so that tests can drive it through in-memory pipes on a
+/// paused clock.
 async fn handle<M, R, W>(
     read: R,
     mut write: W,
     remote: SocketAddr,
+    credentials: &Credentials,
     ctx: &ServerContext<M>,
 ) -> Result<(), Reason>
 where
@@ -286,8 +316,20 @@ where
             if !ctx.addresses.contains_key(&peer) {
                 return Err(goodbye(&mut write, format!("unknown server id {peer}")).await);
             }
+            // Who a peer is comes from its certificate; the hello only has to agree.
+            if let Err(reason) = credentials.admit_peer(peer) {
+                tracing::warn!(
+                    node = %ctx.id, %remote, hello_id = %peer, certificate = %credentials,
+                    "peer hello refused: the certificate does not name that server"
+                );
+                return Err(goodbye(&mut write, reason).await);
+            }
             tracing::debug!(node = %ctx.id, peer = %peer, %remote, "peer connected");
-            match peer_session(peer, &mut reader, &mut body, ctx).await {
+            let result = peer_session(peer, &mut reader, &mut body, ctx).await;
+            // The peer's process may be gone (kill -9 closes its sockets at once): a hint the
+            // core may act on (raft.prevote.leader-lost). A full queue already holds enough.
+            let _ = ctx.peer_lost.send(peer);
+            match result {
                 Ok(()) => Ok(()),
                 Err(reason) => Err(goodbye(&mut write, reason).await),
             }
@@ -460,11 +502,13 @@ mod tests {
         let (inbound, inbound_rx) = mailbox(16);
         let (proposals, proposals_rx) = mailbox(16);
         let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let (peer_lost, _) = mailbox(16);
         let ctx = ServerContext {
             id: ServerId(1),
             cluster_id: CLUSTER.into(),
             addresses: BTreeMap::from([(ServerId(1), addr), (ServerId(2), addr)]),
             inbound,
+            peer_lost,
             proposals,
             applied: Arc::new(ApplyLog::new(16)),
             status: Arc::new(StatusCell::new(NodeStatus {
@@ -476,6 +520,7 @@ mod tests {
                 last_index: 0,
             })),
             limits,
+            security: NodeSecurity::InsecurePlaintext,
         };
         (Arc::new(ctx), inbound_rx, proposals_rx)
     }
@@ -489,6 +534,22 @@ mod tests {
         connect_through(ctx, caller, 64 * 1024).await
     }
 
+    /// [`connect`] for a connection whose transport proved `credentials`.
+    async fn connect_as(
+        ctx: &Arc<ServerContext<Message>>,
+        caller: Caller,
+        credentials: Credentials,
+    ) -> (DuplexStream, JoinHandle<Result<(), Reason>>) {
+        let (mut ours, theirs) = tokio::io::duplex(64 * 1024);
+        let (read, write) = tokio::io::split(theirs);
+        let ctx = ctx.clone();
+        let remote = "127.0.0.1:1".parse().unwrap();
+        let task =
+            tokio::spawn(async move { handle(read, write, remote, &credentials, &ctx).await });
+        send(&mut ours, &Frame::Hello(Hello::new(CLUSTER, caller))).await;
+        (ours, task)
+    }
+
     /// [`connect`] through a pipe holding at most `pipe_bytes` each way.
     async fn connect_through(
         ctx: &Arc<ServerContext<Message>>,
@@ -498,10 +559,10 @@ mod tests {
         let (mut ours, theirs) = tokio::io::duplex(pipe_bytes);
         let (read, write) = tokio::io::split(theirs);
         let ctx = ctx.clone();
-        let task =
-            tokio::spawn(
-                async move { handle(read, write, "127.0.0.1:1".parse().unwrap(), &ctx).await },
-            );
+        let remote = "127.0.0.1:1".parse().unwrap();
+        let task = tokio::spawn(async move {
+            handle(read, write, remote, &Credentials::Unauthenticated, &ctx).await
+        });
         send(&mut ours, &Frame::Hello(Hello::new(CLUSTER, caller))).await;
         (ours, task)
     }
@@ -646,6 +707,83 @@ mod tests {
         );
         assert_eq!(start.elapsed(), limits.frame_timeout);
         requests.await.unwrap();
+    }
+
+    /// A connection whose certificate does not name the server its hello claims (or that has
+    /// none) is refused before anything of it reaches the node loop; a client hello on it is
+    /// served.
+    #[tokio::test]
+    async fn a_peer_hello_needs_a_certificate_naming_that_server() {
+        let (ctx, mut inbound, _proposals) = context(ServerLimits::default());
+        for credentials in [
+            Credentials::NoCertificate,
+            Credentials::NoServer,
+            Credentials::SeveralServers(vec![ServerId(1), ServerId(2)]),
+        ] {
+            let (mut peer, task) =
+                connect_as(&ctx, Caller::Peer(ServerId(2)), credentials.clone()).await;
+            send(&mut peer, &request_vote(4)).await;
+            let reason = goodbye_reason(&mut peer).await;
+            assert_eq!(
+                reason,
+                format!("hello claims server 2, the connection has {credentials}")
+            );
+            assert_eq!(task.await.unwrap(), Err(reason));
+        }
+        assert!(inbound.try_recv().is_none(), "no forged message delivered");
+
+        let (mut client, _task) =
+            connect_as(&ctx, Caller::Client, Credentials::NoCertificate).await;
+        send(&mut client, &Frame::StatusRequest).await;
+        let status = read_frame::<Message, _>(&mut client, &mut Vec::new()).await;
+        assert!(matches!(status, Ok(Frame::Status(_))), "{status:?}");
+
+        let (mut peer, _task) = connect_as(
+            &ctx,
+            Caller::Peer(ServerId(2)),
+            Credentials::Server(ServerId(2)),
+        )
+        .await;
+        send(&mut peer, &request_vote(4)).await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (from, msg) = loop {
+            if let Some(delivered) = inbound.try_recv() {
+                break delivered;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the certified peer's message not delivered"
+            );
+            tokio::task::yield_now().await;
+        };
+        assert_eq!((from, msg.term()), (ServerId(2), Term(4)));
+    }
+
+    /// A TLS connection that never completes its handshake is closed at the handshake deadline
+    /// (paused clock: the 5 s pass instantly), holding nothing longer.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_silent_in_the_tls_handshake_is_closed_at_its_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = crate::tls::write_cluster_tls(dir.path(), [ServerId(1), ServerId(2)]).unwrap();
+        let tls = crate::tls::NodeTls::load(ServerId(1), &files.nodes[&ServerId(1)]).unwrap();
+        let (ctx, _inbound, _proposals) = context(ServerLimits::default());
+        let ctx = Arc::new(ServerContext {
+            security: NodeSecurity::Tls(tls),
+            ..Arc::into_inner(ctx).unwrap()
+        });
+        let (mut ours, theirs) = tokio::io::duplex(64 * 1024);
+        let start = Instant::now();
+        let task = tokio::spawn(async move {
+            serve_connection(theirs, "127.0.0.1:1".parse().unwrap(), &ctx).await
+        });
+        assert_eq!(
+            task.await.unwrap(),
+            Err(format!("no TLS handshake within {TLS_HANDSHAKE_TIMEOUT:?}"))
+        );
+        assert_eq!(start.elapsed(), TLS_HANDSHAKE_TIMEOUT);
+        let mut rest = Vec::new();
+        ours.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "nothing sent to a silent stranger");
     }
 
     #[test]

@@ -4,9 +4,13 @@
 //! Connections are one-way: a server dials each peer and only writes on that connection; what
 //! peers send arrives on connections they dialed (accepted by [`crate::server`]). So a restart
 //! on either side needs no coordination, and a dead connection costs one backoff.
+//!
+//! Under TLS ([`NodeSecurity::Tls`]) the dialer checks that the acceptor's certificate names the
+//! peer it dialed and shows its own, from which the acceptor takes this server's id.
 
 use crate::codec::{encode_into, Caller, Frame, Hello};
 use crate::mailbox::{mailbox, Receiver, SendError, Sender};
+use crate::tls::{NodeSecurity, ReadHalf, WriteHalf};
 use ballot_core::ServerId;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -50,18 +54,26 @@ pub struct TcpTransport<M> {
 }
 
 impl<M: Serialize + Send + 'static> TcpTransport<M> {
-    /// Starts a writer task per peer; `inbound` is the receiving end the acceptor feeds.
+    /// Starts a writer task per peer, dialing with `security`; `inbound` is the receiving end
+    /// the acceptor feeds.
     pub fn start(
         id: ServerId,
         cluster_id: &str,
         peers: &BTreeMap<ServerId, SocketAddr>,
+        security: &NodeSecurity,
         inbound: Receiver<(ServerId, M)>,
     ) -> Self {
         let mut outbound = BTreeMap::new();
         for (&peer, &addr) in peers.iter().filter(|(p, _)| **p != id) {
             let (tx, rx) = mailbox(PEER_QUEUE_CAPACITY);
             let hello = Hello::new(cluster_id, Caller::Peer(id));
-            tokio::spawn(peer_writer(id, peer, addr, hello, rx));
+            let dial = Dial {
+                id,
+                peer,
+                addr,
+                security: security.clone(),
+            };
+            tokio::spawn(peer_writer(dial, hello, rx));
             outbound.insert(peer, tx);
         }
         TcpTransport {
@@ -102,15 +114,45 @@ impl<M: Serialize + Send + 'static> Transport<M> for TcpTransport<M> {
     }
 }
 
-/// Dials `addr`, says hello, and writes queued messages in batches until the queue closes.
-async fn peer_writer<M: Serialize>(
+/// Where and how one peer writer dials.
+struct Dial {
     id: ServerId,
     peer: ServerId,
     addr: SocketAddr,
-    hello: Hello,
-    mut queue: Receiver<M>,
-) {
+    security: NodeSecurity,
+}
+
+/// Why a dial failed.
+#[derive(Debug, thiserror::Error)]
+enum DialError {
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    #[error("TLS handshake: {0}")]
+    Handshake(String),
+}
+
+impl Dial {
+    /// A connection to the peer, secured.
+    async fn connect(&self) -> Result<(ReadHalf, WriteHalf), DialError> {
+        let stream = TcpStream::connect(self.addr)
+            .await
+            .map_err(DialError::Connect)?;
+        let _ = stream.set_nodelay(true);
+        self.security
+            .dial(self.peer, stream)
+            .await
+            .map_err(|e| DialError::Handshake(e.to_string()))
+    }
+}
+
+/// Dials the peer, says hello, and writes queued messages in batches until the queue closes.
+async fn peer_writer<M: Serialize>(dial: Dial, hello: Hello, mut queue: Receiver<M>) {
+    let Dial { id, peer, addr, .. } = dial;
     let mut backoff = RECONNECT_BACKOFF_MIN;
+    // A failed handshake (a misconfiguration or an impostor) is logged at `warn` once per
+    // distinct error until a connection succeeds, then at `debug`: retried every backoff, it
+    // would flood the log. A refused TCP connect is routine (the peer is down): `debug`.
+    let mut warned: Option<String> = None;
     let mut buf = Vec::new();
     // A message taken from the queue but not yet written survives a reconnect.
     let mut carry: Option<M> = None;
@@ -122,10 +164,18 @@ async fn peer_writer<M: Serialize>(
                 None => return,
             }
         }
-        let stream = match TcpStream::connect(addr).await {
-            Ok(stream) => stream,
-            Err(e) => {
-                tracing::debug!(node = %id, peer = %peer, %addr, error = %e, ?backoff, "connect failed");
+        let (mut reader, mut stream) = match dial.connect().await {
+            Ok(halves) => halves,
+            Err(error) => {
+                match error {
+                    DialError::Handshake(error) if warned.as_ref() != Some(&error) => {
+                        tracing::warn!(node = %id, peer = %peer, %addr, %error, "TLS handshake with peer failed");
+                        warned = Some(error);
+                    }
+                    error => {
+                        tracing::debug!(node = %id, peer = %peer, %addr, %error, ?backoff, "cannot connect to peer")
+                    }
+                }
                 if queue_closed_during(&mut queue, backoff).await {
                     return;
                 }
@@ -133,14 +183,13 @@ async fn peer_writer<M: Serialize>(
                 continue 'connect;
             }
         };
-        let _ = stream.set_nodelay(true);
-        let (mut reader, mut stream) = stream.into_split();
         buf.clear();
         encode_into(&Frame::<M>::Hello(hello.clone()), &mut buf).expect("hello encodes");
-        if let Err(e) = stream.write_all(&buf).await {
+        if let Err(e) = write_flushed(&mut stream, &buf).await {
             tracing::debug!(node = %id, peer = %peer, error = %e, "hello failed");
             continue 'connect;
         }
+        warned = None;
         tracing::debug!(node = %id, peer = %peer, %addr, "connected");
         backoff = RECONNECT_BACKOFF_MIN;
         loop {
@@ -180,13 +229,19 @@ async fn peer_writer<M: Serialize>(
                     break;
                 }
             }
-            if let Err(e) = stream.write_all(&buf).await {
+            if let Err(e) = write_flushed(&mut stream, &buf).await {
                 // The batch is lost with the connection; Raft retransmits on the next heartbeat.
                 tracing::debug!(node = %id, peer = %peer, error = %e, "write failed, reconnecting");
                 continue 'connect;
             }
         }
     }
+}
+
+/// Writes `bytes` and flushes: a TLS stream may hold written bytes until flushed.
+async fn write_flushed(stream: &mut WriteHalf, bytes: &[u8]) -> std::io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
 }
 
 /// Sleeps for `delay` while dropping messages that pile up (they would be stale); true if
@@ -236,7 +291,13 @@ mod tests {
             (ServerId(2), addr),
         ]);
         let (_inbound_tx, inbound_rx) = mailbox(8);
-        let mut transport = TcpTransport::<u32>::start(ServerId(1), "c", &peers, inbound_rx);
+        let mut transport = TcpTransport::<u32>::start(
+            ServerId(1),
+            "c",
+            &peers,
+            &NodeSecurity::InsecurePlaintext,
+            inbound_rx,
+        );
         transport.send(ServerId(2), 7);
         assert_eq!(first_message(&listener).await, 7);
 

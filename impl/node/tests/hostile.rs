@@ -1,6 +1,8 @@
 //! A hostile network and operator against one in-process node: forged peer messages, a flood of
 //! connections, random bytes through the frame decoder, a second process on the data directory.
 //! Each test is the fault probe's finding that it pins (see `docs/implementation.md` § Limits).
+//! The node runs `--insecure-plaintext`, which is what a peer (or a stranger past TLS) reaches:
+//! these limits hold behind TLS too; `tls.rs` tests what TLS adds.
 
 use ballot_core::raft::Message;
 use ballot_core::{Entry, LogIndex, ServerId, Term};
@@ -13,6 +15,7 @@ use ballot_node::raft_node::{start, RaftNodeConfig, RunningNode};
 use ballot_node::runtime::{NodeError, Timing};
 use ballot_node::server::ServerLimits;
 use ballot_node::storage::StorageError;
+use ballot_node::tls::NodeSecurity;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -52,6 +55,7 @@ fn quiet_node(dir: &Path, limits: ServerLimits) -> RaftNodeConfig {
         pre_vote: false,
         limits,
         recover_missing_hard_state: false,
+        security: NodeSecurity::InsecurePlaintext,
     }
 }
 

@@ -8,6 +8,7 @@ use ballot_node::codec::{encode_into, Caller, Frame, Hello, MAX_FRAME_BYTES};
 use ballot_node::raft_node::{start, RaftNodeConfig, RunningNode};
 use ballot_node::runtime::Timing;
 use ballot_node::server::ServerLimits;
+use ballot_node::tls::NodeSecurity;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -46,6 +47,7 @@ async fn start_cluster(dir: &std::path::Path, seed: u64) -> (Vec<RunningNode>, V
             pre_vote: true,
             limits: ServerLimits::default(),
             recover_missing_hard_state: false,
+            security: NodeSecurity::InsecurePlaintext,
         };
         nodes.push(start(config).await.expect("node starts"));
     }

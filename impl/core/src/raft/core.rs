@@ -559,6 +559,18 @@ impl RaftCore {
     /// Election timeout: without PreVote a follower or candidate starts an election and a
     /// leader has no election timer; with it, a leader checks its quorum and anyone else asks
     /// for pre-votes first.
+    /// raft.prevote.leader-lost: with PreVote, a follower whose leader's connection closed
+    /// handles it as its election timeout, so a crashed leader is replaced without waiting for
+    /// the timer (the model's `timeout` covers it: a timer may fire at any time). The lease
+    /// makes a spurious close harmless: the other followers still hear the leader and refuse the
+    /// pre-vote. Without PreVote the hint is ignored: an early election there could depose a
+    /// live leader.
+    fn on_peer_lost(&mut self, peer: ServerId) {
+        if self.config.pre_vote && self.role == Role::Follower && self.leader == Some(peer) {
+            self.on_election_timeout();
+        }
+    }
+
     fn on_election_timeout(&mut self) {
         match (self.role, self.config.pre_vote) {
             (Role::Leader, false) => {}
@@ -981,6 +993,7 @@ impl Core for RaftCore {
         match event {
             Event::Message { from, msg } => self.on_message(from, msg),
             Event::Timer(Timer::Election) => self.on_election_timeout(),
+            Event::PeerLost { peer } => self.on_peer_lost(peer),
             Event::Timer(Timer::Heartbeat) => self.on_heartbeat(),
             Event::ClientRequest { request, data } => self.on_client_request(request, data),
             Event::Persisted { id } => self.on_persisted(id),

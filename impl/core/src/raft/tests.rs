@@ -1431,3 +1431,28 @@ mod impl_mutants {
         );
     }
 }
+
+#[test]
+fn losing_the_leaders_connection_starts_a_pre_vote_at_once() {
+    // raft.prevote.leader-lost: the hint acts as the election timeout, for the leader only.
+    let mut c = pre_vote_core(S1, 2, None, &[]);
+    deliver(&mut c, S3, ae(2, 0, 0, &[], 0));
+    assert_eq!(step(&mut c, Event::PeerLost { peer: S2 }), vec![]);
+    assert_eq!(c.role(), Role::Follower);
+    assert_eq!(
+        step(&mut c, Event::PeerLost { peer: S3 }),
+        vec![
+            Command::SetTimer(Timer::Election),
+            send(S2, pv(3, 0, 0)),
+            send(S3, pv(3, 0, 0)),
+        ]
+    );
+    assert_eq!((c.role(), c.term()), (Role::PreCandidate, Term(2)));
+    // Already campaigning: nothing more.
+    assert_eq!(step(&mut c, Event::PeerLost { peer: S3 }), vec![]);
+    // Without PreVote the hint is ignored (an election there could depose a live leader).
+    let mut c = core(S1, 2, None, &[]);
+    deliver(&mut c, S3, ae(2, 0, 0, &[], 0));
+    assert_eq!(step(&mut c, Event::PeerLost { peer: S3 }), vec![]);
+    assert_eq!((c.role(), c.term()), (Role::Follower, Term(2)));
+}
