@@ -6,6 +6,8 @@ mod bounds;
 mod check;
 mod conform;
 mod explore;
+mod fault;
+mod linearizability;
 mod node;
 mod protocols;
 mod report;
@@ -62,6 +64,9 @@ enum Command {
     Cluster(node::ClusterArgs),
     /// Put, get or delete a key in a running cluster.
     Kv(node::KvArgs),
+    /// Inject faults (kill -9, SIGSTOP, partitions) into a real 3-node cluster under client
+    /// load, then check the recorded history for linearizability.
+    Fault(fault::FaultArgs),
 }
 
 /// The protocols ballot models.
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
         Command::Node(args) => return node::finish(node::run_node(args)),
         Command::Cluster(args) => return node::finish(node::run_cluster(args)),
         Command::Kv(args) => return node::finish(node::run_kv(args)),
+        Command::Fault(args) => return node::finish(fault::run(args)),
     };
     match result {
         Ok(code) => ExitCode::from(code),
