@@ -23,7 +23,7 @@ pub mod rng;
 pub use divergence::{Class, Divergence};
 
 use ballot_models::spec::Spec;
-use ballot_models::trace::{Step, Trace, FORMAT};
+use ballot_models::trace::Trace;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,24 +150,7 @@ pub fn run_bounded<T: Send + 'static>(
 
 /// The trace of a divergence: the model's steps up to it, with the divergence attached.
 pub fn divergence_trace<S: Spec>(spec: &S, actions: &[S::Act], divergence: &Divergence) -> Trace {
-    let mut state = spec.init_states().remove(0);
-    let mut steps = Vec::with_capacity(actions.len());
-    for a in actions {
-        state = spec
-            .next_state(&state, a.clone())
-            .expect("a divergence's actions are a path of the model");
-        steps.push(Step {
-            action: serde_json::to_value(a).expect("actions serialise"),
-            state: spec.state_view(&state),
-        });
-    }
-    Trace {
-        format: FORMAT.to_string(),
-        protocol: S::PROTOCOL.to_string(),
-        config: serde_json::to_value(spec.config()).expect("configs serialise"),
-        mutant: spec.mutant_name().map(str::to_string),
-        property: None,
-        steps,
-        divergence: Some(serde_json::to_value(divergence).expect("divergences serialise")),
-    }
+    let mut trace = Trace::from_path(spec, None, 0, actions);
+    trace.divergence = Some(serde_json::to_value(divergence).expect("divergences serialise"));
+    trace
 }

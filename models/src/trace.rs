@@ -62,12 +62,25 @@ impl Trace {
         property: Option<&str>,
         d: &Discovery<S::Act>,
     ) -> Self {
-        let mut state = spec.init_states()[d.init].clone();
-        let mut steps = Vec::with_capacity(d.actions.len());
-        for a in &d.actions {
+        Self::from_path(spec, property, d.init, &d.actions)
+    }
+
+    /// The trace of `actions` taken from initial state `init`, replayed on the model.
+    ///
+    /// # Panics
+    /// If `actions` is not a path of `spec` (a caller's invariant: paths come from the model).
+    pub fn from_path<S: Spec>(
+        spec: &S,
+        property: Option<&str>,
+        init: usize,
+        actions: &[S::Act],
+    ) -> Self {
+        let mut state = spec.init_states()[init].clone();
+        let mut steps = Vec::with_capacity(actions.len());
+        for a in actions {
             state = spec
                 .next_state(&state, a.clone())
-                .expect("a discovered path replays on its model");
+                .expect("a path replays on its model");
             steps.push(Step {
                 action: serde_json::to_value(a).expect("actions serialise"),
                 state: spec.state_view(&state),
