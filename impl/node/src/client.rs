@@ -22,6 +22,11 @@ use tokio::time::Instant;
 /// with the default timing takes 12–50 ms, so a poll every few milliseconds finds the new leader
 /// soon after it is elected, at the cost of a few loopback round trips per poll.
 pub const RETRY_BACKOFF_MAX: Duration = Duration::from_millis(8);
+/// One attempt at one server is given up after this long, and the call moves on to the next
+/// server. Short, because a paused (SIGSTOPped) leader would otherwise stall every client for the
+/// whole attempt; safe, because a retry carries the same session sequence number and is never
+/// applied twice. Long enough for an fsynced commit on a loaded machine.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -194,7 +199,7 @@ impl KvClient {
             sent: false,
             body: Vec::new(),
             timeout: Duration::from_secs(10),
-            attempt_timeout: Duration::from_secs(2),
+            attempt_timeout: ATTEMPT_TIMEOUT,
         }
     }
 
