@@ -269,8 +269,15 @@ pub fn conform(args: ConformArgs) -> Result<u8> {
         Ok(Err(Failure::Diverged {
             divergence,
             actions,
+            more_stopped,
         })) => {
             write_divergence(&model, &actions, &divergence, &out)?;
+            if more_stopped > 0 {
+                println!(
+                    "   a node stopped on {} more path(s); the run went on past each",
+                    count(more_stopped)
+                );
+            }
             (
                 Summary {
                     steps,

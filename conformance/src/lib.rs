@@ -50,6 +50,8 @@ pub enum Failure<A> {
         divergence: Box<Divergence>,
         /// The model actions taken, the divergent one included when it was a model action.
         actions: Vec<A>,
+        /// Further paths on which a node stopped (a panic): the run went on past each of them.
+        more_stopped: u64,
     },
     /// The request cannot be run (e.g. a depth too large to enumerate); names the flag.
     Usage(String),

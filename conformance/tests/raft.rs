@@ -46,6 +46,7 @@ fn passes(what: &str, r: Result<Summary, Failure<Action>>) -> Summary {
         Err(Failure::Diverged {
             divergence,
             actions,
+            ..
         }) => panic!(
             "{what}: {divergence}\nactions: {actions:?}\nexpected: {}\nactual: {}",
             divergence.expected, divergence.actual
@@ -269,6 +270,7 @@ fn a_divergence_is_deterministic() {
         Err(Failure::Diverged {
             divergence,
             actions,
+            ..
         }) => (divergence.to_string(), actions),
         _ => panic!("commit-previous-term survived the walks"),
     };

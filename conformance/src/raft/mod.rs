@@ -47,12 +47,20 @@ pub fn conform_depth(
     };
     progress.set_total(summary.transitions);
     let mut paths = graph.covering_paths();
+    let mut stops = Stops::default();
     while let Some(path) = paths.next() {
-        replay_counted(model, &path, hook.clone(), progress, &mut summary)?;
+        replay_counted(
+            model,
+            &path,
+            hook.clone(),
+            progress,
+            &mut summary,
+            &mut stops,
+        )?;
         summary.covered = paths.covered() as u64;
         progress.covered(summary.covered);
     }
-    Ok(summary)
+    stops.finish(summary)
 }
 
 /// Replays `walks` seeded random walks of at most `walk_depth` steps.
@@ -67,6 +75,7 @@ pub fn conform_walks(
     let mut rng = SplitMix::new(seed);
     let mut summary = Summary::default();
     let mut seen = std::collections::HashSet::new();
+    let mut stops = Stops::default();
     for _ in 0..walks {
         let path = random_walk(model, &mut rng, walk_depth);
         let mut st = model.init_states().remove(0);
@@ -77,11 +86,63 @@ pub fn conform_walks(
             seen.insert((st, a.clone()));
             st = next;
         }
-        replay_counted(model, &path, hook.clone(), progress, &mut summary)?;
+        replay_counted(
+            model,
+            &path,
+            hook.clone(),
+            progress,
+            &mut summary,
+            &mut stops,
+        )?;
         summary.covered = seen.len() as u64;
         progress.covered(summary.covered);
     }
-    Ok(summary)
+    stops.finish(summary)
+}
+
+/// The first path on which a node stopped (a panic, a storage error), and how many more did: a
+/// run reports them at its end instead of stopping at the first, so one crashing input does not
+/// hide the rest of the coverage.
+#[derive(Default)]
+struct Stops {
+    first: Option<(Box<Divergence>, Vec<Action>)>,
+    more: u64,
+}
+
+impl Stops {
+    fn record(&mut self, divergence: Divergence, actions: Vec<Action>) {
+        if self.first.is_none() {
+            self.first = Some((Box::new(divergence), actions));
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// Stops recorded so far (for a failure that ends the run early).
+    fn count(&self) -> u64 {
+        self.first.is_some() as u64 + self.more
+    }
+
+    /// The run's result: the first stop, if any, as its failure.
+    fn finish(self, summary: Summary) -> Result<Summary, Failure<Action>> {
+        match self.first {
+            None => Ok(summary),
+            Some((divergence, actions)) => Err(Failure::Diverged {
+                divergence,
+                actions,
+                more_stopped: self.more,
+            }),
+        }
+    }
+
+    /// A divergence that ends the run at once.
+    fn fail(&self, divergence: Divergence, actions: Vec<Action>) -> Failure<Action> {
+        Failure::Diverged {
+            divergence: Box::new(divergence),
+            actions,
+            more_stopped: self.count(),
+        }
+    }
 }
 
 fn replay_counted(
@@ -90,6 +151,7 @@ fn replay_counted(
     hook: Option<ConfigHook>,
     progress: &Progress,
     summary: &mut Summary,
+    stops: &mut Stops,
 ) -> Result<(), Failure<Action>> {
     let result = replay(model, path, hook, |_, _| progress.step());
     summary.paths += 1;
@@ -102,10 +164,11 @@ fn replay_counted(
         Err(divergence) => {
             summary.steps += divergence.step as u64;
             let actions = path[..divergence.step.min(path.len())].to_vec();
-            Err(Failure::Diverged {
-                divergence: Box::new(divergence),
-                actions,
-            })
+            if divergence.class == Class::NodeStopped {
+                stops.record(divergence, actions);
+                return Ok(());
+            }
+            Err(stops.fail(divergence, actions))
         }
     }
 }
@@ -131,22 +194,24 @@ pub fn simulate(
 ) -> Result<Summary, Failure<Action>> {
     let mut rng = SplitMix::new(seed);
     let mut summary = Summary::default();
+    let mut stops = Stops::default();
     progress.set_total(steps);
-    while summary.steps < steps {
-        let mut run =
-            RaftRun::start(model, hook.clone()).map_err(|divergence| Failure::Diverged {
-                divergence: Box::new(divergence),
-                actions: Vec::new(),
-            })?;
+    'runs: while summary.steps < steps {
+        let mut run = match RaftRun::start(model, hook.clone()) {
+            Ok(run) => run,
+            Err(d) if d.class == Class::NodeStopped => {
+                stops.record(d, Vec::new());
+                summary.steps += 1; // a start that fails counts, so the loop ends
+                continue;
+            }
+            Err(d) => return Err(stops.fail(d, Vec::new())),
+        };
         let mut actions = Vec::new();
         for _ in 0..run_length {
             if summary.steps >= steps {
                 break;
             }
-            let choices = offered(model, &run).map_err(|d| Failure::Diverged {
-                divergence: Box::new(d),
-                actions: actions.clone(),
-            })?;
+            let choices = offered(model, &run).map_err(|d| stops.fail(d, actions.clone()))?;
             if choices.is_empty() {
                 break;
             }
@@ -160,17 +225,21 @@ pub fn simulate(
             };
             summary.steps += 1;
             progress.step();
-            if let Err(divergence) = result {
-                return Err(Failure::Diverged {
-                    divergence: Box::new(divergence),
-                    actions,
-                });
+            match result {
+                Ok(()) => {}
+                Err(d) if d.class == Class::NodeStopped => {
+                    stops.record(d, actions);
+                    summary.paths += 1;
+                    progress.path();
+                    continue 'runs;
+                }
+                Err(d) => return Err(stops.fail(d, actions)),
             }
         }
         summary.paths += 1;
         progress.path();
     }
-    Ok(summary)
+    stops.finish(summary)
 }
 
 /// Everything the implementation offers now, within the model's bounds. A timer the model
@@ -243,4 +312,37 @@ fn offered(model: &RaftModel, run: &RaftRun<'_>) -> Result<Vec<Choice>, Divergen
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stopped(step: usize) -> Divergence {
+        Divergence {
+            step,
+            action: "s0 election timeout".into(),
+            class: Class::NodeStopped,
+            details: vec!["node 1 stopped: panicked: boom".into()],
+            expected: Box::default(),
+            actual: Box::default(),
+        }
+    }
+
+    #[test]
+    fn a_stopped_node_is_reported_at_the_end_with_the_count_of_the_others() {
+        assert!(Stops::default().finish(Summary::default()).is_ok());
+        let mut stops = Stops::default();
+        stops.record(stopped(3), vec![]);
+        stops.record(stopped(5), vec![]);
+        stops.record(stopped(7), vec![]);
+        match stops.finish(Summary::default()) {
+            Err(Failure::Diverged {
+                divergence,
+                more_stopped,
+                ..
+            }) => assert_eq!((divergence.step, more_stopped), (3, 2)),
+            _ => panic!("the first stop is the run's failure"),
+        }
+    }
 }
