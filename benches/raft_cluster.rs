@@ -128,37 +128,16 @@ fn measure(
         let mut client = cluster.client();
         client.put("warm", "up").await.expect("put");
         for run in 0..runs {
-            let leader = cluster
-                .leader(Duration::from_secs(10))
-                .await
-                .expect("leader");
-            let start = Instant::now();
-            cluster.kill(leader);
-            client
-                .put(&format!("failover{run}"), "w")
-                .await
-                .expect("write after failover");
-            failovers.push(start.elapsed());
-            // Bring the old leader back and let it catch up before the next run.
-            cluster.spawn(leader).expect("restart");
-            let new_leader = cluster
-                .leader(Duration::from_secs(10))
-                .await
-                .expect("leader");
-            let st = cluster
-                .status(new_leader, Duration::from_secs(1))
-                .await
-                .expect("status");
-            cluster
-                .wait_commit(leader, st.commit, Duration::from_secs(10))
-                .await
-                .expect("catch up");
+            let took = cluster
+                .failover_once(&mut client, &format!("failover{run}"))
+                .await;
+            failovers.push(took);
         }
     });
     let raw: Vec<String> = failovers.iter().map(|d| format!("{:.1}", ms(*d))).collect();
     failovers.sort();
     println!(
-        "raft_cluster/{label}/failover: runs={runs} median={:.1} ms min={:.1} ms max={:.1} ms (election timeout 12-24 ms, heartbeat 3 ms) all_ms=[{}]",
+        "raft_cluster/{label}/failover: runs={runs} median={:.1} ms min={:.1} ms max={:.1} ms (default timing: election timeout 12-24 ms, heartbeat 3 ms, PreVote) all_ms=[{}]",
         ms(percentile(&failovers, 0.5)),
         ms(failovers[0]),
         ms(*failovers.last().unwrap()),

@@ -86,30 +86,10 @@ fn main() {
         let mut client = cluster.client();
         client.put("warm", "up").await.expect("put");
         for run in 0..runs {
-            let leader = cluster
-                .leader(Duration::from_secs(10))
-                .await
-                .expect("leader");
-            let start = Instant::now();
-            cluster.kill(leader);
-            client
-                .put(&format!("failover{run}"), "w")
-                .await
-                .expect("write after failover");
-            failovers.push(start.elapsed());
-            cluster.spawn(leader).expect("restart");
-            let new_leader = cluster
-                .leader(Duration::from_secs(10))
-                .await
-                .expect("leader");
-            let st = cluster
-                .status(new_leader, Duration::from_secs(1))
-                .await
-                .expect("status");
-            cluster
-                .wait_commit(leader, st.commit, Duration::from_secs(10))
-                .await
-                .expect("catch up");
+            let took = cluster
+                .failover_once(&mut client, &format!("failover{run}"))
+                .await;
+            failovers.push(took);
         }
     });
     let raw: Vec<String> = failovers.iter().map(|d| format!("{:.1}", ms(*d))).collect();

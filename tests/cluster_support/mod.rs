@@ -215,6 +215,27 @@ impl Cluster {
         }
     }
 
+    /// One failover: kill -9 the leader and time until a new leader acknowledges `key` through
+    /// `client`; then restart the old leader and wait (bounded) until it caught up, so runs can
+    /// follow each other.
+    pub async fn failover_once(&mut self, client: &mut KvClient, key: &str) -> Duration {
+        let leader = self.leader(Duration::from_secs(10)).await.expect("leader");
+        let start = Instant::now();
+        self.kill(leader);
+        client.put(key, "w").await.expect("write after failover");
+        let elapsed = start.elapsed();
+        self.spawn(leader).expect("restart");
+        let new_leader = self.leader(Duration::from_secs(10)).await.expect("leader");
+        let st = self
+            .status(new_leader, Duration::from_secs(1))
+            .await
+            .expect("status");
+        self.wait_commit(leader, st.commit, Duration::from_secs(10))
+            .await
+            .expect("catch up");
+        elapsed
+    }
+
     /// Polls until node `i` has applied at least `commit`.
     pub async fn wait_commit(&self, i: usize, commit: u64, within: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
