@@ -62,6 +62,13 @@ impl Server {
         self.log.last().map_or(Term(0), |e| e.term)
     }
 
+    /// Whether a log ending at `(last_log_term, last_log_index)` is at least as up to date as
+    /// this server's (the vote's and the pre-vote's log check, §5.4.1).
+    pub fn log_up_to_date(&self, last_log_term: Term, last_log_index: LogIndex) -> bool {
+        last_log_term > self.last_term()
+            || (last_log_term == self.last_term() && last_log_index >= self.last_index())
+    }
+
     /// The term of the entry at `index`; 0 for the empty prefix. `None` past the end.
     pub fn term_at(&self, index: LogIndex) -> Option<Term> {
         match index.0 {

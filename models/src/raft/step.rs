@@ -278,9 +278,7 @@ impl RaftModel {
             return;
         }
         let s = &st.servers[me.ix()];
-        let log_ok = last_log_term > s.last_term()
-            || (last_log_term == s.last_term() && last_log_index >= s.last_index());
-        let reply = if term > s.term && log_ok {
+        let reply = if term > s.term && s.log_up_to_date(last_log_term, last_log_index) {
             Msg::PreVoteResponse {
                 term,
                 granted: true,
@@ -335,9 +333,8 @@ impl RaftModel {
             return; // raft.lease.ignore-vote: a stray candidate cannot depose a live leader
         }
         let s = &mut st.servers[me.ix()];
-        let log_ok = self.is(Mutant::VoteIgnoresLog)
-            || last_log_term > s.last_term()
-            || (last_log_term == s.last_term() && last_log_index >= s.last_index());
+        let log_ok =
+            self.is(Mutant::VoteIgnoresLog) || s.log_up_to_date(last_log_term, last_log_index);
         let free = self.is(Mutant::VoteTwice) || s.voted_for.is_none_or(|v| v == src);
         let granted = term == s.term && log_ok && free;
         if granted {
