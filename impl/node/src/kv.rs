@@ -1,41 +1,59 @@
 //! The replicated key-value state machine: operations, client sessions, results, and their
 //! application.
 //!
-//! Every operation, reads included, goes through the log: a `get` is answered with the value
-//! at the point where its entry is applied, after every write committed before it. That is
-//! the "log round trip" way to linearizable reads (Raft thesis §6.4 names the alternative,
-//! ReadIndex, which saves the log write but needs a heartbeat round). Since a leader only
-//! learns an entry is committed through a quorum, a deposed leader cannot answer a stale read.
+//! A `get` is served one of two ways, chosen per request ([`Consistency`]): **linearizable**
+//! (the default) goes through the log like a write and is answered with the value at the point
+//! where its entry is applied, after every write committed before it. That is the "log round
+//! trip" way to linearizable reads (Raft thesis §6.4 names the alternative, ReadIndex, which
+//! saves the log write but needs a heartbeat round). Since a leader only learns an entry is
+//! committed through a quorum, a deposed leader cannot answer a stale read. **Sequential** is
+//! answered by whichever server receives it, from its own applied state ([`SharedStore::get`]),
+//! with no log and no quorum: it may be behind (see `docs/implementation.md` § Read consistency).
 //!
 //! **Client sessions make a retried write apply once** (Raft thesis §6.3). A client whose
 //! attempt timed out cannot know whether its entry was committed, so it sends it again; without
 //! sessions the second copy is applied a second time, possibly after other clients' writes
 //! (readers see A, B, A). A client first appends [`KvOp::Register`]; the log index of that entry
 //! is its [`ClientId`]. It then numbers its requests 1, 2, 3… and wraps each in
-//! [`KvOp::Session`]; a retry reuses the number. The table of sessions is part of the replicated
-//! state ([`KvStore`]), so every replica decides the same way:
-//! - `seq` above the session's last applied one: applied, and its result remembered;
-//! - `seq` equal to it: a duplicate, answered from the record without applying it again
-//!   (a duplicate `get` is read again at its own position, see [`KvStore::apply`]);
-//! - `seq` below it: [`Refusal::StaleRequest`], not applied;
+//! [`KvOp::Windowed`], which also carries the lowest number the client has not yet had an
+//! answer for (`first_outstanding`); a retry reuses the number. A client may have many requests
+//! in flight (pipelining), so the table keeps the results of every applied request numbered
+//! `first_outstanding` or above — the session's **window** — and discards those below, which
+//! the client has already read. The table is part of the replicated state ([`KvStore`]), so
+//! every replica decides the same way:
+//! - a number inside the window not applied yet: applied, and its result remembered;
+//! - a number inside the window already applied: a duplicate, answered from the record without
+//!   applying it again (a duplicate `get` is read again at its own position, see
+//!   [`KvStore::apply`]);
+//! - a number below the window: [`Refusal::StaleRequest`], not applied (its answer was
+//!   discarded because the client said it had it);
+//! - a number [`MAX_SESSION_WINDOW`] or more above the window's start: [`Refusal::BeyondWindow`],
+//!   not applied (a session's record stays bounded);
 //! - an unknown session (evicted, or never registered): [`Refusal::SessionExpired`], not applied.
 //!
 //! Sessions expire by the log, never by a clock: the table holds at most [`MAX_SESSIONS`], and
 //! registering one more evicts the session whose newest entry has the lowest log index.
 
+use crate::sync::Mutex;
 use ballot_core::LogIndex;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 /// Longest key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 /// Longest value accepted, in bytes (well below the 512 KiB frame limit).
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
-/// Sessions the state machine remembers at once. A record is a few dozen bytes (results of
-/// reads are not kept), so the table stays under a megabyte; a client idle while this many
-/// other sessions register or write is the one that expires.
+/// Sessions the state machine remembers at once. A record is a few dozen bytes plus one byte per
+/// remembered result (values of reads are not kept), at most [`MAX_SESSION_WINDOW`], so the table
+/// stays under about 11 MiB even if every session fills its window; a client idle while this
+/// many other sessions register or write is the one that expires.
 pub const MAX_SESSIONS: usize = 10_000;
+/// Request numbers one session may have open at once: a request numbered this far or further
+/// above the lowest number its client still waits for is refused ([`Refusal::BeyondWindow`]), so
+/// one session remembers at most this many results. A pipelining client keeps fewer requests in
+/// flight than this (`client::PIPELINE_DEPTH`).
+pub const MAX_SESSION_WINDOW: u64 = 1024;
 
 /// A client session's id: the log index of the [`KvOp::Register`] entry that opened it, so
 /// ids are unique without any randomness, and every replica knows them.
@@ -57,10 +75,33 @@ pub struct Session {
     pub seq: u64,
 }
 
+/// How a read is served; see the module doc and `docs/implementation.md` § Read consistency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Consistency {
+    /// Through the log: the read sees every write acknowledged before it was sent, on any
+    /// server. Served by the leader only (others redirect).
+    #[default]
+    Linearizable,
+    /// From the applied state of the server that receives it, at once: no log, no quorum, any
+    /// server. **Not linearizable**: a server may be behind the leader.
+    Sequential,
+}
+
+impl fmt::Display for Consistency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Consistency::Linearizable => "linearizable",
+            Consistency::Sequential => "sequential",
+        })
+    }
+}
+
 /// A client operation, and the log entry's payload (postcard).
 ///
 /// The encoding only grows at the end: `Put`, `Get` and `Delete` keep their variant numbers, so
-/// an entry written before sessions existed still decodes (and applies without deduplication).
+/// an entry written before sessions existed still decodes (and applies without deduplication);
+/// `Session` entries, written before windows existed, still decode and apply as a window that
+/// starts at their own number (the client then had one request in flight).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvOp {
     /// Set `key` to `value`.
@@ -82,10 +123,23 @@ pub enum KvOp {
     },
     /// Open a client session; answered with [`KvResult::Registered`].
     Register,
-    /// `op` (a put, get or delete) as request `session.seq` of `session.client`.
+    /// `op` (a put, get or delete) as request `session.seq` of `session.client`, whose client
+    /// has no other request open (the window starts at `session.seq`). Written by clients
+    /// before [`KvOp::Windowed`]; still applied, for old log entries.
     Session {
         /// Who sends it, and its number.
         session: Session,
+        /// The operation.
+        op: Box<KvOp>,
+    },
+    /// `op` (a put, get or delete) as request `session.seq` of `session.client`, whose client
+    /// has had answers for every request numbered below `first_outstanding` (Raft thesis §6.3):
+    /// their results may be discarded.
+    Windowed {
+        /// Who sends it, and its number.
+        session: Session,
+        /// The lowest number the client has not had an answer for; at most `session.seq`.
+        first_outstanding: u64,
         /// The operation.
         op: Box<KvOp>,
     },
@@ -106,20 +160,27 @@ impl KvOp {
             }
             KvOp::Get { key } | KvOp::Delete { key } => key,
             KvOp::Register => return Ok(()),
-            KvOp::Session { session, op } => {
-                if session.seq == 0 {
-                    return Err("seq: 0 (request numbers start at 1)".into());
-                }
-                if !op.is_data_op() {
-                    return Err("op: a session request wraps a put, get or del".into());
-                }
-                return op.validate();
-            }
+            KvOp::Session { session, op } => return validate_in_session(session, session.seq, op),
+            KvOp::Windowed {
+                session,
+                first_outstanding,
+                op,
+            } => return validate_in_session(session, *first_outstanding, op),
         };
         if key.len() > MAX_KEY_BYTES {
             return Err(format!("key: {} bytes > max {MAX_KEY_BYTES}", key.len()));
         }
         Ok(())
+    }
+
+    /// Whether this is a get, bare or in a session: a read, which a server may serve without
+    /// the log (see [`Consistency`]).
+    pub fn is_read(&self) -> bool {
+        match self {
+            KvOp::Get { .. } => true,
+            KvOp::Session { op, .. } | KvOp::Windowed { op, .. } => op.is_read(),
+            _ => false,
+        }
     }
 
     /// Whether this is a put, get or delete (not a session operation).
@@ -129,6 +190,23 @@ impl KvOp {
             KvOp::Put { .. } | KvOp::Get { .. } | KvOp::Delete { .. }
         )
     }
+}
+
+/// The checks of a session request's shape: the numbers' relation and the wrapped operation.
+fn validate_in_session(session: &Session, first_outstanding: u64, op: &KvOp) -> Result<(), String> {
+    if session.seq == 0 {
+        return Err("seq: 0 (request numbers start at 1)".into());
+    }
+    if first_outstanding == 0 || first_outstanding > session.seq {
+        return Err(format!(
+            "first_outstanding: {first_outstanding} (must be in 1..=seq {})",
+            session.seq
+        ));
+    }
+    if !op.is_data_op() {
+        return Err("op: a session request wraps a put, get or del".into());
+    }
+    op.validate()
 }
 
 /// What applying an operation produced.
@@ -158,17 +236,30 @@ pub enum Refusal {
     /// An earlier copy of the request may have been applied while the session lived.
     #[error("session expired")]
     SessionExpired,
-    /// The session already applied a later request, and keeps only the latest result.
-    #[error("stale request: seq {seq}, the session is at {last}")]
+    /// The request's number is below the session's window: the client said it had the answer
+    /// (a later request named a higher `first_outstanding`), so the result was discarded.
+    #[error("stale request: seq {seq}, the session's window starts at {first_outstanding}")]
     StaleRequest {
         /// The request's number.
         seq: u64,
-        /// The session's last applied number.
-        last: u64,
+        /// The lowest number the session still remembers.
+        first_outstanding: u64,
     },
-    /// Not a well-formed session request: seq 0, a session operation inside a session, or a
-    /// number already used for another kind of operation. Servers validate requests, so only an
-    /// entry from another build can be refused this way.
+    /// The request's number is [`MAX_SESSION_WINDOW`] or more above the lowest one its client
+    /// still waits for: the session would have to remember too many results. A client keeps
+    /// fewer requests in flight; retrying after earlier requests are answered succeeds.
+    #[error("seq {seq} beyond the session's window: it starts at {first_outstanding} and holds {window}")]
+    BeyondWindow {
+        /// The request's number.
+        seq: u64,
+        /// The lowest number the session still remembers.
+        first_outstanding: u64,
+        /// [`MAX_SESSION_WINDOW`].
+        window: u64,
+    },
+    /// Not a well-formed session request: seq 0, `first_outstanding` 0 or above seq, a session
+    /// operation inside a session, or a number already used for another kind of operation.
+    /// Servers validate requests, so only an entry from another build can be refused this way.
     #[error("malformed session request")]
     Malformed,
 }
@@ -198,21 +289,75 @@ pub enum KvOutcome {
     },
 }
 
-/// What a session remembers of its last applied request, to answer a duplicate of it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a session remembers of an applied request, to answer a duplicate of it: one byte, so a
+/// full window costs [`MAX_SESSION_WINDOW`] bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Remembered {
-    /// A put's or delete's result, returned again.
-    Write(KvResult),
+    /// A put: answered `Done` again.
+    Put,
+    /// A delete, and whether the key existed then.
+    Deleted(bool),
     /// A get: read again at the duplicate's position, so no value is kept.
     Read,
+}
+
+impl Remembered {
+    /// What to remember of a first application that produced `result`.
+    fn of(result: &KvResult) -> Remembered {
+        match result {
+            KvResult::Done => Remembered::Put,
+            KvResult::Deleted(existed) => Remembered::Deleted(*existed),
+            KvResult::Value(_) => Remembered::Read,
+            other => unreachable!("a put, get or delete answered {other:?}"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct SessionRecord {
     /// Log index of the newest entry naming this session (at first, its registration).
     active_at: LogIndex,
-    /// The last applied request's number and what it produced; `None` before the first.
-    last: Option<(u64, Remembered)>,
+    /// The window's start: the highest `first_outstanding` any applied request named (1 at
+    /// first). Results below it are discarded; requests below it are stale.
+    first_outstanding: u64,
+    /// `results[i]`: what request `first_outstanding + i` produced, if it was applied. Never
+    /// longer than [`MAX_SESSION_WINDOW`], and never ending in `None`.
+    results: VecDeque<Option<Remembered>>,
+}
+
+impl SessionRecord {
+    /// Moves the window's start up to `first_outstanding` (never down), discarding the results
+    /// below it.
+    fn advance(&mut self, first_outstanding: u64) {
+        if first_outstanding <= self.first_outstanding {
+            return;
+        }
+        let drop = (first_outstanding - self.first_outstanding).min(self.results.len() as u64);
+        self.results.drain(..drop as usize);
+        self.first_outstanding = first_outstanding;
+    }
+
+    /// The slot of request `seq`, which must be inside the window.
+    fn offset(&self, seq: u64) -> usize {
+        assert!(seq >= self.first_outstanding);
+        let offset = seq - self.first_outstanding;
+        assert!(offset < MAX_SESSION_WINDOW, "checked by the caller");
+        offset as usize
+    }
+
+    fn remember(&mut self, seq: u64, remembered: Remembered) {
+        let offset = self.offset(seq);
+        if self.results.len() <= offset {
+            self.results.resize(offset + 1, None);
+        }
+        assert!(self.results[offset].is_none(), "a request applied twice");
+        self.results[offset] = Some(remembered);
+        assert!(self.results.len() as u64 <= MAX_SESSION_WINDOW);
+    }
+
+    fn recalled(&self, seq: u64) -> Option<Remembered> {
+        self.results.get(self.offset(seq)).copied().flatten()
+    }
 }
 
 /// The session table: bounded, evicting by log index only, so replicas evict identically.
@@ -234,7 +379,8 @@ impl Sessions {
         let client = ClientId(index.0);
         let record = SessionRecord {
             active_at: index,
-            last: None,
+            first_outstanding: 1,
+            results: VecDeque::new(),
         };
         assert!(self.by_client.insert(client, record).is_none(), "id reused");
         assert!(self.by_activity.insert(index, client).is_none());
@@ -270,10 +416,10 @@ pub struct KvStore {
 impl KvStore {
     /// Applies the operation committed at `index`.
     ///
-    /// A duplicate of a session's last write gets the first copy's result and changes nothing.
+    /// A duplicate of a session's write gets the first copy's result and changes nothing.
     /// A duplicate `get` is read again here: the call that sent it began before the first copy
     /// was appended and has not returned, so this position is as linearizable as the first one,
-    /// and the table need not hold values of up to [`MAX_VALUE_BYTES`] per session.
+    /// and the table need not hold values of up to [`MAX_VALUE_BYTES`] per request.
     ///
     /// # Panics
     /// If `index` is not above the last applied index (entries apply in log order, once).
@@ -284,43 +430,68 @@ impl KvStore {
             KvOp::Register => KvResult::Registered {
                 client: self.sessions.register(index),
             },
-            KvOp::Session { session, op } => self.apply_in_session(index, session, *op),
+            // Written by a client with one request in flight: every lower number was answered.
+            KvOp::Session { session, op } => {
+                self.apply_in_session(index, session, session.seq, *op)
+            }
+            KvOp::Windowed {
+                session,
+                first_outstanding,
+                op,
+            } => self.apply_in_session(index, session, first_outstanding, *op),
             op => execute(&mut self.map, op),
         }
     }
 
-    fn apply_in_session(&mut self, index: LogIndex, session: Session, op: KvOp) -> KvResult {
-        if session.seq == 0 || !op.is_data_op() {
+    fn apply_in_session(
+        &mut self,
+        index: LogIndex,
+        session: Session,
+        first_outstanding: u64,
+        op: KvOp,
+    ) -> KvResult {
+        let seq = session.seq;
+        if seq == 0 || first_outstanding == 0 || first_outstanding > seq || !op.is_data_op() {
             return KvResult::Refused(Refusal::Malformed);
         }
         let Some(record) = self.sessions.touch(session.client, index) else {
             return KvResult::Refused(Refusal::SessionExpired);
         };
-        match &record.last {
-            Some((last, _)) if session.seq < *last => KvResult::Refused(Refusal::StaleRequest {
-                seq: session.seq,
-                last: *last,
-            }),
-            Some((last, remembered)) if session.seq == *last => match (remembered, &op) {
-                (Remembered::Read, KvOp::Get { .. }) => execute(&mut self.map, op),
-                (Remembered::Write(result @ KvResult::Done), KvOp::Put { .. })
-                | (Remembered::Write(result @ KvResult::Deleted(_)), KvOp::Delete { .. }) => {
-                    result.clone()
-                }
-                _ => KvResult::Refused(Refusal::Malformed),
-            },
-            _ => {
-                let is_read = matches!(op, KvOp::Get { .. });
+        record.advance(first_outstanding);
+        if seq < record.first_outstanding {
+            return KvResult::Refused(Refusal::StaleRequest {
+                seq,
+                first_outstanding: record.first_outstanding,
+            });
+        }
+        if seq - record.first_outstanding >= MAX_SESSION_WINDOW {
+            return KvResult::Refused(Refusal::BeyondWindow {
+                seq,
+                first_outstanding: record.first_outstanding,
+                window: MAX_SESSION_WINDOW,
+            });
+        }
+        match (record.recalled(seq), &op) {
+            (None, _) => {
                 let result = execute(&mut self.map, op);
-                let remembered = if is_read {
-                    Remembered::Read
-                } else {
-                    Remembered::Write(result.clone())
-                };
-                record.last = Some((session.seq, remembered));
+                record.remember(seq, Remembered::of(&result));
                 result
             }
+            (Some(Remembered::Read), KvOp::Get { .. }) => execute(&mut self.map, op),
+            (Some(Remembered::Put), KvOp::Put { .. }) => KvResult::Done,
+            (Some(Remembered::Deleted(existed)), KvOp::Delete { .. }) => KvResult::Deleted(existed),
+            (Some(_), _) => KvResult::Refused(Refusal::Malformed),
         }
+    }
+
+    /// The value of `key` in the applied state, without going through the log.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.map.get(key).cloned()
+    }
+
+    /// Index of the last applied entry (0 before any).
+    pub fn applied(&self) -> LogIndex {
+        self.applied
     }
 
     /// Number of keys.
@@ -339,6 +510,36 @@ impl KvStore {
     }
 }
 
+/// The store shared between the node loop, which applies committed entries to it, and the
+/// client connections, which read it for [`Consistency::Sequential`] gets. One lock (from the
+/// `sync` shim), held for one apply or one read: a reader sees the state after some whole
+/// number of applied entries, never half of one.
+#[derive(Debug, Default)]
+pub struct SharedStore(Mutex<KvStore>);
+
+impl SharedStore {
+    /// A store holding `store`.
+    pub fn new(store: KvStore) -> Self {
+        SharedStore(Mutex::new(store))
+    }
+
+    /// Applies the operation committed at `index` ([`KvStore::apply`]).
+    pub fn apply(&self, index: LogIndex, op: KvOp) -> KvResult {
+        self.0.lock().apply(index, op)
+    }
+
+    /// `key`'s value in the applied state now, and the index that state is at.
+    pub fn get(&self, key: &str) -> (Option<String>, LogIndex) {
+        let store = self.0.lock();
+        (store.get(key), store.applied())
+    }
+
+    /// A copy of the whole state (tests and diagnostics).
+    pub fn snapshot(&self) -> KvStore {
+        self.0.lock().clone()
+    }
+}
+
 /// Applies a put, get or delete to the map.
 fn execute(map: &mut BTreeMap<String, String>, op: KvOp) -> KvResult {
     match op {
@@ -348,7 +549,9 @@ fn execute(map: &mut BTreeMap<String, String>, op: KvOp) -> KvResult {
         }
         KvOp::Get { key } => KvResult::Value(map.get(&key).cloned()),
         KvOp::Delete { key } => KvResult::Deleted(map.remove(&key).is_some()),
-        KvOp::Register | KvOp::Session { .. } => unreachable!("callers pass data ops only"),
+        KvOp::Register | KvOp::Session { .. } | KvOp::Windowed { .. } => {
+            unreachable!("callers pass data ops only")
+        }
     }
 }
 
@@ -463,7 +666,10 @@ mod tests {
         log.step(in_session(c, 2, put("k", "2")));
         assert_eq!(
             log.step(in_session(c, 1, put("k", "1"))),
-            KvResult::Refused(Refusal::StaleRequest { seq: 1, last: 2 })
+            KvResult::Refused(Refusal::StaleRequest {
+                seq: 1,
+                first_outstanding: 2
+            })
         );
         assert_eq!(log.step(get("k")), KvResult::Value(Some("2".into())));
     }
@@ -526,6 +732,191 @@ mod tests {
         );
     }
 
+    fn windowed(client: ClientId, seq: u64, first_outstanding: u64, op: KvOp) -> KvOp {
+        KvOp::Windowed {
+            session: Session { client, seq },
+            first_outstanding,
+            op: Box::new(op),
+        }
+    }
+
+    fn del(key: &str) -> KvOp {
+        KvOp::Delete { key: key.into() }
+    }
+
+    /// What session `client` remembers: the window's start and how many slots it holds.
+    fn window(log: &Log, client: ClientId) -> (u64, usize) {
+        let record = &log.kv.sessions.by_client[&client];
+        (record.first_outstanding, record.results.len())
+    }
+
+    /// Pipelined requests apply in log order, which need not be their numbering (a resend
+    /// after a leader change can land after a later request): all inside the window apply once.
+    #[test]
+    fn requests_inside_the_window_apply_in_log_order_whatever_their_numbers() {
+        let mut log = Log::new();
+        let c = log.register();
+        assert_eq!(log.step(windowed(c, 1, 1, put("a", "1"))), KvResult::Done);
+        assert_eq!(log.step(windowed(c, 3, 1, put("c", "3"))), KvResult::Done);
+        assert_eq!(log.step(windowed(c, 2, 1, put("b", "2"))), KvResult::Done);
+        assert_eq!(window(&log, c), (1, 3));
+        for (key, value) in [("a", "1"), ("b", "2"), ("c", "3")] {
+            assert_eq!(log.step(get(key)), KvResult::Value(Some(value.into())));
+        }
+    }
+
+    /// The retry of seq 5 after seq 6 applied, with 5 still outstanding: a duplicate inside the
+    /// window, answered from the record (with only the last number kept, it was refused as stale).
+    #[test]
+    fn a_duplicate_inside_the_window_gets_the_first_answer_and_is_not_applied() {
+        let mut log = Log::new();
+        let (c, other) = (log.register(), log.register());
+        log.step(put("k", "v"));
+        assert_eq!(log.step(windowed(c, 5, 5, put("x", "A"))), KvResult::Done);
+        assert_eq!(
+            log.step(windowed(c, 6, 5, del("k"))),
+            KvResult::Deleted(true)
+        );
+        log.step(windowed(other, 1, 1, put("x", "B")));
+        log.step(put("k", "again"));
+        // Retries of 5 and 6, still outstanding: the first answers, nothing applied again.
+        assert_eq!(log.step(windowed(c, 5, 5, put("x", "A"))), KvResult::Done);
+        assert_eq!(
+            log.step(windowed(c, 6, 5, del("k"))),
+            KvResult::Deleted(true)
+        );
+        assert_eq!(log.step(get("x")), KvResult::Value(Some("B".into())));
+        assert_eq!(log.step(get("k")), KvResult::Value(Some("again".into())));
+        // A duplicate read is read again at its own position.
+        assert_eq!(
+            log.step(windowed(c, 7, 5, get("x"))),
+            KvResult::Value(Some("B".into()))
+        );
+        log.step(windowed(other, 2, 2, put("x", "C")));
+        assert_eq!(
+            log.step(windowed(c, 7, 5, get("x"))),
+            KvResult::Value(Some("C".into()))
+        );
+        // The same number for another kind of operation is malformed.
+        assert_eq!(
+            log.step(windowed(c, 5, 5, del("x"))),
+            KvResult::Refused(Refusal::Malformed)
+        );
+    }
+
+    /// `first_outstanding` discards the answers below it: their requests are then stale, and the
+    /// record shrinks; a request naming an older start does not move the window back.
+    #[test]
+    fn answers_below_first_outstanding_are_discarded_and_their_requests_refused_as_stale() {
+        let mut log = Log::new();
+        let c = log.register();
+        for seq in 1..=4 {
+            log.step(windowed(c, seq, 1, put("k", &seq.to_string())));
+        }
+        assert_eq!(window(&log, c), (1, 4));
+        // The client had the answers of 1 and 2.
+        assert_eq!(log.step(windowed(c, 5, 3, put("k", "5"))), KvResult::Done);
+        assert_eq!(window(&log, c), (3, 3));
+        assert_eq!(
+            log.step(windowed(c, 2, 1, put("k", "2"))),
+            KvResult::Refused(Refusal::StaleRequest {
+                seq: 2,
+                first_outstanding: 3
+            })
+        );
+        // A late request naming the older start (sent before 5) does not move the window back.
+        assert_eq!(log.step(windowed(c, 4, 1, put("k", "4"))), KvResult::Done);
+        assert_eq!(window(&log, c), (3, 3));
+        assert_eq!(log.step(get("k")), KvResult::Value(Some("5".into())));
+        // Everything answered: the record holds nothing but its start.
+        assert_eq!(
+            log.step(windowed(c, 6, 6, get("k"))),
+            KvResult::Value(Some("5".into()))
+        );
+        assert_eq!(window(&log, c), (6, 1));
+        assert_eq!(
+            log.step(windowed(c, 7, 7, get("k"))),
+            KvResult::Value(Some("5".into()))
+        );
+        assert_eq!(window(&log, c), (7, 1));
+    }
+
+    /// A session remembers at most MAX_SESSION_WINDOW results: a number that far above the
+    /// window's start is refused, not applied; the last number inside it is applied.
+    #[test]
+    fn a_request_beyond_the_window_is_refused_and_the_record_stays_bounded() {
+        let mut log = Log::new();
+        let c = log.register();
+        let last_inside = MAX_SESSION_WINDOW;
+        assert_eq!(
+            log.step(windowed(c, last_inside, 1, put("k", "in"))),
+            KvResult::Done
+        );
+        assert_eq!(window(&log, c), (1, MAX_SESSION_WINDOW as usize));
+        assert_eq!(
+            log.step(windowed(c, last_inside + 1, 1, put("k", "out"))),
+            KvResult::Refused(Refusal::BeyondWindow {
+                seq: last_inside + 1,
+                first_outstanding: 1,
+                window: MAX_SESSION_WINDOW
+            })
+        );
+        assert_eq!(log.step(get("k")), KvResult::Value(Some("in".into())));
+        assert_eq!(window(&log, c), (1, MAX_SESSION_WINDOW as usize));
+        // Once the client had the earlier answers, the same number fits.
+        assert_eq!(
+            log.step(windowed(c, last_inside + 1, 2, put("k", "out"))),
+            KvResult::Done
+        );
+        assert_eq!(window(&log, c), (2, MAX_SESSION_WINDOW as usize));
+    }
+
+    /// An entry of the pre-window `Session` kind is a window that starts at its own number:
+    /// exactly the old rules (duplicate of the last, stale below it).
+    #[test]
+    fn a_pre_window_session_entry_starts_the_window_at_its_number() {
+        let mut log = Log::new();
+        let c = log.register();
+        log.step(windowed(c, 1, 1, put("k", "1")));
+        log.step(windowed(c, 2, 1, put("k", "2")));
+        assert_eq!(log.step(in_session(c, 2, put("k", "2"))), KvResult::Done);
+        assert_eq!(window(&log, c), (2, 1));
+        assert_eq!(
+            log.step(in_session(c, 1, put("k", "1"))),
+            KvResult::Refused(Refusal::StaleRequest {
+                seq: 1,
+                first_outstanding: 2
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_windows_are_refused_by_validation_and_by_the_state_machine() {
+        let mut log = Log::new();
+        let c = log.register();
+        for (seq, first_outstanding) in [(3, 4), (3, 0), (0, 0)] {
+            let op = windowed(c, seq, first_outstanding, put("k", "v"));
+            assert!(op.validate().is_err(), "{op:?}");
+            assert_eq!(log.step(op), KvResult::Refused(Refusal::Malformed));
+        }
+        let err = windowed(c, 3, 4, put("k", "v")).validate().unwrap_err();
+        assert!(err.starts_with("first_outstanding:"), "{err}");
+        assert_eq!(windowed(c, 3, 1, get("k")).validate(), Ok(()));
+        assert!(windowed(c, 3, 1, get("k")).is_read());
+        assert!(!windowed(c, 3, 1, del("k")).is_read());
+        assert_eq!(log.step(get("k")), KvResult::Value(None));
+    }
+
+    /// Readers of the shared store see whole applies; its reads carry the applied index.
+    #[test]
+    fn the_shared_store_reads_what_was_applied() {
+        let shared = SharedStore::default();
+        assert_eq!(shared.get("k"), (None, LogIndex(0)));
+        shared.apply(LogIndex(1), put("k", "v"));
+        assert_eq!(shared.get("k"), (Some("v".into()), LogIndex(1)));
+        assert_eq!(shared.snapshot().len(), 1);
+    }
+
     /// Replicas that apply the same log end in the same state, sessions included.
     #[test]
     fn replaying_the_log_rebuilds_the_same_sessions() {
@@ -576,6 +967,11 @@ mod tests {
         assert_eq!(bytes, [2, 1, b'k']);
         let op = in_session(ClientId(300), 2, put("k", "v"));
         let bytes = postcard::to_allocvec(&op).unwrap();
+        assert_eq!(bytes, [4, 0xac, 2, 2, 0, 1, b'k', 1, b'v']);
+        assert_eq!(postcard::from_bytes::<KvOp>(&bytes).unwrap(), op);
+        let op = windowed(ClientId(300), 2, 1, put("k", "v"));
+        let bytes = postcard::to_allocvec(&op).unwrap();
+        assert_eq!(bytes[0], 5, "Windowed comes after every older variant");
         assert_eq!(postcard::from_bytes::<KvOp>(&bytes).unwrap(), op);
     }
 }
