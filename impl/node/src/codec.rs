@@ -9,7 +9,7 @@
 //! who announces large frames and sends nothing costs a few KiB per connection;
 //! [`read_frame_within`] also bounds the wait for a frame and the time one frame may take.
 
-use crate::kv::{KvOp, KvOutcome};
+use crate::kv::{Consistency, KvOp, KvOutcome};
 use ballot_core::ServerId;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -27,8 +27,9 @@ pub const READ_CHUNK_MIN_BYTES: usize = 4 * 1024;
 /// [`READ_CHUNK_MIN_BYTES`]), so memory follows the bytes that arrived, never the announcement.
 pub const READ_CHUNK_MAX_BYTES: usize = 64 * 1024;
 
-/// Wire version; a `Hello` with another one is refused.
-pub const WIRE_VERSION: u16 = 1;
+/// Wire version; a `Hello` with another one is refused. 2: [`Frame::Read`], and
+/// [`KvOp::Windowed`] with its refusals (a version-1 server could not decode them).
+pub const WIRE_VERSION: u16 = 2;
 
 /// Opens every `Hello`, so that a stray client of another protocol is refused at once.
 pub const MAGIC: [u8; 4] = *b"BALT";
@@ -113,6 +114,17 @@ pub enum Frame<M> {
     Goodbye {
         /// Human-readable reason.
         reason: String,
+    },
+    /// A client reads `key` at the chosen consistency; answered with a `Response` of the same
+    /// id. A read needs no session: it changes nothing, so a retried read needs no
+    /// deduplication. (Appended last: the earlier variants keep their numbers.)
+    Read {
+        /// Chosen by the client, echoed in the response.
+        id: u64,
+        /// The key.
+        key: String,
+        /// How the server serves it.
+        consistency: Consistency,
     },
 }
 
@@ -361,6 +373,17 @@ mod tests {
                 outcome: KvOutcome::Ok(KvResult::Value(v))
             }),
             ".{0,20}".prop_map(|reason| Frame::Goodbye { reason }),
+            (any::<u64>(), ".{0,8}", any::<bool>()).prop_map(|(id, key, sequential)| {
+                Frame::Read {
+                    id,
+                    key,
+                    consistency: if sequential {
+                        Consistency::Sequential
+                    } else {
+                        Consistency::Linearizable
+                    },
+                }
+            }),
         ]
     }
 
@@ -549,6 +572,25 @@ mod tests {
             .await
             .unwrap_err();
         assert!(!err.to_string().contains("TLS"), "{err}");
+    }
+
+    /// The client frames of wire version 1 keep their encoding; `Read` is a new variant number.
+    #[test]
+    fn older_frames_keep_their_variant_numbers() {
+        let body = |frame: &Frame<Message>| {
+            let mut bytes = Vec::new();
+            encode_into(frame, &mut bytes).unwrap();
+            bytes[4]
+        };
+        assert_eq!(body(&Frame::StatusRequest), 4);
+        let goodbye = Frame::Goodbye { reason: "x".into() };
+        assert_eq!(body(&goodbye), 6);
+        let read = Frame::Read {
+            id: 1,
+            key: "k".into(),
+            consistency: Consistency::Sequential,
+        };
+        assert_eq!(body(&read), 7);
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 
 use crate::apply_log::ApplyLog;
 use crate::codec::NodeStatus;
-use crate::kv::{KvOp, KvResult, KvStore};
+use crate::kv::{KvOp, KvResult, SharedStore};
 use crate::mailbox::{mailbox, Sender};
 use crate::runtime::{
     self, LoopInputs, NodeError, Shared, StateMachine, Timing, PROPOSAL_QUEUE_CAPACITY,
@@ -64,9 +64,24 @@ pub struct RaftNodeConfig {
 
 /// The KV store as a state machine over log entries; client sessions live in the store, so a
 /// retried request is deduplicated identically on every replica (see [`crate::kv`]).
-#[derive(Debug, Default)]
+///
+/// A handle: the node loop applies through it, and client connections read the same store
+/// ([`KvStateMachine::store`]) to serve sequential reads without the log.
+#[derive(Clone, Debug, Default)]
 pub struct KvStateMachine {
-    store: KvStore,
+    store: Arc<SharedStore>,
+}
+
+impl KvStateMachine {
+    /// A state machine applying to `store`.
+    pub fn new(store: Arc<SharedStore>) -> Self {
+        KvStateMachine { store }
+    }
+
+    /// The store it applies to, for readers.
+    pub fn store(&self) -> &Arc<SharedStore> {
+        &self.store
+    }
 }
 
 impl StateMachine for KvStateMachine {
@@ -169,6 +184,7 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
     }));
     // Filled by the acceptor when a peer's inbound connection closes (`Event::PeerLost`).
     let (peer_lost_tx, peer_lost_rx) = mailbox(PEER_LOST_QUEUE_CAPACITY);
+    let state_machine = KvStateMachine::default();
     let ctx = Arc::new(ServerContext {
         id: config.id,
         cluster_id: config.cluster_id.clone(),
@@ -177,6 +193,7 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
         peer_lost: peer_lost_tx,
         proposals: proposals_tx,
         applied: applied.clone(),
+        store: state_machine.store().clone(),
         status: status.clone(),
         limits: config.limits,
         security: config.security.clone(),
@@ -200,7 +217,7 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
             transport,
             storage,
             TokioTimers::default(),
-            KvStateMachine::default(),
+            state_machine,
             config.timing,
             config.seed,
             shared,

@@ -19,18 +19,19 @@ use crate::codec::{
     encode_into, read_frame_within, write_frame, Caller, Frame, FrameError, NodeStatus,
     ReadDeadlines, MAGIC, WIRE_VERSION,
 };
-use crate::kv::{KvOutcome, KvResult};
-use crate::mailbox::{mailbox, SendError, Sender};
+use crate::kv::{Consistency, KvOp, KvOutcome, KvResult, SharedStore};
+use crate::mailbox::{mailbox, Receiver, SendError, Sender};
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
 use crate::tls::{Credentials, NodeSecurity, TLS_HANDSHAKE_TIMEOUT};
 use ballot_core::{LogIndex, ServerId, Term};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 
 /// How long a new connection may take to say hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -50,6 +51,13 @@ pub const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// (flag `--frame-timeout-ms`).
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default bound on the requests one client connection may have read and not yet answered.
+/// When reached, the session stops reading its socket until an answer is written, so a
+/// pipelining client is slowed by TCP instead of buffered without bound; what one connection
+/// holds (waiting tasks, queued proposals, deferred reads) is bounded by it. Equal to
+/// [`crate::kv::MAX_SESSION_WINDOW`], the most requests one session can usefully have open.
+pub const MAX_REQUESTS_IN_FLIGHT: usize = crate::kv::MAX_SESSION_WINDOW as usize;
+
 /// What a stranger may make this server spend; see the module doc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerLimits {
@@ -59,6 +67,9 @@ pub struct ServerLimits {
     pub client_idle_timeout: Duration,
     /// A frame must be complete this long after its first byte.
     pub frame_timeout: Duration,
+    /// Requests one client connection may have unanswered; at the bound the connection is not
+    /// read until an answer is written.
+    pub max_requests_in_flight: usize,
 }
 
 impl Default for ServerLimits {
@@ -67,6 +78,7 @@ impl Default for ServerLimits {
             max_connections: MAX_CONNECTIONS,
             client_idle_timeout: CLIENT_IDLE_TIMEOUT,
             frame_timeout: FRAME_TIMEOUT,
+            max_requests_in_flight: MAX_REQUESTS_IN_FLIGHT,
         }
     }
 }
@@ -147,6 +159,8 @@ pub struct ServerContext<M> {
     pub proposals: Sender<Proposal>,
     /// Results of applied entries.
     pub applied: Arc<ApplyLog<KvResult>>,
+    /// The applied state, for sequential reads.
+    pub store: Arc<SharedStore>,
     /// Status for `StatusRequest`.
     pub status: Arc<StatusCell>,
     /// Bounds on what connections may cost.
@@ -249,10 +263,10 @@ type Reason = String;
 async fn serve_connection<M, S>(
     stream: S,
     remote: SocketAddr,
-    ctx: &ServerContext<M>,
+    ctx: &Arc<ServerContext<M>>,
 ) -> Result<(), Reason>
 where
-    M: PeerMessage + Serialize + DeserializeOwned,
+    M: PeerMessage + Serialize + DeserializeOwned + Send + Sync + 'static,
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let servers = ctx.addresses.keys().copied();
@@ -271,10 +285,10 @@ async fn handle<M, R, W>(
     mut write: W,
     remote: SocketAddr,
     credentials: &Credentials,
-    ctx: &ServerContext<M>,
+    ctx: &Arc<ServerContext<M>>,
 ) -> Result<(), Reason>
 where
-    M: PeerMessage + Serialize + DeserializeOwned,
+    M: PeerMessage + Serialize + DeserializeOwned + Send + Sync + 'static,
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
@@ -391,64 +405,425 @@ where
     }
 }
 
+/// A client connection: requests are read as they come, up to
+/// [`ServerLimits::max_requests_in_flight`] unanswered at once (then the socket is not read
+/// until an answer is written: backpressure, not buffering), each handed to the node loop in
+/// arrival order (so the proposal queue, and the log, keep the connection's order), and each
+/// answer written as soon as it is ready, in whatever order they complete; the client matches
+/// them by id. A sequential read is answered from the local store once every earlier request of
+/// the connection is answered (FIFO order per connection, as in a ZooKeeper session).
+///
+/// Two halves share the connection's task: [`read_requests`] and [`write_answers`]. The reader
+/// takes a credit for each request it reads and the writer gives it back when the answer is
+/// written, so the credits bound what is outstanding.
 async fn client_session<M, R, W>(
     reader: &mut R,
     write: &mut W,
     body: &mut Vec<u8>,
-    ctx: &ServerContext<M>,
+    ctx: &Arc<ServerContext<M>>,
 ) -> Result<(), Reason>
 where
-    M: Serialize + DeserializeOwned,
+    M: Serialize + DeserializeOwned + Send + Sync + 'static,
     R: AsyncReadExt + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let deadlines = ReadDeadlines {
-        idle: Some(ctx.limits.client_idle_timeout),
-        frame: Some(ctx.limits.frame_timeout),
-    };
-    loop {
-        let frame = match read_frame_within::<M, _>(reader, body, deadlines).await {
-            Ok(frame) => frame,
-            Err(FrameError::Closed) => return Ok(()),
-            Err(e @ FrameError::Idle { .. }) => {
-                // Routine, not a fault: the client reconnects when it next has a request.
-                let reason = goodbye(write, format!("client: {e}")).await;
-                tracing::debug!(node = %ctx.id, %reason, "client session closed");
-                return Ok(());
-            }
-            Err(e) => return Err(goodbye(write, format!("client: {e}")).await),
-        };
-        let reply: Frame<M> = match frame {
-            Frame::Request { id, op } => {
-                let outcome = match op.validate() {
-                    Err(reason) => KvOutcome::Invalid { reason },
-                    Ok(()) => {
-                        let data = postcard::to_allocvec(&op).expect("ops encode");
-                        propose(ctx, data).await
-                    }
-                };
-                Frame::Response { id, outcome }
-            }
-            Frame::StatusRequest => Frame::Status(ctx.status.get()),
-            _ => return Err(goodbye(write, "client sent a non-client frame".into()).await),
-        };
-        // A client that stops reading its answers would otherwise hold this session forever.
-        let timeout = ctx.limits.frame_timeout;
-        tokio::time::timeout(timeout, write_frame(write, &reply))
-            .await
-            .map_err(|_| format!("client: answer not taken within {timeout:?}"))?
-            .map_err(|e| format!("client: {e}"))?;
+    let limit = ctx.limits.max_requests_in_flight;
+    assert!(limit > 0, "a client session needs room for one request");
+    let (credits_tx, mut credits) = mailbox::<()>(limit);
+    for _ in 0..limit {
+        credits_tx.send(()).expect("the credits fit");
+    }
+    // One item per credit, and the reader's last word.
+    let (to_writer, mut inbox) = mailbox::<ToWriter>(limit + 1);
+    let activity = Mutex::new(Instant::now());
+    let reading = read_requests(reader, body, ctx, &to_writer, &mut credits, &activity);
+    let writing = write_answers(write, ctx, &mut inbox, &credits_tx, &activity);
+    tokio::pin!(reading, writing);
+    tokio::select! {
+        biased;
+        read = &mut reading => {
+            // The reader told the writer how to end (drain, or say goodbye).
+            let written = writing.await;
+            read.and(written)
+        }
+        written = &mut writing => match written {
+            // The writer gives up (an answer not taken, a broken socket): so does the session.
+            Err(reason) => Err(reason),
+            // It ended as the reader told it: the reader has returned already.
+            Ok(()) => reading.await,
+        },
     }
 }
 
-async fn propose<M>(ctx: &ServerContext<M>, data: Vec<u8>) -> KvOutcome {
-    let (reply, mut answer) = mailbox(1);
-    if ctx.proposals.send(Proposal { data, reply }).is_err() {
-        return KvOutcome::Failed {
-            reason: "node overloaded or shutting down".into(),
+/// What the reader half of a client session hands the writer half, in arrival order.
+enum ToWriter {
+    /// An answer ready at once (a status, an invalid request, an overloaded node).
+    Answer(Frame<()>),
+    /// A request handed to the node loop, answered when `outcome` completes. `arrival` numbers
+    /// the connection's requests in the order they were read.
+    Submitted {
+        arrival: u64,
+        id: u64,
+        outcome: PendingOutcome,
+    },
+    /// A sequential read, answered from the local store once every request that arrived
+    /// before it is answered.
+    LocalRead { arrival: u64, id: u64, key: String },
+    /// The reader stopped: `None` when the client's stream ended (write what is outstanding,
+    /// then close), or the reason to say goodbye with (close without the rest).
+    End(Option<Reason>),
+}
+
+/// An outcome being decided elsewhere (the node loop, the apply log).
+type PendingOutcome = std::pin::Pin<Box<dyn std::future::Future<Output = KvOutcome> + Send>>;
+
+/// The reader half of a client session: reads, validates and dispatches requests until the
+/// stream ends, the client is idle, or it misbehaves; then tells the writer how to end.
+async fn read_requests<M, R>(
+    reader: &mut R,
+    body: &mut Vec<u8>,
+    ctx: &Arc<ServerContext<M>>,
+    to_writer: &Sender<ToWriter>,
+    credits: &mut Receiver<()>,
+    activity: &Mutex<Instant>,
+) -> Result<(), Reason>
+where
+    M: Serialize + DeserializeOwned + Send + Sync + 'static,
+    R: AsyncReadExt + Unpin,
+{
+    let mut arrival = 0u64;
+    let end = |how: Option<Reason>| {
+        // Room for it is reserved (capacity = credits + 1); a closed inbox means the writer
+        // has already ended, which is how the session ends anyway.
+        let _ = to_writer.send(ToWriter::End(how));
+    };
+    loop {
+        // Backpressure: with every credit out, the socket is not read until an answer is
+        // written and its credit comes back.
+        if credits.recv().await.is_none() {
+            return Ok(());
+        }
+        let frame = match next_request::<M, R>(reader, body, ctx, credits, activity).await {
+            Ok(frame) => frame,
+            Err(FrameError::Closed) => {
+                end(None);
+                return Ok(());
+            }
+            Err(e @ FrameError::Idle { .. }) => {
+                // Routine, not a fault: the client reconnects when it next has a request.
+                let reason = format!("client: {e}");
+                tracing::debug!(node = %ctx.id, %reason, "client session closed");
+                end(Some(reason));
+                return Ok(());
+            }
+            Err(e) => {
+                let reason = format!("client: {e}");
+                end(Some(reason.clone()));
+                return Err(reason);
+            }
         };
+        *activity.lock() = Instant::now();
+        arrival += 1;
+        let item = match frame {
+            Frame::Request { id, op } => match op.validate() {
+                Err(reason) => answer(id, KvOutcome::Invalid { reason }),
+                Ok(()) if op.is_read() => {
+                    serve_read(ctx, arrival, id, op, Consistency::Linearizable)
+                }
+                Ok(()) => submit(ctx, arrival, id, &op),
+            },
+            Frame::Read {
+                id,
+                key,
+                consistency,
+            } => {
+                let op = KvOp::Get { key };
+                match op.validate() {
+                    Err(reason) => answer(id, KvOutcome::Invalid { reason }),
+                    Ok(()) => serve_read(ctx, arrival, id, op, consistency),
+                }
+            }
+            Frame::StatusRequest => ToWriter::Answer(Frame::Status(ctx.status.get())),
+            _ => {
+                let reason = "client sent a non-client frame".to_string();
+                end(Some(reason.clone()));
+                return Err(reason);
+            }
+        };
+        if to_writer.send(item).is_err() {
+            return Ok(()); // the writer ended: so does the session
+        }
     }
-    match answer.recv().await {
+}
+
+/// The next frame of a client session. The session is idle, and closed, only when no frame
+/// began within [`ServerLimits::client_idle_timeout`] of its last activity (a request read or
+/// an answer written) *and* no request is outstanding: a client waiting for answers is not idle.
+async fn next_request<M, R>(
+    reader: &mut R,
+    body: &mut Vec<u8>,
+    ctx: &ServerContext<M>,
+    credits: &Receiver<()>,
+    activity: &Mutex<Instant>,
+) -> Result<Frame<M>, FrameError>
+where
+    M: DeserializeOwned,
+    R: AsyncReadExt + Unpin,
+{
+    let idle = ctx.limits.client_idle_timeout;
+    // The reader holds one credit for the frame it is reading; the writer holds the rest of
+    // those out, one per unanswered request.
+    let outstanding = || ctx.limits.max_requests_in_flight - 1 - credits.len();
+    loop {
+        let quiet_until = *activity.lock() + idle;
+        let wait = if outstanding() > 0 {
+            idle
+        } else {
+            quiet_until.saturating_duration_since(Instant::now())
+        };
+        let deadlines = ReadDeadlines {
+            idle: Some(wait),
+            frame: Some(ctx.limits.frame_timeout),
+        };
+        match read_frame_within::<M, _>(reader, body, deadlines).await {
+            // Waiting for the first byte is cancel-safe: nothing is lost by looking again.
+            Err(FrameError::Idle { .. })
+                if outstanding() > 0 || Instant::now() < *activity.lock() + idle => {}
+            Err(FrameError::Idle { .. }) => return Err(FrameError::Idle { after: idle }),
+            other => return other,
+        }
+    }
+}
+
+/// An answer ready now.
+fn answer(id: u64, outcome: KvOutcome) -> ToWriter {
+    ToWriter::Answer(Frame::Response { id, outcome })
+}
+
+/// How this server serves a read (a get, bare or in a session) — the one place that decides.
+/// Linearizable: through the log, answered at the read's position once applied (a ReadIndex
+/// read would replace this arm). Sequential: from this server's applied state, leader or not,
+/// after the connection's earlier requests; see `docs/implementation.md` § Read consistency.
+fn serve_read<M>(
+    ctx: &Arc<ServerContext<M>>,
+    arrival: u64,
+    id: u64,
+    read: KvOp,
+    consistency: Consistency,
+) -> ToWriter
+where
+    M: Send + Sync + 'static,
+{
+    assert!(read.is_read(), "serve_read serves gets only");
+    match consistency {
+        Consistency::Linearizable => submit(ctx, arrival, id, &read),
+        Consistency::Sequential => ToWriter::LocalRead {
+            arrival,
+            id,
+            key: read_key(read),
+        },
+    }
+}
+
+/// The key of a get, bare or in a session.
+fn read_key(read: KvOp) -> String {
+    match read {
+        KvOp::Get { key } => key,
+        KvOp::Session { op, .. } | KvOp::Windowed { op, .. } => read_key(*op),
+        other => unreachable!("not a read: {other:?}"),
+    }
+}
+
+/// Hands `op` to the node loop now (so proposals keep the connection's order) and returns what
+/// waits for its outcome.
+fn submit<M>(ctx: &Arc<ServerContext<M>>, arrival: u64, id: u64, op: &KvOp) -> ToWriter
+where
+    M: Send + Sync + 'static,
+{
+    let data = postcard::to_allocvec(op).expect("ops encode");
+    let (reply, answer_rx) = mailbox(1);
+    if ctx.proposals.send(Proposal { data, reply }).is_err() {
+        return answer(
+            id,
+            KvOutcome::Failed {
+                reason: "node overloaded or shutting down".into(),
+            },
+        );
+    }
+    let ctx = ctx.clone();
+    ToWriter::Submitted {
+        arrival,
+        id,
+        outcome: Box::pin(async move { outcome(&ctx, answer_rx).await }),
+    }
+}
+
+/// The writer half of a client session: writes answers as they become ready, each within
+/// [`ServerLimits::frame_timeout`] (a client that stops reading cannot park the session), and
+/// gives each request's credit back once its answer is written.
+async fn write_answers<M, W>(
+    write: &mut W,
+    ctx: &ServerContext<M>,
+    inbox: &mut Receiver<ToWriter>,
+    credits: &Sender<()>,
+    activity: &Mutex<Instant>,
+) -> Result<(), Reason>
+where
+    W: AsyncWrite + Unpin,
+{
+    match answer_until_done(write, ctx, inbox, credits, activity).await {
+        Ok(()) | Err(Stop::ClientLeft) => Ok(()),
+        Err(Stop::Fault(reason)) => Err(reason),
+    }
+}
+
+/// Why a session's writer stopped early.
+enum Stop {
+    /// A write failed after the client's stream ended: the client left, routinely.
+    ClientLeft,
+    /// The client or the connection misbehaved.
+    Fault(Reason),
+}
+
+impl From<Reason> for Stop {
+    fn from(reason: Reason) -> Self {
+        Stop::Fault(reason)
+    }
+}
+
+async fn answer_until_done<M, W>(
+    write: &mut W,
+    ctx: &ServerContext<M>,
+    inbox: &mut Receiver<ToWriter>,
+    credits: &Sender<()>,
+    activity: &Mutex<Instant>,
+) -> Result<(), Stop>
+where
+    W: AsyncWrite + Unpin,
+{
+    // Each task holds one credit, so there are at most `max_requests_in_flight` of them.
+    let mut tasks: tokio::task::JoinSet<(u64, u64, KvOutcome)> = tokio::task::JoinSet::new();
+    // Arrival numbers of the requests in `tasks`.
+    let mut unfinished: BTreeSet<u64> = BTreeSet::new();
+    // Sequential reads waiting for earlier requests, in arrival order.
+    let mut deferred: VecDeque<(u64, u64, String)> = VecDeque::new();
+    let mut draining = false;
+    let mut out = AnswerWriter {
+        write,
+        ctx,
+        credits,
+        activity,
+        draining: false,
+    };
+    loop {
+        assert_eq!(unfinished.len(), tasks.len());
+        if draining && tasks.is_empty() {
+            assert!(deferred.is_empty(), "a read waits for nothing");
+            return Ok(());
+        }
+        let item = tokio::select! {
+            item = inbox.recv(), if !draining => item,
+            done = tasks.join_next(), if !tasks.is_empty() => {
+                let (arrival, id, outcome) = done
+                    .expect("tasks is not empty")
+                    .map_err(|e| Stop::Fault(format!("client: a request's task failed: {e}")))?;
+                assert!(unfinished.remove(&arrival), "request {arrival} finished twice");
+                out.write(&Frame::Response { id, outcome }).await?;
+                // Reads that waited only for requests now answered.
+                while let Some((read_arrival, _, _)) = deferred.front() {
+                    if unfinished.first().is_some_and(|first| first < read_arrival) {
+                        break;
+                    }
+                    let (_, id, key) = deferred.pop_front().expect("front exists");
+                    out.write(&local_read(ctx, id, &key)).await?;
+                }
+                continue;
+            }
+        };
+        match item {
+            Some(ToWriter::Answer(frame)) => out.write(&frame).await?,
+            Some(ToWriter::Submitted {
+                arrival,
+                id,
+                outcome,
+            }) => {
+                assert!(unfinished.insert(arrival), "arrival {arrival} reused");
+                tasks.spawn(async move { (arrival, id, outcome.await) });
+            }
+            Some(ToWriter::LocalRead { arrival, id, key }) => {
+                if unfinished.first().is_some_and(|first| *first < arrival) {
+                    deferred.push_back((arrival, id, key));
+                } else {
+                    out.write(&local_read(ctx, id, &key)).await?;
+                }
+            }
+            // The client's stream ended: answer what is outstanding, then close.
+            Some(ToWriter::End(None)) | None => {
+                draining = true;
+                out.draining = true;
+            }
+            Some(ToWriter::End(Some(reason))) => {
+                goodbye(out.write, reason).await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Writes a session's answers, giving back a credit for each.
+struct AnswerWriter<'a, M, W> {
+    write: &'a mut W,
+    ctx: &'a ServerContext<M>,
+    credits: &'a Sender<()>,
+    activity: &'a Mutex<Instant>,
+    /// The client's stream ended: a failed write is a client that left, not a fault.
+    draining: bool,
+}
+
+impl<M, W: AsyncWrite + Unpin> AnswerWriter<'_, M, W> {
+    async fn write(&mut self, frame: &Frame<()>) -> Result<(), Stop> {
+        // A client that stops reading its answers would otherwise hold this session forever.
+        let timeout = self.ctx.limits.frame_timeout;
+        let written = tokio::time::timeout(timeout, write_frame(self.write, frame))
+            .await
+            .map_err(|_| format!("client: answer not taken within {timeout:?}"))
+            .and_then(|written| written.map_err(|e| format!("client: {e}")));
+        match written {
+            Ok(()) => {}
+            Err(reason) if self.draining => {
+                tracing::debug!(node = %self.ctx.id, %reason, "client left before its answers");
+                return Err(Stop::ClientLeft);
+            }
+            Err(reason) => return Err(Stop::Fault(reason)),
+        }
+        *self.activity.lock() = Instant::now();
+        // Never full: every credit out was taken by the reader for one request.
+        self.credits.send(()).expect("a credit comes back once");
+        Ok(())
+    }
+}
+
+/// A sequential read's answer, from this server's applied state now.
+fn local_read<M>(ctx: &ServerContext<M>, id: u64, key: &str) -> Frame<()> {
+    let (value, _applied) = ctx.store.get(key);
+    Frame::Response {
+        id,
+        outcome: KvOutcome::Ok(KvResult::Value(value)),
+    }
+}
+
+/// The outcome of a proposal handed to the node loop: its reply (within [`APPLY_TIMEOUT`]), then,
+/// if it was appended, its result once applied (within [`APPLY_TIMEOUT`] more).
+async fn outcome<M>(ctx: &ServerContext<M>, mut answer: Receiver<ProposalReply>) -> KvOutcome {
+    let reply = match tokio::time::timeout(APPLY_TIMEOUT, answer.recv()).await {
+        Err(_) => {
+            return KvOutcome::Failed {
+                reason: format!("no answer from the node loop within {APPLY_TIMEOUT:?}"),
+            }
+        }
+        Ok(reply) => reply,
+    };
+    match reply {
         None => KvOutcome::Failed {
             reason: "node shutting down".into(),
         },
@@ -500,7 +875,7 @@ mod tests {
     /// A server context for node 1 of {1, 2}.
     fn context(limits: ServerLimits) -> Context {
         let (inbound, inbound_rx) = mailbox(16);
-        let (proposals, proposals_rx) = mailbox(16);
+        let (proposals, proposals_rx) = mailbox(crate::runtime::PROPOSAL_QUEUE_CAPACITY);
         let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
         let (peer_lost, _) = mailbox(16);
         let ctx = ServerContext {
@@ -510,7 +885,8 @@ mod tests {
             inbound,
             peer_lost,
             proposals,
-            applied: Arc::new(ApplyLog::new(16)),
+            applied: Arc::new(ApplyLog::new(4096)),
+            store: Arc::new(SharedStore::default()),
             status: Arc::new(StatusCell::new(NodeStatus {
                 id: ServerId(1),
                 role: "follower".into(),
@@ -593,6 +969,289 @@ mod tests {
             last_log_term: Term(0),
             last_log_index: LogIndex(0),
         })
+    }
+
+    /// Plays the node loop's intake: the next `n` proposals, in the order they were queued
+    /// (bounded: a session that stops handing them over fails the test, not hangs it).
+    async fn take(proposals: &mut Receiver<Proposal>, n: usize) -> Vec<Proposal> {
+        let mut taken = Vec::new();
+        while taken.len() < n {
+            let next = tokio::time::timeout(Duration::from_secs(30), proposals.recv()).await;
+            let Ok(Some(proposal)) = next else {
+                panic!(
+                    "only {} of {n} proposals reached the node loop",
+                    taken.len()
+                );
+            };
+            taken.push(proposal);
+        }
+        taken
+    }
+
+    /// Plays the node loop's commit: appends each proposal (term 1) from `first` on, applies it
+    /// to the store and publishes its result, in order.
+    fn commit(ctx: &ServerContext<Message>, proposals: Vec<Proposal>, first: u64) {
+        for (i, proposal) in proposals.into_iter().enumerate() {
+            let index = LogIndex(first + i as u64);
+            let term = Term(1);
+            proposal
+                .reply
+                .send(ProposalReply::Accepted { index, term })
+                .unwrap();
+            let op: KvOp = postcard::from_bytes(&proposal.data).unwrap();
+            let result = ctx.store.apply(index, op);
+            ctx.applied.publish(index, term, result);
+        }
+    }
+
+    fn put_request(id: u64, key: &str, value: &str) -> Frame<Message> {
+        Frame::Request {
+            id,
+            op: KvOp::Put {
+                key: key.into(),
+                value: value.into(),
+            },
+        }
+    }
+
+    fn sequential_read(id: u64, key: &str) -> Frame<Message> {
+        Frame::Read {
+            id,
+            key: key.into(),
+            consistency: Consistency::Sequential,
+        }
+    }
+
+    async fn next_frame(client: &mut DuplexStream) -> Frame<Message> {
+        let mut body = Vec::new();
+        let read = read_frame::<Message, _>(client, &mut body);
+        tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .expect("an answer within 30 s")
+            .expect("a frame")
+    }
+
+    /// One connection carries 100 requests that the client sends without reading an answer:
+    /// all 100 reach the node loop before any is answered (a session that waited for each
+    /// answer before reading the next request would hand over one), in arrival order, and 100
+    /// answers come back with the requests' ids.
+    #[tokio::test(start_paused = true)]
+    async fn a_pipelined_client_gets_an_answer_for_each_of_100_requests() {
+        let (ctx, _inbound, mut proposals) = context(ServerLimits::default());
+        let (mut client, task) = connect(&ctx, Caller::Client).await;
+        for id in 1..=100 {
+            let request = if id % 10 == 0 {
+                Frame::Request {
+                    id,
+                    op: KvOp::Get {
+                        key: format!("k{}", id - 1),
+                    },
+                }
+            } else {
+                put_request(id, &format!("k{id}"), &format!("v{id}"))
+            };
+            send(&mut client, &request).await;
+        }
+        let queued = take(&mut proposals, 100).await;
+        let ops: Vec<KvOp> = queued
+            .iter()
+            .map(|p| postcard::from_bytes(&p.data).unwrap())
+            .collect();
+        let first_ops = [
+            KvOp::Put {
+                key: "k1".into(),
+                value: "v1".into(),
+            },
+            KvOp::Put {
+                key: "k2".into(),
+                value: "v2".into(),
+            },
+        ];
+        assert_eq!(ops[..2], first_ops, "proposals keep the arrival order");
+        commit(&ctx, queued, 1);
+        let mut answered = BTreeMap::new();
+        for _ in 0..100 {
+            match next_frame(&mut client).await {
+                Frame::Response { id, outcome } => {
+                    assert!(
+                        answered.insert(id, outcome).is_none(),
+                        "id {id} answered twice"
+                    )
+                }
+                other => panic!("expected a response, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            answered.keys().copied().collect::<Vec<_>>(),
+            (1..=100).collect::<Vec<_>>()
+        );
+        assert_eq!(answered[&1], KvOutcome::Ok(KvResult::Done));
+        assert_eq!(
+            answered[&10],
+            KvOutcome::Ok(KvResult::Value(Some("v9".into()))),
+            "a get answered at its position in the log"
+        );
+        drop(client);
+        assert_eq!(task.await.unwrap(), Ok(()));
+    }
+
+    /// Answers leave as they are ready, not in request order: a status request sent after a
+    /// put the node loop holds is answered first.
+    #[tokio::test(start_paused = true)]
+    async fn answers_leave_in_the_order_they_are_ready() {
+        let (ctx, _inbound, mut proposals) = context(ServerLimits::default());
+        let (mut client, _task) = connect(&ctx, Caller::Client).await;
+        send(&mut client, &put_request(1, "k", "v")).await;
+        send(&mut client, &Frame::StatusRequest).await;
+        assert!(matches!(next_frame(&mut client).await, Frame::Status(_)));
+        let held = take(&mut proposals, 1).await;
+        commit(&ctx, held, 1);
+        assert_eq!(
+            next_frame(&mut client).await,
+            Frame::Response {
+                id: 1,
+                outcome: KvOutcome::Ok(KvResult::Done)
+            }
+        );
+    }
+
+    /// At its bound of requests in flight a connection stops reading: the node loop gets
+    /// exactly that many, and the next one only once an answer is written.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_stops_reading_at_its_bound_of_requests_in_flight() {
+        let limits = ServerLimits {
+            max_requests_in_flight: 8,
+            ..ServerLimits::default()
+        };
+        let (ctx, _inbound, mut proposals) = context(limits);
+        let (mut client, _task) = connect(&ctx, Caller::Client).await;
+        for id in 1..=20 {
+            send(&mut client, &put_request(id, &format!("k{id}"), "v")).await;
+        }
+        let held = take(&mut proposals, 8).await;
+        // Everything else is idle: time passes, and nothing more is read.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(proposals.is_empty(), "read past the bound");
+        let mut held = held.into_iter();
+        commit(&ctx, vec![held.next().unwrap()], 1);
+        assert_eq!(
+            next_frame(&mut client).await,
+            Frame::Response {
+                id: 1,
+                outcome: KvOutcome::Ok(KvResult::Done)
+            }
+        );
+        let ninth = take(&mut proposals, 1).await;
+        let op: KvOp = postcard::from_bytes(&ninth[0].data).unwrap();
+        assert_eq!(
+            op,
+            KvOp::Put {
+                key: "k9".into(),
+                value: "v".into()
+            }
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(proposals.is_empty(), "one answer frees one place");
+    }
+
+    /// A sequential read is answered from the local store without the node loop — at once when
+    /// nothing of the connection is outstanding, and after the connection's earlier requests
+    /// otherwise (so a client sees its own writes in order, as in a ZooKeeper session).
+    #[tokio::test(start_paused = true)]
+    async fn a_sequential_read_is_local_and_waits_for_the_connections_earlier_requests() {
+        let (ctx, _inbound, mut proposals) = context(ServerLimits::default());
+        let first = KvOp::Put {
+            key: "x".into(),
+            value: "0".into(),
+        };
+        ctx.applied
+            .publish(LogIndex(1), Term(1), ctx.store.apply(LogIndex(1), first));
+        let (mut client, _task) = connect(&ctx, Caller::Client).await;
+        send(&mut client, &sequential_read(1, "x")).await;
+        assert_eq!(
+            next_frame(&mut client).await,
+            Frame::Response {
+                id: 1,
+                outcome: KvOutcome::Ok(KvResult::Value(Some("0".into())))
+            }
+        );
+        assert!(proposals.is_empty(), "no proposal for a sequential read");
+
+        send(&mut client, &put_request(2, "x", "1")).await;
+        send(&mut client, &sequential_read(3, "x")).await;
+        send(&mut client, &Frame::StatusRequest).await;
+        assert!(matches!(next_frame(&mut client).await, Frame::Status(_)));
+        let held = take(&mut proposals, 1).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(proposals.is_empty(), "no proposal for a sequential read");
+        commit(&ctx, held, 2);
+        assert_eq!(
+            next_frame(&mut client).await,
+            Frame::Response {
+                id: 2,
+                outcome: KvOutcome::Ok(KvResult::Done)
+            }
+        );
+        assert_eq!(
+            next_frame(&mut client).await,
+            Frame::Response {
+                id: 3,
+                outcome: KvOutcome::Ok(KvResult::Value(Some("1".into())))
+            },
+            "the read after the put sees it"
+        );
+    }
+
+    /// A client waiting for an answer is not idle: the session outlives the idle timeout while
+    /// a request is outstanding, and is closed one idle timeout after its last answer.
+    #[tokio::test(start_paused = true)]
+    async fn a_session_with_requests_outstanding_is_not_idle() {
+        let limits = ServerLimits {
+            client_idle_timeout: Duration::from_secs(1),
+            ..ServerLimits::default()
+        };
+        let (ctx, _inbound, mut proposals) = context(limits);
+        let start = Instant::now();
+        let (mut client, task) = connect(&ctx, Caller::Client).await;
+        send(&mut client, &put_request(1, "k", "v")).await;
+        let held = take(&mut proposals, 1).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(
+            !task.is_finished(),
+            "closed as idle with a request outstanding"
+        );
+        commit(&ctx, held, 1);
+        assert!(matches!(
+            next_frame(&mut client).await,
+            Frame::Response { id: 1, .. }
+        ));
+        let reason = goodbye_reason(&mut client).await;
+        assert!(
+            reason.starts_with("client: idle: no frame within 1s"),
+            "{reason}"
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(4));
+        assert_eq!(task.await.unwrap(), Ok(()));
+    }
+
+    /// A client that closes its side with requests outstanding still gets their answers.
+    #[tokio::test(start_paused = true)]
+    async fn answers_outstanding_when_the_client_stops_sending_are_still_written() {
+        let (ctx, _inbound, mut proposals) = context(ServerLimits::default());
+        let (client, task) = connect(&ctx, Caller::Client).await;
+        let (mut read, mut write) = tokio::io::split(client);
+        let mut bytes = Vec::new();
+        encode_into(&put_request(1, "k", "v"), &mut bytes).unwrap();
+        write.write_all(&bytes).await.unwrap();
+        write.shutdown().await.unwrap();
+        let held = take(&mut proposals, 1).await;
+        commit(&ctx, held, 1);
+        let answer = read_frame::<Message, _>(&mut read, &mut Vec::new()).await;
+        assert!(
+            matches!(answer, Ok(Frame::Response { id: 1, .. })),
+            "{answer:?}"
+        );
+        assert_eq!(task.await.unwrap(), Ok(()));
     }
 
     /// The fault probe's forged message: refused before the node loop sees it, the connection
