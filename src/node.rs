@@ -9,6 +9,7 @@
 use anyhow::{anyhow, bail, Context};
 use ballot_core::ServerId;
 use ballot_node::client::{status_with, ClientError, KvClient};
+use ballot_node::kv::Consistency;
 use ballot_node::raft_node::{start, RaftNodeConfig};
 use ballot_node::runtime::Timing;
 use ballot_node::server::{self, ServerLimits};
@@ -79,6 +80,11 @@ pub struct NodeArgs {
     /// slow or stuck sender).
     #[arg(long, default_value_t = server::FRAME_TIMEOUT.as_millis() as u64)]
     pub frame_timeout_ms: u64,
+    /// Most requests one client connection may have unanswered (pipelining); at the bound the
+    /// server stops reading that connection until an answer is written.
+    #[arg(long, default_value_t = server::MAX_REQUESTS_IN_FLIGHT,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_requests_in_flight: usize,
     /// Start even though the hard-state file (term and vote) is missing or corrupt beside a
     /// non-empty log: take the highest term in the log as the term, with no vote, and write it.
     /// The lost vote may have been in that term, so this node may vote twice in it: use only
@@ -158,6 +164,24 @@ pub struct KvArgs {
     pub op: KvCommand,
 }
 
+/// `ballot kv get --consistency`: how a read is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReadConsistency {
+    /// Through the log: sees every write acknowledged before the read began.
+    Linearizable,
+    /// From one server's applied state, at once: may be behind the leader.
+    Sequential,
+}
+
+impl From<ReadConsistency> for Consistency {
+    fn from(level: ReadConsistency) -> Self {
+        match level {
+            ReadConsistency::Linearizable => Consistency::Linearizable,
+            ReadConsistency::Sequential => Consistency::Sequential,
+        }
+    }
+}
+
 /// A KV operation.
 #[derive(Subcommand, Debug, Clone)]
 pub enum KvCommand {
@@ -172,6 +196,14 @@ pub enum KvCommand {
     Get {
         /// The key.
         key: String,
+        /// How the read is served. `linearizable`: through the leader's log; it sees every
+        /// write acknowledged before it started, whichever server took it. `sequential`: the
+        /// first reachable server of --cluster answers from its own applied state at once, with
+        /// no log and no quorum, even without a leader; NOT linearizable: that server may be
+        /// behind, so a write acknowledged elsewhere may not show yet (see
+        /// docs/implementation.md § Read consistency).
+        #[arg(long, value_enum, default_value_t = ReadConsistency::Linearizable)]
+        consistency: ReadConsistency,
     },
     /// Delete KEY.
     Del {
@@ -366,6 +398,7 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
             max_connections: args.max_connections,
             client_idle_timeout: Duration::from_millis(args.client_idle_timeout_ms),
             frame_timeout: Duration::from_millis(args.frame_timeout_ms),
+            max_requests_in_flight: args.max_requests_in_flight,
         },
         recover_missing_hard_state: args.recover_missing_hard_state,
         security,
@@ -638,16 +671,19 @@ pub fn run_kv(args: KvArgs) -> anyhow::Result<ExitCode> {
                 println!("OK");
                 ExitCode::SUCCESS
             }),
-            KvCommand::Get { key } => client.get(key).await.map(|value| match value {
-                Some(value) => {
-                    println!("{value}");
-                    ExitCode::SUCCESS
-                }
-                None => {
-                    eprintln!("not found: {key}");
-                    ExitCode::from(1)
-                }
-            }),
+            KvCommand::Get { key, consistency } => {
+                let value = client.get_with(key, (*consistency).into()).await;
+                value.map(|value| match value {
+                    Some(value) => {
+                        println!("{value}");
+                        ExitCode::SUCCESS
+                    }
+                    None => {
+                        eprintln!("not found: {key}");
+                        ExitCode::from(1)
+                    }
+                })
+            }
             KvCommand::Del { key } => client.delete(key).await.map(|existed| {
                 println!("{}", if existed { "deleted" } else { "not found" });
                 ExitCode::SUCCESS
