@@ -1,10 +1,14 @@
 //! 3-node Raft clusters of real `ballot node` processes on loopback, over mutual TLS (one
 //! `--insecure-plaintext` run of each command): election, replication, kill -9 of the leader, no
 //! acknowledged write lost, restart and catch-up; a retried put applied once across a paused
-//! leader; the `ballot kv` and `ballot cluster` commands, and their TLS flags.
+//! leader; a pipelined connection whose answers are lost, retried in one batch and applied once;
+//! sequential reads served by a follower that has no leader; the `ballot kv` and `ballot
+//! cluster` commands, and their TLS flags.
 
 mod cluster_support;
 
+use ballot_node::client::{KvPipeline, PipelineOptions};
+use ballot_node::kv::{Consistency, KvOp, KvResult};
 use cluster_support::{Cluster, CLUSTER_ID};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -261,6 +265,166 @@ fn retried_put_is_applied_once_when_another_write_comes_between() {
     });
 }
 
+/// One pipelined connection with 32 puts in flight whose answers are all lost: the leader
+/// applies them, another client overwrites every key, then the connection is cut and the
+/// pipeline sends all 32 again (same numbers) to the leader. Each retry must be a duplicate
+/// answered from the session window, not applied again (the keys keep the other client's
+/// values) and not refused as stale (with only the last number remembered, the retry of 1
+/// after 32 applied was). Then every key reads back the same linearizably and, once each
+/// server applied the log, sequentially from each server.
+#[test]
+fn pipelined_puts_with_lost_answers_are_retried_together_and_applied_once() {
+    const PUTS: usize = 32;
+    rt().block_on(async {
+        let cluster = Cluster::start(3, Path::new(BIN)).unwrap();
+        let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
+        let mut proxy = LossyProxy::start(cluster.addrs[leader]).await;
+        // The proxy first, then every server: a redirect names the leader's own address.
+        let addrs: Vec<SocketAddr> = std::iter::once(proxy.addr)
+            .chain(cluster.addrs.iter().copied())
+            .collect();
+        let options = PipelineOptions {
+            // The first attempts end when the test cuts the proxy, not on a timer.
+            attempt_timeout: Duration::from_secs(120),
+            timeout: Duration::from_secs(120),
+            ..PipelineOptions::default()
+        };
+        let mut pipe =
+            KvPipeline::with_options(addrs, CLUSTER_ID, cluster.security.clone(), options);
+        // The session opens while answers still come back.
+        pipe.put("warm", "up").await.unwrap();
+
+        proxy.lose_answers();
+        let mut tickets = Vec::new();
+        for i in 0..PUTS {
+            let op = KvOp::Put {
+                key: format!("k{i}"),
+                value: format!("mine{i}"),
+            };
+            tickets.push(pipe.submit(op).await.unwrap());
+        }
+        // The leader applies all 32 (in order: the last one shows) and their answers are lost.
+        let mut other = cluster.client();
+        let last = format!("k{}", PUTS - 1);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while other.get(&last).await.unwrap().as_deref() != Some(&*format!("mine{}", PUTS - 1)) {
+            assert!(
+                Instant::now() < deadline,
+                "the puts not applied within 10 s"
+            );
+        }
+        for i in 0..PUTS {
+            other.put(&format!("k{i}"), "theirs").await.unwrap();
+        }
+
+        proxy.cut();
+        for (i, ticket) in tickets.into_iter().enumerate() {
+            let answer = tokio::time::timeout(Duration::from_secs(30), ticket)
+                .await
+                .expect("answered within 30 s after the cut");
+            assert_eq!(answer.unwrap(), KvResult::Done, "put {i}");
+        }
+        for i in 0..PUTS {
+            let key = format!("k{i}");
+            let got = pipe.get(&key, Consistency::Linearizable).await.unwrap();
+            assert_eq!(
+                got.as_deref(),
+                Some("theirs"),
+                "the retried put {key} was applied again"
+            );
+        }
+
+        // Sequential reads: each server answers from its own applied state once it has the log.
+        let st = cluster
+            .status(leader, Duration::from_secs(1))
+            .await
+            .unwrap();
+        for i in 0..cluster.addrs.len() {
+            cluster
+                .wait_commit(i, st.commit, Duration::from_secs(10))
+                .await
+                .unwrap();
+            let mut one = KvPipeline::with_security(
+                vec![cluster.addrs[i]],
+                CLUSTER_ID,
+                cluster.security.clone(),
+            );
+            let mut reads = Vec::new();
+            for k in 0..PUTS {
+                let key = format!("k{k}");
+                reads.push(
+                    one.submit_read(&key, Consistency::Sequential)
+                        .await
+                        .unwrap(),
+                );
+            }
+            for read in reads {
+                assert_eq!(read.await.unwrap(), KvResult::Value(Some("theirs".into())));
+            }
+        }
+    });
+}
+
+/// A sequential read is served by the server that receives it, without the leader: with the
+/// leader and the other follower stopped (SIGSTOP), a follower cannot reach a quorum, so a
+/// linearizable read through it fails, while a sequential one answers at once from its
+/// applied state — including through `ballot kv get --consistency sequential`.
+#[test]
+fn a_follower_without_a_leader_answers_sequential_reads_only() {
+    rt().block_on(async {
+        let cluster = Cluster::start(3, Path::new(BIN)).unwrap();
+        let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
+        let mut client = cluster.client();
+        client.put("x", "1").await.unwrap();
+        let st = cluster
+            .status(leader, Duration::from_secs(1))
+            .await
+            .unwrap();
+        let follower = (leader + 1) % 3;
+        let other = (leader + 2) % 3;
+        cluster
+            .wait_commit(follower, st.commit, Duration::from_secs(10))
+            .await
+            .unwrap();
+
+        let stopped = [node_pid(&cluster, leader), node_pid(&cluster, other)];
+        for pid in stopped {
+            signal(pid, "-STOP");
+        }
+        let mut alone = cluster.client_of(vec![cluster.addrs[follower]]);
+        alone.timeout = Duration::from_millis(1500);
+        let started = Instant::now();
+        let sequential = alone.get_with("x", Consistency::Sequential).await;
+        let took = started.elapsed();
+        let linearizable = alone.get_with("x", Consistency::Linearizable).await;
+        let cli = ballot(&[
+            "kv",
+            "--cluster",
+            &cluster.addrs[follower].to_string(),
+            "--cluster-id",
+            CLUSTER_ID,
+            "--tls-ca",
+            cluster.tls.as_ref().unwrap().ca.to_str().unwrap(),
+            "--timeout-ms",
+            "1500",
+            "get",
+            "x",
+            "--consistency",
+            "sequential",
+        ]);
+        for pid in stopped {
+            signal(pid, "-CONT");
+        }
+        assert_eq!(sequential.unwrap().as_deref(), Some("1"));
+        assert!(took < Duration::from_secs(1), "a local read took {took:?}");
+        assert!(
+            linearizable.is_err(),
+            "a linearizable read without a quorum answered {linearizable:?}"
+        );
+        assert_eq!(cli, (0, "1\n".into(), String::new()));
+    });
+}
+
 fn ballot(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
     (
@@ -300,6 +464,19 @@ fn kv_command_puts_gets_and_deletes() {
         (0, "OK\n".into(), String::new())
     );
     assert_eq!(kv(&["get", "greeting"]).1, "hello world\n");
+    let (code, out, _) = kv(&["get", "greeting", "--consistency", "linearizable"]);
+    assert_eq!((code, out.as_str()), (0, "hello world\n"));
+    // The first server of --cluster answers from its applied state, which may lag: poll.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while kv(&["get", "greeting", "--consistency", "sequential"]).1 != "hello world\n" {
+        assert!(
+            Instant::now() < deadline,
+            "a sequential read never saw the put"
+        );
+    }
+    let (code, _, err) = kv(&["get", "greeting", "--consistency", "eventual"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--consistency"), "{err}");
     assert_eq!(kv(&["del", "greeting"]).1, "deleted\n");
     let (code, _, err) = kv(&["get", "greeting"]);
     assert_eq!((code, err.trim()), (1, "not found: greeting"));
