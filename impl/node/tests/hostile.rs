@@ -10,7 +10,7 @@ use ballot_node::client::status;
 use ballot_node::codec::{
     decode, encode_into, read_frame, Caller, Frame, FrameError, Hello, NodeStatus,
 };
-use ballot_node::kv::{KvOp, KvOutcome, KvResult};
+use ballot_node::kv::{ClientId, Consistency, KvOp, KvOutcome, KvResult, Session};
 use ballot_node::raft_node::{start, RaftNodeConfig, RunningNode};
 use ballot_node::runtime::{NodeError, Timing};
 use ballot_node::server::ServerLimits;
@@ -293,9 +293,25 @@ fn corpus() -> Vec<Vec<u8>> {
             id: 9,
             outcome: KvOutcome::Ok(KvResult::Value(Some("v".into()))),
         },
+        Frame::Request {
+            id: 10,
+            op: KvOp::Windowed {
+                session: Session {
+                    client: ClientId(3),
+                    seq: 7,
+                },
+                first_outstanding: 5,
+                op: Box::new(KvOp::Delete { key: "k".into() }),
+            },
+        },
         Frame::StatusRequest,
         Frame::Goodbye {
             reason: "bye".into(),
+        },
+        Frame::Read {
+            id: 11,
+            key: "k".into(),
+            consistency: Consistency::Sequential,
         },
     ];
     samples
