@@ -35,7 +35,8 @@ use tokio::time::Instant;
 
 /// How long a new connection may take to say hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a client session waits for its accepted request to be applied.
+/// How long a client request waits for the node loop's reply to its proposal, and then as long
+/// again for its accepted entry to be applied; after either it is answered `Failed`.
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default cap on open inbound connections (peers and clients together): each costs a task and
 /// about 12 KiB until it sends more, so 1024 bound a flood to ~12 MiB while leaving room for
