@@ -63,6 +63,10 @@ pub struct RaftBounds {
     /// lost its majority steps down.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub pre_vote: Option<bool>,
+    /// Raft: pipelined replication: a leader advances next_index as it sends entries (not on
+    /// the reply), and a rejection carries a hint that skips back past a conflicting term.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub pipeline: Option<bool>,
 }
 
 /// Bounds of the FLE model.
@@ -139,6 +143,7 @@ impl Bounds {
         note(self.raft.values.is_some(), "--values", "raft");
         note(self.raft.leader_noop.is_some(), "--leader-noop", "raft");
         note(self.raft.pre_vote.is_some(), "--pre-vote", "raft");
+        note(self.raft.pipeline.is_some(), "--pipeline", "raft");
         note(
             self.raft.max_candidates.is_some(),
             "--max-candidates",
@@ -208,6 +213,7 @@ impl Bounds {
             }),
             leader_noop: r.leader_noop.unwrap_or(base.leader_noop),
             pre_vote: r.pre_vote.unwrap_or(base.pre_vote),
+            pipeline: r.pipeline.unwrap_or(base.pipeline),
             init,
             mutant: base.mutant,
         })

@@ -40,6 +40,19 @@ fn pre_vote() -> RaftModel {
     model(|c| c.pre_vote = true)
 }
 
+/// Pipelined replication with rejection hints at the CI bounds.
+fn pipeline() -> RaftModel {
+    model(|c| c.pipeline = true)
+}
+
+/// The log-repair configuration with pipelined replication: where rejection hints matter.
+fn pipelined_log_repair() -> RaftModel {
+    model(|c| {
+        *c = log_repair().config;
+        c.pipeline = true;
+    })
+}
+
 fn passes(what: &str, r: Result<Summary, Failure<Action>>) -> Summary {
     match r {
         Ok(s) => s,
@@ -125,6 +138,51 @@ fn pre_vote_and_check_quorum_conform() {
     );
 }
 
+/// Pipelining (raft.pipeline.*): every transition within depth 9 at the CI bounds, and log
+/// repair through rejection hints, where a walk must see the leader skip back by a hint.
+#[test]
+fn pipelined_replication_conforms() {
+    let s = passes(
+        "--pipeline depth 9",
+        conform_depth(&pipeline(), 9, None, &Progress::default()),
+    );
+    assert_eq!(s.covered, s.transitions);
+    let m = pipelined_log_repair();
+    passes(
+        "--pipeline log repair walks",
+        conform_walks(&m, 2_000, 4, 60, None, &Progress::default()),
+    );
+    passes(
+        "--pipeline log repair depth 8",
+        conform_depth(&m, 8, None, &Progress::default()),
+    );
+    passes(
+        "--pipeline simulate log repair",
+        simulate(&m, 20_000, 9, 60, None, &Progress::default()),
+    );
+    // The configuration exercises the hint: some walk delivers a rejection carrying a hint
+    // above 0 (a follower that shares a prefix with the leader but not its prev entry).
+    let mut rng = ballot_conformance::rng::SplitMix::new(4);
+    let hinted = (0..500).any(|_| {
+        ballot_conformance::coverage::random_walk(&m, &mut rng, 60)
+            .iter()
+            .any(|a| {
+                matches!(
+                    a,
+                    Action::Deliver {
+                        msg: ballot_models::raft::Msg::AppendEntriesResponse {
+                            success: false,
+                            match_index,
+                            ..
+                        },
+                        ..
+                    } if match_index.0 > 0
+                )
+            })
+    });
+    assert!(hinted, "no walk delivered a rejection with a hint");
+}
+
 #[test]
 fn simulation_validates_implementation_chosen_steps() {
     let s = passes(
@@ -196,7 +254,7 @@ fn mutant_hook(m: ImplMutant) -> ConfigHook {
 type Plan<'a> = [(
     &'static str,
     Box<dyn Fn() -> Result<Summary, Failure<Action>> + 'a>,
-); 6];
+); 9];
 
 fn ci_plan(hook: &ConfigHook) -> Option<(&'static str, Box<Divergence>)> {
     let p = Progress::default();
@@ -224,6 +282,36 @@ fn ci_plan(hook: &ConfigHook) -> Option<(&'static str, Box<Divergence>)> {
         (
             "simulate with --pre-vote",
             Box::new(|| simulate(&pre_vote(), 50_000, 7, 60, Some(hook.clone()), &p)),
+        ),
+        (
+            "depth 9 with --pipeline",
+            Box::new(|| conform_depth(&pipeline(), 9, Some(hook.clone()), &p)),
+        ),
+        (
+            "pipelined log repair walks",
+            Box::new(|| {
+                conform_walks(
+                    &pipelined_log_repair(),
+                    2_000,
+                    4,
+                    60,
+                    Some(hook.clone()),
+                    &p,
+                )
+            }),
+        ),
+        (
+            "simulate pipelined repair",
+            Box::new(|| {
+                simulate(
+                    &pipelined_log_repair(),
+                    20_000,
+                    9,
+                    60,
+                    Some(hook.clone()),
+                    &p,
+                )
+            }),
         ),
     ];
     for (name, run) in runs {

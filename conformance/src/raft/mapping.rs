@@ -347,6 +347,9 @@ pub struct RaftNodes {
     pub leader_noop: bool,
     /// The model's `pre_vote` (PreVote and CheckQuorum).
     pub pre_vote: bool,
+    /// The model's `pipeline` (pipelined replication with rejection hints). The flow-control
+    /// window stays unbounded, as in the model.
+    pub pipeline: bool,
     /// Applied to every core's configuration after the model's settings.
     pub hook: Option<ConfigHook>,
 }
@@ -366,6 +369,7 @@ impl NodeKind for RaftNodes {
         let mut config = RaftConfig::new(id, self.servers.clone());
         config.leader_noop = self.leader_noop;
         config.pre_vote = self.pre_vote;
+        config.pipeline = self.pipeline;
         if let Some(hook) = &self.hook {
             hook(&mut config);
         }

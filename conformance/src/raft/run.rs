@@ -60,6 +60,7 @@ impl<'m> RaftRun<'m> {
             servers: (0..n as u8).map(|i| core_id(ServerId(i))).collect(),
             leader_noop: model.config.leader_noop,
             pre_vote: model.config.pre_vote,
+            pipeline: model.config.pipeline,
             hook,
         };
         let disks = (0..n)

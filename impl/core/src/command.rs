@@ -61,6 +61,13 @@ pub enum Event<M> {
         /// Opaque command bytes.
         data: Vec<u8>,
     },
+    /// Client proposals queued together (a runtime drains what waits, up to a bound): handled
+    /// as that many `ClientRequest`s in order, except that a leader appends them all before it
+    /// replicates, so they travel in one `AppendEntries` per follower and one `Persist`.
+    ClientBatch {
+        /// The requests, in arrival order.
+        requests: Vec<(RequestId, Vec<u8>)>,
+    },
     /// The `Persist` command `id`, and every one before it, is durable (fsynced).
     Persisted {
         /// The newest persisted id.

@@ -21,6 +21,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use tokio::net::TcpListener;
 
+/// Unacknowledged `AppendEntries` with entries per follower (flow control of the pipelined
+/// replication, raft.md § Pipelined replication): with the 256 KiB append budget this bounds what
+/// a leader has in flight to one follower at 16 MiB, and on loopback 64 messages are far more
+/// than one round trip needs, so the window only closes on a follower that stopped answering.
+pub const MAX_INFLIGHT: usize = 64;
+
 /// Largest `AppendEntries` payload: half the frame limit, leaving room for framing.
 pub const MAX_APPEND_BYTES: usize = 256 * 1024;
 /// Peer-connection closures queued for the node loop: a few per peer at most; more are dropped
@@ -156,6 +162,8 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
     raft.leader_noop = config.leader_noop;
     raft.pre_vote = config.pre_vote;
     raft.max_append_bytes = MAX_APPEND_BYTES;
+    raft.pipeline = true;
+    raft.max_inflight = MAX_INFLIGHT;
     // What receivers accept (`Message::validate`), so this leader never sends more.
     raft.max_append_entries = Message::MAX_ENTRIES;
     tracing::info!(node = %config.id, dir = %config.dir.display(), "recovering");

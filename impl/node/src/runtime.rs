@@ -117,6 +117,11 @@ pub const PERSIST_QUEUE_CAPACITY: usize = 1 << 20;
 /// Capacity of the proposal queue: a bound on client requests waiting for the node loop.
 pub const PROPOSAL_QUEUE_CAPACITY: usize = 4096;
 
+/// Most client proposals handed to the core as one `Event::ClientBatch`: what waits in the queue
+/// when the loop comes round is appended, replicated and fsynced together. The bound keeps one
+/// event's work (and the latency it adds to the timers and messages behind it) small.
+pub const MAX_PROPOSAL_BATCH: usize = 256;
+
 /// Runs `core` until shutdown or a fatal error. Storage runs on a worker task that batches
 /// queued persists into one fsync (group commit) and acknowledges them in order. `observer`
 /// sees the core after every event (`()` in production).
@@ -195,11 +200,28 @@ where
             timer = timers.fired() => Event::Timer(timer),
             Some(peer) = inputs.peer_lost.recv() => Event::PeerLost { peer },
             proposal = inputs.proposals.recv() => match proposal {
-                Some(Proposal { data, reply }) => {
-                    next_request += 1;
-                    let request = RequestId(next_request);
-                    pending.insert(request, reply);
-                    Event::ClientRequest { request, data }
+                Some(first) => {
+                    // Everything already waiting goes in with it (up to a bound): one append,
+                    // one AppendEntries per follower, one fsync for the lot.
+                    let mut requests = Vec::new();
+                    let mut next = Some(first);
+                    while let Some(Proposal { data, reply }) = next {
+                        next_request += 1;
+                        let request = RequestId(next_request);
+                        pending.insert(request, reply);
+                        requests.push((request, data));
+                        next = if requests.len() < MAX_PROPOSAL_BATCH {
+                            inputs.proposals.try_recv()
+                        } else {
+                            None
+                        };
+                    }
+                    if requests.len() == 1 {
+                        let (request, data) = requests.pop().expect("one request");
+                        Event::ClientRequest { request, data }
+                    } else {
+                        Event::ClientBatch { requests }
+                    }
                 }
                 None => break Ok(()),
             },

@@ -42,6 +42,11 @@ pub struct RaftConfig {
     /// PreVote and CheckQuorum (`--pre-vote`; docs/protocols/raft.md § PreVote and CheckQuorum).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pre_vote: bool,
+    /// Pipelined replication (`--pipeline`; docs/protocols/raft.md § Pipelined replication):
+    /// a leader advances `next_index` when it sends entries, and a follower's rejection carries
+    /// a hint that lets the leader skip back past a whole conflicting term.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pipeline: bool,
     /// The persistent state each server starts from (`--init`); empty: every server starts
     /// fresh (term 0, no vote, empty log). Deep scenarios (Figure 8 needs four terms) start from
     /// a reachable state partway through, so that BFS reaches them.
@@ -69,6 +74,7 @@ impl Default for RaftConfig {
             lossy: false,
             leader_noop: false,
             pre_vote: false,
+            pipeline: false,
             init: Vec::new(),
             mutant: None,
         }
@@ -236,7 +242,7 @@ impl RaftConfig {
     /// A one-line summary of the bounds, for reports.
     pub fn summary(&self) -> String {
         format!(
-            "servers={} max_term={} max_log={} values={} max_candidates={} crashes={} network={} lossy={} leader_noop={}{}{}",
+            "servers={} max_term={} max_log={} values={} max_candidates={} crashes={} network={} lossy={} leader_noop={}{}{}{}",
             self.servers,
             self.max_term,
             self.max_log,
@@ -247,6 +253,7 @@ impl RaftConfig {
             self.lossy,
             self.leader_noop,
             if self.pre_vote { " pre_vote=true" } else { "" },
+            if self.pipeline { " pipeline=true" } else { "" },
             self.mutant
                 .map(|m| format!(" mutant={}", m.name()))
                 .unwrap_or_default()

@@ -34,10 +34,14 @@ pub enum RaftMutant {
     CountDuplicateVotes,
     /// PV1 (`--pre-vote`): a pre-candidate that wins the pre-vote leads the next term at once.
     PreVoteLeads,
+    /// PL1 (`--pipeline`): a leader counts entries it has sent as replicated.
+    PipelineCountsSent,
+    /// PL2 (`--pipeline`): a leader takes a rejection's hint as proof of a matching prefix.
+    HintAsMatch,
 }
 
 impl RaftMutant {
-    pub const ALL: [RaftMutant; 12] = [
+    pub const ALL: [RaftMutant; 14] = [
         RaftMutant::CommitPreviousTerm,
         RaftMutant::VoteIgnoresLog,
         RaftMutant::VoteTwice,
@@ -50,6 +54,8 @@ impl RaftMutant {
         RaftMutant::CountStaleVotes,
         RaftMutant::CountDuplicateVotes,
         RaftMutant::PreVoteLeads,
+        RaftMutant::PipelineCountsSent,
+        RaftMutant::HintAsMatch,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +72,8 @@ impl RaftMutant {
             RaftMutant::CountStaleVotes => "count-stale-votes",
             RaftMutant::CountDuplicateVotes => "count-duplicate-votes",
             RaftMutant::PreVoteLeads => "pre-vote-leads",
+            RaftMutant::PipelineCountsSent => "pipeline-counts-sent",
+            RaftMutant::HintAsMatch => "hint-as-match",
         }
     }
 
@@ -104,6 +112,7 @@ impl RaftMutant {
                 lossy: false,
                 leader_noop: false,
                 pre_vote: false,
+                pipeline: false,
                 init: if init.is_empty() {
                     Vec::new()
                 } else {
@@ -219,6 +228,35 @@ impl RaftMutant {
                     ..bounds(3, 1, 0, 0, 3, 0, Ordered, "")
                 },
                 6,
+            ),
+            // With --pipeline: s0 leads term 1 and appends v1; sending it to its peers counts
+            // them as replicas, so v1 commits on the leader alone.
+            RaftMutant::PipelineCountsSent => (
+                "PL1",
+                "a pipelining leader counts entries it has sent as replicated",
+                "committed_on_majority",
+                "etcd Progress: Match moves only on MsgAppResp, Next optimistically (raft/tracker)",
+                RaftConfig {
+                    pipeline: true,
+                    ..bounds(3, 1, 1, 1, 3, 0, Ordered, "")
+                },
+                4,
+            ),
+            // With --pipeline: s0 appended v1 in term 1 and crashes; s1 wins term 2 and appends
+            // its no-op and v2, advancing next_index[s0] past both though s0 is down. s0
+            // restarts, refuses s1's heartbeat (prev 2) with hint 1, and s1 takes that as s0
+            // holding its no-op at index 1: committed on s1 and s0, held by s1 alone.
+            RaftMutant::HintAsMatch => (
+                "PL2",
+                "a leader takes a rejection's hint as proof that the follower's log matches",
+                "committed_on_majority",
+                "Raft paper §5.3 (the hint only says where to probe next); etcd findConflictByTerm",
+                RaftConfig {
+                    pipeline: true,
+                    leader_noop: true,
+                    ..bounds(3, 2, 1, 2, 1, 1, Ordered, "1/1v1,1/,1/")
+                },
+                9,
             ),
         };
         MutantEntry {

@@ -77,6 +77,19 @@ impl Server {
         }
     }
 
+    /// raft.pipeline.hint: after failing the log check at `(prev, prev_term)`, the largest
+    /// index `i < prev` within this log whose entry's term is at most `prev_term` (0 if none).
+    /// Every entry above it either is missing or has a term the leader's log cannot hold there
+    /// (the leader's terms up to `prev` are at most `prev_term`), so the leader loses nothing by
+    /// skipping back to it, and `i < prev` makes every rejection move the leader back.
+    pub fn rejection_hint(&self, prev: LogIndex, prev_term: Term) -> LogIndex {
+        let top = prev.0.saturating_sub(1).min(self.last_index().0);
+        (1..=top)
+            .rev()
+            .find(|&i| self.log[i as usize - 1].term <= prev_term)
+            .map_or(LogIndex(0), LogIndex)
+    }
+
     pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
         (index.0 >= 1)
             .then(|| self.log.get(index.0 as usize - 1))

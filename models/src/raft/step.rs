@@ -156,9 +156,14 @@ impl RaftModel {
         for j in self.peers(me) {
             self.send_append(st, me, j, true);
         }
+        if self.is(Mutant::PipelineCountsSent) {
+            self.advance_commit(st, me); // after every send, so that all carry the same commit
+        }
     }
 
-    /// Sends AppendEntries from leader `me` to `to`: see [`Self::append_entries`].
+    /// Sends AppendEntries from leader `me` to `to`: see [`Self::append_entries`]. With
+    /// `--pipeline`, entries sent are taken as on their way: `next_index[to]` moves past them at
+    /// once (raft.pipeline.send), whether or not the message arrives.
     fn send_append(
         &self,
         st: &mut RaftState,
@@ -167,6 +172,23 @@ impl RaftModel {
         with_entries: bool,
     ) -> bool {
         let msg = self.append_entries(st, me, to, with_entries);
+        if let Msg::AppendEntries {
+            prev_log_index,
+            ref entries,
+            ..
+        } = msg
+        {
+            if self.config.pipeline && !entries.is_empty() {
+                let last_sent = LogIndex(prev_log_index.0 + entries.len() as u8);
+                let s = &mut st.servers[me.ix()];
+                s.next_index[to.ix()] = LogIndex(last_sent.0 + 1);
+                if self.is(Mutant::PipelineCountsSent) {
+                    // Entries on their way counted as replicated: the leader commits what no
+                    // follower may ever receive.
+                    s.match_index[to.ix()] = s.match_index[to.ix()].max(last_sent);
+                }
+            }
+        }
         self.send(st, me, to, msg)
     }
 
@@ -428,6 +450,15 @@ impl RaftModel {
         }
         s.heard_leader = self.config.pre_vote;
         if s.term_at(prev) != Some(prev_term) {
+            let reject = if self.config.pipeline {
+                Msg::AppendEntriesResponse {
+                    term: s.term,
+                    success: false,
+                    match_index: s.rejection_hint(prev, prev_term),
+                }
+            } else {
+                reject
+            };
             self.send(st, me, src, reject);
             return;
         }
@@ -487,6 +518,24 @@ impl RaftModel {
             self.advance_commit(st, me);
             if behind {
                 self.send_append(st, me, src, true);
+                if self.is(Mutant::PipelineCountsSent) {
+                    self.advance_commit(st, me);
+                }
+            }
+        } else if self.config.pipeline {
+            // raft.pipeline.reject: back to just after the hint, never below what is known
+            // replicated, and never forward.
+            let hint = LogIndex(match_index.0.saturating_add(1));
+            let back = LogIndex(s.next_index[j].0.saturating_sub(1).max(1)).min(hint);
+            s.next_index[j] = back.max(LogIndex(s.match_index[j].0 + 1));
+            if self.is(Mutant::HintAsMatch) {
+                // The hint taken as proof that the follower's log matches up to it.
+                s.match_index[j] = s.match_index[j].max(match_index.min(s.last_index()));
+                self.advance_commit(st, me);
+            }
+            self.send_append(st, me, src, true);
+            if self.is(Mutant::PipelineCountsSent) {
+                self.advance_commit(st, me);
             }
         } else {
             s.next_index[j] = LogIndex(s.next_index[j].0.saturating_sub(1).max(1));

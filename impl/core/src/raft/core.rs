@@ -70,6 +70,14 @@ pub struct RaftConfig {
     pub max_append_bytes: usize,
     /// PreVote and CheckQuorum (`--pre-vote`; off in the model's default, on in `ballot node`).
     pub pre_vote: bool,
+    /// Pipelined replication (§ Pipelined replication of raft.md; the model's `--pipeline`, on
+    /// in `ballot node`): `next_index` advances as entries are sent, and a rejection carries a
+    /// hint that skips back past a conflicting term.
+    pub pipeline: bool,
+    /// With `pipeline`: at most this many `AppendEntries` with entries unacknowledged per
+    /// follower (flow control; unbounded in the model). A full window holds new entries back
+    /// until an acknowledgement frees a slot; a heartbeat still goes.
+    pub max_inflight: usize,
     /// The seeded bug this core runs with, if any: conformance test builds only.
     #[cfg(feature = "impl-mutants")]
     pub mutant: Option<ImplMutant>,
@@ -91,6 +99,8 @@ impl RaftConfig {
             max_append_entries: usize::MAX,
             max_append_bytes: usize::MAX,
             pre_vote: false,
+            pipeline: false,
+            max_inflight: usize::MAX,
             #[cfg(feature = "impl-mutants")]
             mutant: None,
         }
@@ -129,6 +139,9 @@ pub struct RaftCore {
     /// A follower's leader is the page's `heard_leader`: it is cleared on every timeout.
     leader: Option<ServerId>,
     progress: BTreeMap<ServerId, Progress>,
+    /// With pipelining, per follower: the last index of each unacknowledged `AppendEntries`
+    /// with entries, oldest first (at most `max_inflight`).
+    inflight: BTreeMap<ServerId, VecDeque<LogIndex>>,
     /// The page's `recent`: peers heard from since the leader's last quorum check.
     recent_active: BTreeSet<ServerId>,
     /// Log length covered by acknowledged persists.
@@ -157,6 +170,7 @@ impl RaftCore {
             votes: BTreeSet::new(),
             leader: None,
             progress: BTreeMap::new(),
+            inflight: BTreeMap::new(),
             recent_active: BTreeSet::new(),
             durable_len,
             next_persist: 1,
@@ -324,6 +338,7 @@ impl RaftCore {
         self.role = role;
         self.votes.clear();
         self.progress.clear();
+        self.inflight.clear();
         self.recent_active.clear();
     }
 
@@ -386,13 +401,55 @@ impl RaftCore {
         for j in peers {
             self.send_append(j);
         }
+        if self.mutated(ImplMutant::PipelineCountsSent) {
+            self.advance_commit(); // after every send, so that all carry the same commit
+        }
     }
 
     /// `AppendEntries` with entries to peer `j`: every entry from `next_index[j]` to the end
     /// (within the per-message budget).
+    ///
+    /// With pipelining (raft.pipeline.send), `next_index[j]` moves past the entries as they
+    /// leave, and while entries remain past the budget further messages follow, up to
+    /// `max_inflight` unacknowledged ones; a full window sends nothing (an acknowledgement
+    /// resumes). The first message always goes when the window has room, even without entries
+    /// (after a rejection it is the probe).
     fn send_append(&mut self, j: ServerId) {
-        let msg = self.append_entries(j, true);
-        self.emit(Command::Send { to: j, msg });
+        if !self.config.pipeline {
+            let msg = self.append_entries(j, true);
+            self.emit(Command::Send { to: j, msg });
+            return;
+        }
+        let mut first = true;
+        loop {
+            let window = self.inflight.get(&j).map_or(0, VecDeque::len);
+            let behind = self.progress[&j].next_index <= self.last_index();
+            if window >= self.config.max_inflight || !(first || behind) {
+                return;
+            }
+            first = false;
+            let msg = self.append_entries(j, true);
+            if let Message::AppendEntries {
+                prev_log_index,
+                entries,
+                ..
+            } = &msg
+            {
+                if !entries.is_empty() {
+                    let last_sent = LogIndex(prev_log_index.0 + entries.len() as u64);
+                    let counts_sent = self.mutated(ImplMutant::PipelineCountsSent);
+                    let progress = self.progress.get_mut(&j).expect("a peer's progress");
+                    progress.next_index = LogIndex(last_sent.0 + 1);
+                    if counts_sent {
+                        // MUTANT(pipeline-counts-sent): entries on their way count as replicated,
+                        // so the leader commits what no follower may ever receive.
+                        progress.match_index = progress.match_index.max(last_sent);
+                    }
+                    self.inflight.entry(j).or_default().push_back(last_sent);
+                }
+            }
+            self.emit(Command::Send { to: j, msg });
+        }
     }
 
     /// A heartbeat to peer `j`: `AppendEntries` after `next_index[j] - 1` with no entries.
@@ -768,6 +825,18 @@ impl RaftCore {
                 && self.term_at(prev_log_index) == prev_log_term)
     }
 
+    /// raft.pipeline.hint: after failing the log check at `(prev, prev_term)`, the largest index
+    /// below `prev` within this log whose entry's term is at most `prev_term` (0 if none). Every
+    /// entry above it is missing or of a term the leader cannot hold there (its terms up to
+    /// `prev` are at most `prev_term`), and staying below `prev` makes every rejection move the
+    /// leader back.
+    fn rejection_hint(&self, prev: LogIndex, prev_term: Term) -> LogIndex {
+        let top = prev.0.saturating_sub(1).min(self.last_index().0);
+        // Terms in a log never decrease: binary search for the last entry of term <= prev_term.
+        let within = &self.log[..top as usize];
+        LogIndex(within.partition_point(|e| e.term <= prev_term) as u64)
+    }
+
     /// Whether an `AppendEntries` would delete an entry at or below the commit index. A
     /// legitimate leader never sends one (Leader Completeness: it holds every committed entry),
     /// so such a message is forged or corrupt: it is ignored whole rather than allowed to undo
@@ -797,16 +866,16 @@ impl RaftCore {
         entries: Vec<Entry>,
         commit: LogIndex,
     ) {
-        let reject = |core: &mut Self| {
+        let reject = |core: &mut Self, hint: LogIndex| {
             let reply = Message::AppendEntriesResponse {
                 term: core.term,
                 success: false,
-                match_index: LogIndex(0),
+                match_index: hint,
             };
             core.send_durable(from, reply);
         };
         if term < self.term {
-            return reject(self);
+            return reject(self, LogIndex(0));
         }
         match self.role {
             Role::Leader => return, // two leaders in one term: election safety is broken
@@ -817,7 +886,12 @@ impl RaftCore {
         self.leader = Some(from);
         self.emit(Command::SetTimer(Timer::Election));
         if !self.log_matches(prev_log_index, prev_log_term) {
-            return reject(self);
+            let hint = if self.config.pipeline {
+                self.rejection_hint(prev_log_index, prev_log_term)
+            } else {
+                LogIndex(0)
+            };
+            return reject(self, hint);
         }
         let count = entries.len() as u64;
         for (k, entry) in entries.into_iter().enumerate() {
@@ -889,6 +963,7 @@ impl RaftCore {
             self.recent_active.insert(from); // raft.checkquorum.recent
         }
         let last = self.last_index();
+        let hint_as_match = self.mutated(ImplMutant::HintAsMatch);
         let Some(progress) = self.progress.get_mut(&from) else {
             return;
         };
@@ -899,9 +974,35 @@ impl RaftCore {
             progress.match_index = progress.match_index.max(match_index);
             progress.next_index = progress.next_index.max(LogIndex(match_index.0 + 1));
             let behind = progress.next_index <= last;
+            if let Some(window) = self.inflight.get_mut(&from) {
+                // Every message ending at or below the acknowledged index has arrived.
+                while window.front().is_some_and(|&end| end <= match_index) {
+                    window.pop_front();
+                }
+            }
             self.advance_commit();
             if behind {
                 self.send_append(from);
+                if self.mutated(ImplMutant::PipelineCountsSent) {
+                    self.advance_commit();
+                }
+            }
+        } else if self.config.pipeline {
+            // raft.pipeline.reject: back to just after the hint, never below what is known
+            // replicated and never forward. What was in flight is suspect: the window restarts.
+            let hint = LogIndex(match_index.0.min(last.0).saturating_add(1));
+            let back = LogIndex(progress.next_index.0.saturating_sub(1).max(1)).min(hint);
+            progress.next_index = back.max(LogIndex(progress.match_index.0 + 1));
+            if hint_as_match {
+                // MUTANT(hint-as-match): the hint taken as proof that the follower's log matches
+                // up to it, so the leader counts entries the follower does not hold.
+                progress.match_index = progress.match_index.max(match_index.min(last));
+                self.advance_commit();
+            }
+            self.inflight.remove(&from);
+            self.send_append(from);
+            if self.mutated(ImplMutant::PipelineCountsSent) {
+                self.advance_commit();
             }
         } else {
             progress.next_index = LogIndex(progress.next_index.0.saturating_sub(1).max(1));
@@ -910,18 +1011,28 @@ impl RaftCore {
     }
 
     fn on_client_request(&mut self, request: RequestId, data: Vec<u8>) {
+        self.on_client_batch(vec![(request, data)]);
+    }
+
+    /// Client requests queued together: each appended (or rejected) in order, then one
+    /// replication to every peer. One request is exactly `on_client_request`.
+    fn on_client_batch(&mut self, requests: Vec<(RequestId, Vec<u8>)>) {
         if self.role != Role::Leader {
-            let leader = self.leader;
-            self.emit(Command::ClientRejected { request, leader });
+            for (request, _) in requests {
+                let leader = self.leader;
+                self.emit(Command::ClientRejected { request, leader });
+            }
             return;
         }
         let term = self.term;
-        let index = self.append(Entry::command(term, data));
-        self.emit(Command::ClientAccepted {
-            request,
-            index,
-            term,
-        });
+        for (request, data) in requests {
+            let index = self.append(Entry::command(term, data));
+            self.emit(Command::ClientAccepted {
+                request,
+                index,
+                term,
+            });
+        }
         self.broadcast_append();
     }
 
@@ -996,6 +1107,7 @@ impl Core for RaftCore {
             Event::PeerLost { peer } => self.on_peer_lost(peer),
             Event::Timer(Timer::Heartbeat) => self.on_heartbeat(),
             Event::ClientRequest { request, data } => self.on_client_request(request, data),
+            Event::ClientBatch { requests } => self.on_client_batch(requests),
             Event::Persisted { id } => self.on_persisted(id),
         }
         self.finish();

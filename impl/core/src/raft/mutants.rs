@@ -27,11 +27,15 @@ pub enum ImplMutant {
     AckLogLength,
     /// A server answering a PreVote adopts its term, as if it were a RequestVote.
     PreVoteAdoptsTerm,
+    /// With pipelining: a leader counts entries it has sent as replicated on that follower.
+    PipelineCountsSent,
+    /// With pipelining: a leader takes a rejection's hint as proof of a matching prefix.
+    HintAsMatch,
 }
 
 impl ImplMutant {
     /// Every mutant, in declaration order.
-    pub const ALL: [ImplMutant; 9] = [
+    pub const ALL: [ImplMutant; 11] = [
         ImplMutant::VoteIgnoresLog,
         ImplMutant::CommitPreviousTerm,
         ImplMutant::VoteNotPersisted,
@@ -41,6 +45,8 @@ impl ImplMutant {
         ImplMutant::CountStaleVotes,
         ImplMutant::AckLogLength,
         ImplMutant::PreVoteAdoptsTerm,
+        ImplMutant::PipelineCountsSent,
+        ImplMutant::HintAsMatch,
     ];
 
     /// Kebab-case name, as on a command line and in `// MUTANT(name)` comments.
@@ -55,6 +61,8 @@ impl ImplMutant {
             ImplMutant::CountStaleVotes => "count-stale-votes",
             ImplMutant::AckLogLength => "ack-log-length",
             ImplMutant::PreVoteAdoptsTerm => "pre-vote-adopts-term",
+            ImplMutant::PipelineCountsSent => "pipeline-counts-sent",
+            ImplMutant::HintAsMatch => "hint-as-match",
         }
     }
 
@@ -92,6 +100,12 @@ impl ImplMutant {
             }
             ImplMutant::PreVoteAdoptsTerm => {
                 "a server answering a PreVote adopts its term as if it were a RequestVote, so pre-votes raise terms"
+            }
+            ImplMutant::PipelineCountsSent => {
+                "a pipelining leader counts entries it has sent as replicated, before any acknowledgement"
+            }
+            ImplMutant::HintAsMatch => {
+                "a leader takes a rejection's hint as proof that the follower's log matches up to it"
             }
         }
     }

@@ -1456,3 +1456,193 @@ fn losing_the_leaders_connection_starts_a_pre_vote_at_once() {
     assert_eq!(step(&mut c, Event::PeerLost { peer: S3 }), vec![]);
     assert_eq!((c.role(), c.term()), (Role::Follower, Term(2)));
 }
+
+// --- § Pipelined replication (raft.pipeline.*) ---
+
+fn pipelined(max_inflight: usize) -> RaftConfig {
+    let mut config = RaftConfig::new(S1, vec![S1, S2, S3]);
+    config.pipeline = true;
+    config.max_inflight = max_inflight;
+    config
+}
+
+fn propose(c: &mut RaftCore, request: u64, value: u8) -> Cmds {
+    step(
+        c,
+        Event::ClientRequest {
+            request: RequestId(request),
+            data: vec![value],
+        },
+    )
+}
+
+fn accepted(request: u64, index: u64) -> Command<Message, HardState> {
+    Command::ClientAccepted {
+        request: RequestId(request),
+        index: LogIndex(index),
+        term: Term(1),
+    }
+}
+
+#[test]
+fn pipelined_sends_advance_next_index_so_each_request_travels_once() {
+    let mut c = leader_of_term_1_with(pipelined(usize::MAX));
+    // The election's AppendEntries (the no-op) already moved next_index past it.
+    assert_eq!(c.progress()[&S2].next_index, LogIndex(2));
+    assert_eq!(
+        propose(&mut c, 1, 4),
+        vec![
+            accepted(1, 2),
+            send(S2, ae(1, 1, 1, &[(1, 4)], 0)),
+            send(S3, ae(1, 1, 1, &[(1, 4)], 0)),
+            persist(3, None, vec![append_write(2, 1, 4)]),
+        ]
+    );
+    // The next request carries only its own entry, not the unacknowledged one before it.
+    assert_eq!(
+        propose(&mut c, 2, 5)[1..3],
+        [
+            send(S2, ae(1, 2, 1, &[(1, 5)], 0)),
+            send(S3, ae(1, 2, 1, &[(1, 5)], 0)),
+        ]
+    );
+    let p = c.progress()[&S2];
+    assert_eq!((p.next_index, p.match_index), (LogIndex(4), LogIndex(0)));
+    // An acknowledgement moves match_index only; nothing is resent.
+    persisted(&mut c, 4);
+    assert_eq!(
+        deliver(&mut c, S2, aer(1, true, 2)),
+        vec![apply(1, 1, 0), apply(2, 1, 4)]
+    );
+    let p = c.progress()[&S2];
+    assert_eq!((p.next_index, p.match_index), (LogIndex(4), LogIndex(2)));
+}
+
+#[test]
+fn a_batch_of_requests_is_appended_then_replicated_once_and_persisted_once() {
+    let mut c = leader_of_term_1_with(pipelined(usize::MAX));
+    let cmds = step(
+        &mut c,
+        Event::ClientBatch {
+            requests: vec![(RequestId(1), vec![4]), (RequestId(2), vec![5])],
+        },
+    );
+    assert_eq!(
+        cmds,
+        vec![
+            accepted(1, 2),
+            accepted(2, 3),
+            send(S2, ae(1, 1, 1, &[(1, 4), (1, 5)], 0)),
+            send(S3, ae(1, 1, 1, &[(1, 4), (1, 5)], 0)),
+            persist(3, None, vec![append_write(2, 1, 4), append_write(3, 1, 5)]),
+        ]
+    );
+    // A follower rejects a batch like a single request, naming the leader.
+    let mut f = core(S2, 1, None, &[]);
+    deliver(&mut f, S1, ae(1, 0, 0, &[], 0));
+    assert_eq!(
+        step(
+            &mut f,
+            Event::ClientBatch {
+                requests: vec![(RequestId(7), vec![4]), (RequestId(8), vec![5])],
+            },
+        ),
+        vec![
+            Command::ClientRejected {
+                request: RequestId(7),
+                leader: Some(S1)
+            },
+            Command::ClientRejected {
+                request: RequestId(8),
+                leader: Some(S1)
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_full_inflight_window_holds_entries_back_until_an_acknowledgement() {
+    let mut c = leader_of_term_1_with(pipelined(2));
+    // In flight to each follower: the no-op (ends at 1) and request 1 (ends at 2).
+    propose(&mut c, 1, 4);
+    // The window is full: request 2 is appended and persisted, but not sent.
+    assert_eq!(
+        propose(&mut c, 2, 5),
+        vec![
+            accepted(2, 3),
+            persist(4, None, vec![append_write(3, 1, 5)])
+        ]
+    );
+    assert_eq!(c.progress()[&S2].next_index, LogIndex(3));
+    // A heartbeat still goes, after next_index - 1.
+    let hb = step(&mut c, Event::Timer(Timer::Heartbeat));
+    assert!(hb.contains(&send(S2, ae(1, 2, 1, &[], 0))), "{hb:?}");
+    // Acknowledging the no-op frees one slot, and the held entry leaves at once.
+    persisted(&mut c, 3);
+    persisted(&mut c, 4);
+    assert_eq!(
+        deliver(&mut c, S2, aer(1, true, 1)),
+        vec![apply(1, 1, 0), send(S2, ae(1, 2, 1, &[(1, 5)], 1))]
+    );
+    assert_eq!(c.progress()[&S2].next_index, LogIndex(4));
+}
+
+#[test]
+fn a_rejection_carries_a_hint_that_skips_the_conflicting_term() {
+    let mut config = RaftConfig::new(S2, vec![S1, S2, S3]);
+    config.pipeline = true;
+    // The follower holds 1,1 then a stale tail of term 2; the leader of term 4 probes at index 5
+    // with term 4. Missing index 5: the hint is the last entry of term <= 4 below 5 within the
+    // log, index 4 (term 2).
+    let mut f = restored(config.clone(), 4, None, &[(1, 1), (1, 2), (2, 3), (2, 4)]);
+    assert_eq!(
+        deliver(&mut f, S1, ae(4, 5, 4, &[], 0)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            send(S1, aer(4, false, 4))
+        ]
+    );
+    // Probing index 4 with term 3: entries of term 2 are <= 3, so the hint is 3.
+    let cmds = deliver(&mut f, S1, ae(4, 4, 3, &[], 0));
+    assert_eq!(cmds.last(), Some(&send(S1, aer(4, false, 3))));
+    // Probing index 4 with term 1: only the term-1 prefix can match, so the hint is 2, skipping
+    // the whole term-2 tail in one round trip.
+    let cmds = deliver(&mut f, S1, ae(4, 4, 1, &[], 0));
+    assert_eq!(cmds.last(), Some(&send(S1, aer(4, false, 2))));
+    // A smaller term is still refused with no hint.
+    let cmds = deliver(&mut f, S1, ae(3, 4, 1, &[], 0));
+    assert_eq!(cmds.last(), Some(&send(S1, aer(4, false, 0))));
+    // Without pipelining a rejection carries 0.
+    let mut plain = restored(
+        RaftConfig::new(S2, vec![S1, S2, S3]),
+        4,
+        None,
+        &[(1, 1), (1, 2), (2, 3), (2, 4)],
+    );
+    let cmds = deliver(&mut plain, S1, ae(4, 5, 4, &[], 0));
+    assert_eq!(cmds.last(), Some(&send(S1, aer(4, false, 0))));
+}
+
+#[test]
+fn a_leader_backs_off_to_the_hint_but_never_below_match_or_forward() {
+    let mut c = leader_of_term_1_with(pipelined(usize::MAX));
+    for (request, value) in [(1, 4), (2, 5), (3, 6)] {
+        propose(&mut c, request, value);
+    }
+    assert_eq!(c.progress()[&S2].next_index, LogIndex(5));
+    // Hint 1: resend from index 2, everything to the end in one message, next past it.
+    assert_eq!(
+        deliver(&mut c, S2, aer(1, false, 1)),
+        vec![send(S2, ae(1, 1, 1, &[(1, 4), (1, 5), (1, 6)], 0))]
+    );
+    assert_eq!(c.progress()[&S2].next_index, LogIndex(5));
+    // Match 3 known; a (stale) rejection hinting 0 goes back to 4, not below match.
+    persisted(&mut c, 3);
+    persisted(&mut c, 6);
+    deliver(&mut c, S2, aer(1, true, 3));
+    let cmds = deliver(&mut c, S2, aer(1, false, 0));
+    assert_eq!(cmds, vec![send(S2, ae(1, 3, 1, &[(1, 6)], 3))]);
+    // A hint above next_index - 1 never moves the leader forward: it goes back by one at least.
+    let cmds = deliver(&mut c, S3, aer(1, false, 9));
+    assert_eq!(cmds, vec![send(S3, ae(1, 3, 1, &[(1, 6)], 3))]);
+}
