@@ -219,6 +219,17 @@ fn options(args: &CheckArgs) -> CheckOptions {
     }
 }
 
+/// Sets the flag that stops [`progress_reporter`] when dropped: also when the search panics,
+/// so that a panic ends the process instead of leaving the reporter ticking forever inside
+/// `thread::scope` (found when a model bug made path reconstruction panic).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Prints a progress line on stderr every second until `done`: rewritten in place on a terminal,
 /// one line every 10 s otherwise (CI logs).
 fn progress_reporter(
@@ -361,9 +372,8 @@ fn run_ballot<S: Spec>(spec: &S, opts: &CheckOptions, quiet: bool) -> (Vec<Row<S
                 quiet,
             )
         });
-        let outcome = engine::check_with(spec, opts, symmetry, spec.codec(), &progress);
-        done.store(true, Ordering::Relaxed);
-        outcome
+        let _stop = StopOnDrop(&done);
+        engine::check_with(spec, opts, symmetry, spec.codec(), &progress)
     });
     let rows = outcome
         .properties
@@ -430,10 +440,10 @@ fn drive_stateright<S: Spec, C: Checker<S> + Sync>(
                 quiet,
             )
         });
+        let _stop = StopOnDrop(&done);
         while !checker.is_done() {
             std::thread::sleep(Duration::from_millis(5));
         }
-        done.store(true, Ordering::Relaxed);
         start.elapsed()
     });
     let timed_out = opts.timeout.is_some_and(|t| elapsed >= t);
