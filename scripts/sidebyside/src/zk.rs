@@ -285,7 +285,13 @@ pub async fn failover(cluster: &Cluster, args: &Args) -> Result<(), String> {
         "leader_after": crate::leader_of(&after),
     });
     println!("{line}");
+    // Close the session (CloseSession on the last handle's drop) rather than leave it to expire.
+    let mut state = client.state_watcher();
     drop(client);
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while !state.changed().await.is_terminated() {}
+    })
+    .await;
     if acked {
         Ok(())
     } else {
