@@ -211,7 +211,9 @@ fn retried_put_is_applied_once_when_another_write_comes_between() {
         let mut c1 = cluster.client_of(std::iter::once(proxy.addr).chain(others.clone()).collect());
         c1.attempt_timeout = Duration::from_secs(120);
         c1.timeout = Duration::from_secs(120);
-        // Open client 1's session while answers still come back.
+        // Open client 1's session while answers still come back (a write opens it; reads go
+        // outside the session).
+        c1.put("opened", "1").await.unwrap();
         assert_eq!(c1.get("x").await.unwrap(), None);
         let session = c1.client_id().expect("the first call opens a session");
 

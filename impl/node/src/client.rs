@@ -244,15 +244,14 @@ impl KvClient {
 
     /// `get key`.
     pub async fn get(&mut self, key: &str) -> Result<Option<String>, ClientError> {
-        match self.call(KvOp::Get { key: key.into() }).await? {
-            KvResult::Value(v) => Ok(v),
-            other => Err(ClientError::Unexpected(format!("get answered {other:?}"))),
-        }
+        self.get_with(key, Consistency::Linearizable).await
     }
 
-    /// `get key` at `consistency`. Linearizable is [`KvClient::get`] (through the log, in the
-    /// session). Sequential asks the server the client talks to now, and on failure the next,
-    /// which answers from its applied state without the log: not linearizable (see
+    /// `get key` at `consistency`, outside the session (a read changes nothing, so a retry needs
+    /// no deduplication). Linearizable: the leader answers once a read barrier proposed after
+    /// the read arrived is committed and applied ([`crate::read_barrier`]); a follower redirects.
+    /// Sequential asks the server the client talks to now, and on failure the next, which
+    /// answers from its applied state without the log: not linearizable (see
     /// [`Consistency::Sequential`]). Consecutive sequential reads of one client see a state that
     /// never goes back only while they reach the same server.
     pub async fn get_with(
@@ -260,9 +259,6 @@ impl KvClient {
         key: &str,
         consistency: Consistency,
     ) -> Result<Option<String>, ClientError> {
-        if consistency == Consistency::Linearizable {
-            return self.get(key).await;
-        }
         KvOp::Get { key: key.into() }
             .validate()
             .map_err(ClientError::Invalid)?;

@@ -143,6 +143,10 @@ pub enum KvOp {
         /// The operation.
         op: Box<KvOp>,
     },
+    /// A read barrier: changes nothing and answers [`KvResult::Done`]. Its commit in the
+    /// leader's term, once applied, is what lets every linearizable read that was waiting when
+    /// it was proposed be answered from the local state ([`crate::read_barrier`]).
+    Barrier,
 }
 
 impl KvOp {
@@ -159,7 +163,7 @@ impl KvOp {
                 key
             }
             KvOp::Get { key } | KvOp::Delete { key } => key,
-            KvOp::Register => return Ok(()),
+            KvOp::Register | KvOp::Barrier => return Ok(()),
             KvOp::Session { session, op } => return validate_in_session(session, session.seq, op),
             KvOp::Windowed {
                 session,
@@ -430,6 +434,7 @@ impl KvStore {
             KvOp::Register => KvResult::Registered {
                 client: self.sessions.register(index),
             },
+            KvOp::Barrier => KvResult::Done,
             // Written by a client with one request in flight: every lower number was answered.
             KvOp::Session { session, op } => {
                 self.apply_in_session(index, session, session.seq, *op)
@@ -549,7 +554,7 @@ fn execute(map: &mut BTreeMap<String, String>, op: KvOp) -> KvResult {
         }
         KvOp::Get { key } => KvResult::Value(map.get(&key).cloned()),
         KvOp::Delete { key } => KvResult::Deleted(map.remove(&key).is_some()),
-        KvOp::Register | KvOp::Session { .. } | KvOp::Windowed { .. } => {
+        KvOp::Register | KvOp::Session { .. } | KvOp::Windowed { .. } | KvOp::Barrier => {
             unreachable!("callers pass data ops only")
         }
     }

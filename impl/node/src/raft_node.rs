@@ -5,6 +5,7 @@ use crate::apply_log::ApplyLog;
 use crate::codec::NodeStatus;
 use crate::kv::{KvOp, KvResult, SharedStore};
 use crate::mailbox::{mailbox, Sender};
+use crate::read_barrier::ReadBarrier;
 use crate::runtime::{
     self, LoopInputs, NodeError, Shared, StateMachine, Timing, PROPOSAL_QUEUE_CAPACITY,
 };
@@ -202,6 +203,7 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
         proposals: proposals_tx,
         applied: applied.clone(),
         store: state_machine.store().clone(),
+        reads: ReadBarrier::default(),
         status: status.clone(),
         limits: config.limits,
         security: config.security.clone(),

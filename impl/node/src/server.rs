@@ -21,6 +21,7 @@ use crate::codec::{
 };
 use crate::kv::{Consistency, KvOp, KvOutcome, KvResult, SharedStore};
 use crate::mailbox::{mailbox, Receiver, SendError, Sender};
+use crate::read_barrier::ReadBarrier;
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
 use crate::tls::{Credentials, NodeSecurity, TLS_HANDSHAKE_TIMEOUT};
 use ballot_core::{LogIndex, ServerId, Term};
@@ -162,6 +163,8 @@ pub struct ServerContext<M> {
     pub applied: Arc<ApplyLog<KvResult>>,
     /// The applied state, for sequential reads.
     pub store: Arc<SharedStore>,
+    /// Linearizable reads waiting for a shared log entry ([`crate::read_barrier`]).
+    pub reads: ReadBarrier,
     /// Status for `StatusRequest`.
     pub status: Arc<StatusCell>,
     /// Bounds on what connections may cost.
@@ -617,12 +620,40 @@ where
 {
     assert!(read.is_read(), "serve_read serves gets only");
     match consistency {
-        Consistency::Linearizable => submit(ctx, arrival, id, &read),
+        // A bare get shares a read barrier with every read waiting beside it; a get inside a
+        // session takes its own log entry, so that its number is applied in the session.
+        Consistency::Linearizable => match read {
+            KvOp::Get { key } => barrier_read(ctx, arrival, id, key),
+            read => submit(ctx, arrival, id, &read),
+        },
         Consistency::Sequential => ToWriter::LocalRead {
             arrival,
             id,
             key: read_key(read),
         },
+    }
+}
+
+/// A linearizable read through a read barrier: answered from the local store once a barrier
+/// proposed after it arrived is committed in this leader's term and applied.
+fn barrier_read<M>(ctx: &Arc<ServerContext<M>>, arrival: u64, id: u64, key: String) -> ToWriter
+where
+    M: Send + Sync + 'static,
+{
+    let mut decided = ctx.reads.join(ctx);
+    let ctx = ctx.clone();
+    ToWriter::Submitted {
+        arrival,
+        id,
+        outcome: Box::pin(async move {
+            match decided.recv().await {
+                Some(KvOutcome::Ok(_)) => KvOutcome::Ok(KvResult::Value(ctx.store.get(&key).0)),
+                Some(refused) => refused,
+                None => KvOutcome::Failed {
+                    reason: "node shutting down".into(),
+                },
+            }
+        }),
     }
 }
 
@@ -815,7 +846,10 @@ fn local_read<M>(ctx: &ServerContext<M>, id: u64, key: &str) -> Frame<()> {
 
 /// The outcome of a proposal handed to the node loop: its reply (within [`APPLY_TIMEOUT`]), then,
 /// if it was appended, its result once applied (within [`APPLY_TIMEOUT`] more).
-async fn outcome<M>(ctx: &ServerContext<M>, mut answer: Receiver<ProposalReply>) -> KvOutcome {
+pub(crate) async fn outcome<M>(
+    ctx: &ServerContext<M>,
+    mut answer: Receiver<ProposalReply>,
+) -> KvOutcome {
     let reply = match tokio::time::timeout(APPLY_TIMEOUT, answer.recv()).await {
         Err(_) => {
             return KvOutcome::Failed {
@@ -888,6 +922,7 @@ mod tests {
             proposals,
             applied: Arc::new(ApplyLog::new(4096)),
             store: Arc::new(SharedStore::default()),
+            reads: ReadBarrier::default(),
             status: Arc::new(StatusCell::new(NodeStatus {
                 id: ServerId(1),
                 role: "follower".into(),
@@ -1032,6 +1067,75 @@ mod tests {
             .expect("a frame")
     }
 
+    fn linearizable_read(id: u64, key: &str) -> Frame<Message> {
+        Frame::Read {
+            id,
+            key: key.into(),
+            consistency: Consistency::Linearizable,
+        }
+    }
+
+    /// A linearizable read is answered only once a barrier proposed after it arrived is
+    /// committed and applied, from the state then; reads waiting together share one barrier;
+    /// a barrier the node loop refuses (not the leader) refuses its reads with the redirect.
+    #[tokio::test(start_paused = true)]
+    async fn linearizable_reads_wait_for_a_shared_barrier_and_share_its_refusal() {
+        let (ctx, _inbound, mut proposals) = context(ServerLimits::default());
+        let (mut a, _ta) = connect(&ctx, Caller::Client).await;
+        let (mut b, _tb) = connect(&ctx, Caller::Client).await;
+        send(&mut a, &linearizable_read(1, "k")).await;
+        let barrier = take(&mut proposals, 1).await.remove(0);
+        let op: KvOp = postcard::from_bytes(&barrier.data).unwrap();
+        assert_eq!(op, KvOp::Barrier);
+        // A write commits while the barrier is in flight; the read must see it.
+        let put = KvOp::Put {
+            key: "k".into(),
+            value: "v".into(),
+        };
+        let done = ctx.store.apply(LogIndex(1), put);
+        ctx.applied.publish(LogIndex(1), Term(1), done);
+        send(&mut b, &linearizable_read(2, "k")).await;
+        let wait = Duration::from_millis(100);
+        assert!(
+            tokio::time::timeout(wait, next_frame(&mut a))
+                .await
+                .is_err(),
+            "answered before its barrier was applied"
+        );
+        commit(&ctx, vec![barrier], 2);
+        assert_eq!(
+            next_frame(&mut a).await,
+            Frame::Response {
+                id: 1,
+                outcome: KvOutcome::Ok(KvResult::Value(Some("v".into())))
+            }
+        );
+        // b's read arrived after the first barrier was proposed: it waits for the next.
+        let second = take(&mut proposals, 1).await.remove(0);
+        assert!(
+            tokio::time::timeout(wait, next_frame(&mut b))
+                .await
+                .is_err(),
+            "a read answered by a barrier proposed before it arrived"
+        );
+        second
+            .reply
+            .send(ProposalReply::Rejected {
+                leader: Some(ServerId(2)),
+            })
+            .unwrap();
+        assert!(matches!(
+            next_frame(&mut b).await,
+            Frame::Response {
+                id: 2,
+                outcome: KvOutcome::NotLeader {
+                    leader: Some(2),
+                    ..
+                }
+            }
+        ));
+    }
+
     /// One connection carries 100 requests that the client sends without reading an answer:
     /// all 100 reach the node loop before any is answered (a session that waited for each
     /// answer before reading the next request would hand over one), in arrival order, and 100
@@ -1053,11 +1157,21 @@ mod tests {
             };
             send(&mut client, &request).await;
         }
-        let queued = take(&mut proposals, 100).await;
+        // 90 puts, and one read barrier for the gets queued when it was proposed; gets that
+        // arrive later wait for the next barrier, proposed once this one is decided.
+        let queued = take(&mut proposals, 91).await;
         let ops: Vec<KvOp> = queued
             .iter()
             .map(|p| postcard::from_bytes(&p.data).unwrap())
             .collect();
+        let barriers: Vec<usize> = (0..ops.len())
+            .filter(|&i| ops[i] == KvOp::Barrier)
+            .collect();
+        assert_eq!(barriers.len(), 1, "{ops:?}");
+        assert!(
+            barriers[0] >= 9,
+            "the barrier follows the puts before the first get"
+        );
         let first_ops = [
             KvOp::Put {
                 key: "k1".into(),
@@ -1070,6 +1184,17 @@ mod tests {
         ];
         assert_eq!(ops[..2], first_ops, "proposals keep the arrival order");
         commit(&ctx, queued, 1);
+        // Gets that joined after the first barrier was proposed share one more.
+        let wait = Duration::from_millis(100);
+        if let Ok(Some(second)) = tokio::time::timeout(wait, proposals.recv()).await {
+            let op: KvOp = postcard::from_bytes(&second.data).unwrap();
+            assert_eq!(op, KvOp::Barrier, "one barrier for the gets that waited");
+            commit(&ctx, vec![second], 92);
+        }
+        assert!(
+            tokio::time::timeout(wait, proposals.recv()).await.is_err(),
+            "no further barrier: no read is waiting"
+        );
         let mut answered = BTreeMap::new();
         for _ in 0..100 {
             match next_frame(&mut client).await {
@@ -1090,7 +1215,7 @@ mod tests {
         assert_eq!(
             answered[&10],
             KvOutcome::Ok(KvResult::Value(Some("v9".into()))),
-            "a get answered at its position in the log"
+            "a get sees every write before it"
         );
         drop(client);
         assert_eq!(task.await.unwrap(), Ok(()));

@@ -1,0 +1,104 @@
+//! Linearizable reads that share one log entry: a **read barrier**.
+//!
+//! A linearizable read used to append its own `Get` entry and wait for it to be committed and
+//! applied. It does not need an entry of its own: what makes it linearizable is *some* entry,
+//! appended by the leader after the read arrived, being committed in that leader's term, and the
+//! read being answered from the applied state once that entry is applied. That commit proves
+//! the server was the leader after the read began, and the entry's position follows every write
+//! acknowledged before the read began (Leader Completeness), so the applied state then reflects
+//! all of them (Raft thesis §6.4 states the same argument for ReadIndex, whose confirmation is a
+//! heartbeat round instead of a log entry).
+//!
+//! So reads wait in one queue, and one [`KvOp::Barrier`] entry at a time serves everything
+//! that was waiting when it was proposed: under load a whole batch of reads costs one small
+//! entry, one fsync on each server and one replication round, shared. While a barrier is in
+//! flight, newly arrived reads wait for the next one (proposed the moment the current one is
+//! decided), because they arrived after the current barrier was handed to the node loop.
+//!
+//! This changes nothing in the protocol: a barrier is an ordinary client command, applied as a
+//! no-op, so the model and the conformance harness cover it as a client request.
+
+use crate::kv::{KvOp, KvOutcome};
+use crate::mailbox::{mailbox, Receiver, Sender};
+use crate::server::{outcome, Proposal, ServerContext};
+use crate::sync::{Arc, Mutex};
+
+/// Reads waiting for one barrier at most; more are refused as overloaded. Bounded by the
+/// connections' own limits in practice (1024 connections × their in-flight requests).
+pub const MAX_WAITING_READS: usize = 1 << 20;
+
+/// The queue of reads waiting for a barrier, and whether a barrier task is running.
+#[derive(Debug, Default)]
+pub struct ReadBarrier {
+    state: Mutex<Waiting>,
+}
+
+#[derive(Debug, Default)]
+struct Waiting {
+    /// A task is proposing barriers; it takes `readers` each time it proposes one.
+    running: bool,
+    readers: Vec<Sender<KvOutcome>>,
+}
+
+impl ReadBarrier {
+    /// Queues a read; the answer is the outcome of the first barrier proposed after this call
+    /// (`KvOutcome::Ok` once it is applied: then read the local store), or why there is none
+    /// (not the leader, overloaded, shutting down).
+    pub fn join<M>(&self, ctx: &Arc<ServerContext<M>>) -> Receiver<KvOutcome>
+    where
+        M: Send + Sync + 'static,
+    {
+        let (tx, rx) = mailbox(1);
+        let start = {
+            let mut waiting = self.state.lock();
+            if waiting.readers.len() >= MAX_WAITING_READS {
+                let _ = tx.send(KvOutcome::Failed {
+                    reason: format!("node overloaded: {MAX_WAITING_READS} reads waiting"),
+                });
+                return rx;
+            }
+            waiting.readers.push(tx);
+            !std::mem::replace(&mut waiting.running, true)
+        };
+        if start {
+            let ctx = ctx.clone();
+            tokio::spawn(async move { propose_barriers(ctx).await });
+        }
+        rx
+    }
+
+    /// The readers to serve with the next barrier; `None` (and the task stops) if there are
+    /// none.
+    fn take(&self) -> Option<Vec<Sender<KvOutcome>>> {
+        let mut waiting = self.state.lock();
+        if waiting.readers.is_empty() {
+            waiting.running = false;
+            return None;
+        }
+        Some(std::mem::take(&mut waiting.readers))
+    }
+}
+
+/// Proposes one barrier for everything waiting, answers those readers with its outcome, and
+/// repeats until no reader waits.
+async fn propose_barriers<M>(ctx: Arc<ServerContext<M>>)
+where
+    M: Send + Sync + 'static,
+{
+    while let Some(readers) = ctx.reads.take() {
+        // Every reader in `readers` was queued before this proposal is handed to the node loop,
+        // so the barrier is appended after each of them arrived.
+        let data = postcard::to_allocvec(&KvOp::Barrier).expect("ops encode");
+        let (reply, answer) = mailbox(1);
+        let decided = if ctx.proposals.send(Proposal { data, reply }).is_err() {
+            KvOutcome::Failed {
+                reason: "node overloaded or shutting down".into(),
+            }
+        } else {
+            outcome(&ctx, answer).await
+        };
+        for reader in readers {
+            let _ = reader.send(decided.clone());
+        }
+    }
+}
