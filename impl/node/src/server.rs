@@ -1157,21 +1157,18 @@ mod tests {
             };
             send(&mut client, &request).await;
         }
-        // 90 puts, and one read barrier for the gets queued when it was proposed; gets that
-        // arrive later wait for the next barrier, proposed once this one is decided.
-        let queued = take(&mut proposals, 91).await;
+        // Every put reaches the node loop before anything is answered, in arrival order; the ten
+        // gets share read barriers (at most MAX_BARRIERS_IN_FLIGHT proposed before any is
+        // decided), never an entry each.
+        let wait = Duration::from_millis(100);
+        let mut queued = take(&mut proposals, 90).await;
+        while let Ok(Some(more)) = tokio::time::timeout(wait, proposals.recv()).await {
+            queued.push(more);
+        }
         let ops: Vec<KvOp> = queued
             .iter()
             .map(|p| postcard::from_bytes(&p.data).unwrap())
             .collect();
-        let barriers: Vec<usize> = (0..ops.len())
-            .filter(|&i| ops[i] == KvOp::Barrier)
-            .collect();
-        assert_eq!(barriers.len(), 1, "{ops:?}");
-        assert!(
-            barriers[0] >= 9,
-            "the barrier follows the puts before the first get"
-        );
         let first_ops = [
             KvOp::Put {
                 key: "k1".into(),
@@ -1183,17 +1180,31 @@ mod tests {
             },
         ];
         assert_eq!(ops[..2], first_ops, "proposals keep the arrival order");
+        let puts = ops
+            .iter()
+            .filter(|op| matches!(op, KvOp::Put { .. }))
+            .count();
+        let barriers = ops.len() - puts;
+        assert_eq!(puts, 90, "{ops:?}");
+        assert!(
+            (1..=crate::read_barrier::MAX_BARRIERS_IN_FLIGHT).contains(&barriers),
+            "{barriers} barriers before any was decided: {ops:?}"
+        );
+        let mut next = 1 + queued.len() as u64;
         commit(&ctx, queued, 1);
-        // Gets that joined after the first barrier was proposed share one more.
-        let wait = Duration::from_millis(100);
-        if let Ok(Some(second)) = tokio::time::timeout(wait, proposals.recv()).await {
-            let op: KvOp = postcard::from_bytes(&second.data).unwrap();
-            assert_eq!(op, KvOp::Barrier, "one barrier for the gets that waited");
-            commit(&ctx, vec![second], 92);
+        // Gets that joined after the barriers were proposed share more; then nothing waits.
+        let mut later = 0;
+        while let Ok(Some(barrier)) = tokio::time::timeout(wait, proposals.recv()).await {
+            let op: KvOp = postcard::from_bytes(&barrier.data).unwrap();
+            assert_eq!(op, KvOp::Barrier, "only barriers once the puts are in");
+            commit(&ctx, vec![barrier], next);
+            next += 1;
+            later += 1;
         }
         assert!(
-            tokio::time::timeout(wait, proposals.recv()).await.is_err(),
-            "no further barrier: no read is waiting"
+            barriers + later <= 4,
+            "{} barriers for 10 gets",
+            barriers + later
         );
         let mut answered = BTreeMap::new();
         for _ in 0..100 {
