@@ -395,25 +395,17 @@ pub async fn failover(cluster: &Cluster, args: &Args) -> Result<(), String> {
     kill9(pid)?;
     let result = client.put(&format!("{tag}-after"), &value).await;
     let ms = t0.elapsed().as_secs_f64() * 1e3;
-    let after = crate::status_all(crate::System::Ballot, cluster, args).await;
-    let gen_before = before.iter().map(|v| v.generation).max().unwrap_or(0);
-    let gen_after = after.iter().map(|v| v.generation).max().unwrap_or(0);
-    let line = serde_json::json!({
-        "kind": "failover",
-        "system": "ballot",
-        "round": args.round,
-        "label": args.label,
-        "killed_id": leader,
-        "killed_pid": pid,
-        "acked": result.is_ok(),
-        "failover_ms": crate::stats::round3(ms),
-        "errors": u64::from(result.is_err()),
-        "error_samples": result.as_ref().err().map(|e| vec![e.to_string()]).unwrap_or_default(),
-        "generation_before": gen_before,
-        "generation_after": gen_after,
-        "elections": gen_after.saturating_sub(gen_before),
-        "leader_after": crate::leader_of(&after),
-    });
-    println!("{line}");
+    let outcome = crate::FailoverOutcome {
+        killed: (leader, pid),
+        acked: result.is_ok(),
+        ms,
+        errors: u64::from(result.is_err()),
+        error_samples: result
+            .as_ref()
+            .err()
+            .map(|e| vec![e.to_string()])
+            .unwrap_or_default(),
+    };
+    crate::report_failover(crate::System::Ballot, cluster, args, &before, outcome).await;
     result.map_err(|e| format!("no write acknowledged after the kill: {e}"))
 }

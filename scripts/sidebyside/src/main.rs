@@ -193,6 +193,51 @@ pub async fn status_all(system: System, cluster: &Cluster, args: &Args) -> Vec<S
     out
 }
 
+/// What one failover measured, for [`report_failover`].
+pub struct FailoverOutcome {
+    /// The server killed, and its process.
+    pub killed: (usize, i32),
+    /// Whether a write was acknowledged after the kill.
+    pub acked: bool,
+    /// From the kill to the acknowledgement (or to giving up), in ms.
+    pub ms: f64,
+    /// Failed attempts.
+    pub errors: u64,
+    /// A few of their messages.
+    pub error_samples: Vec<String>,
+}
+
+/// Prints one failover's JSON line: the same fields for both systems, with the elections it
+/// took (the generation before the kill against the one after).
+pub async fn report_failover(
+    system: System,
+    cluster: &Cluster,
+    args: &Args,
+    before: &[ServerView],
+    outcome: FailoverOutcome,
+) {
+    let after = status_all(system, cluster, args).await;
+    let gen_before = before.iter().map(|v| v.generation).max().unwrap_or(0);
+    let gen_after = after.iter().map(|v| v.generation).max().unwrap_or(0);
+    let line = serde_json::json!({
+        "kind": "failover",
+        "system": system.name(),
+        "round": args.round,
+        "label": args.label,
+        "killed_id": outcome.killed.0,
+        "killed_pid": outcome.killed.1,
+        "acked": outcome.acked,
+        "failover_ms": stats::round3(outcome.ms),
+        "errors": outcome.errors,
+        "error_samples": outcome.error_samples,
+        "generation_before": gen_before,
+        "generation_after": gen_after,
+        "elections": gen_after.saturating_sub(gen_before),
+        "leader_after": leader_of(&after),
+    });
+    println!("{line}");
+}
+
 /// The id of the one server that says it leads, if exactly one does.
 pub fn leader_of(views: &[ServerView]) -> Option<usize> {
     let leaders: Vec<usize> = views

@@ -265,26 +265,14 @@ pub async fn failover(cluster: &Cluster, args: &Args) -> Result<(), String> {
         }
     };
     let ms = t0.elapsed().as_secs_f64() * 1e3;
-    let after = crate::status_all(crate::System::Zookeeper, cluster, args).await;
-    let gen_before = before.iter().map(|v| v.generation).max().unwrap_or(0);
-    let gen_after = after.iter().map(|v| v.generation).max().unwrap_or(0);
-    let line = serde_json::json!({
-        "kind": "failover",
-        "system": "zookeeper",
-        "round": args.round,
-        "label": args.label,
-        "killed_id": leader,
-        "killed_pid": pid,
-        "acked": acked,
-        "failover_ms": crate::stats::round3(ms),
-        "errors": errors,
-        "error_samples": samples,
-        "generation_before": gen_before,
-        "generation_after": gen_after,
-        "elections": gen_after.saturating_sub(gen_before),
-        "leader_after": crate::leader_of(&after),
-    });
-    println!("{line}");
+    let outcome = crate::FailoverOutcome {
+        killed: (leader, pid),
+        acked,
+        ms,
+        errors,
+        error_samples: samples,
+    };
+    crate::report_failover(crate::System::Zookeeper, cluster, args, &before, outcome).await;
     // Close the session (CloseSession on the last handle's drop) rather than leave it to expire.
     let mut state = client.state_watcher();
     drop(client);
