@@ -126,8 +126,8 @@ pub struct Args {
     /// Keys a read cell reads: `PREFIX:COUNT`, keys 0..COUNT of an earlier write cell.
     #[arg(long)]
     pub keys_from: Option<String>,
-    /// ballot reads: `linearizable` (through the log) or `sequential` (from the server's state).
-    /// ZooKeeper's `get_data` is always the latter.
+    /// ballot reads: `linearizable` (answered once a read barrier in the log commits) or
+    /// `sequential` (from the server's state). ZooKeeper's `get_data` is always the latter.
     #[arg(long, value_enum, default_value = "linearizable")]
     pub consistency: ReadConsistency,
     /// Round number, copied into the JSON line.
