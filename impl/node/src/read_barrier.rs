@@ -21,7 +21,7 @@
 
 use crate::kv::{KvOp, KvOutcome};
 use crate::mailbox::{mailbox, Receiver, Sender};
-use crate::server::{outcome, Proposal, ServerContext};
+use crate::server::{hand_over, outcome, ServerContext};
 use crate::sync::{Arc, Mutex};
 
 /// Reads waiting for one barrier at most; more are refused as overloaded. Bounded by the
@@ -107,14 +107,9 @@ where
     while let Some(readers) = ctx.reads.take() {
         // Every reader in `readers` was queued before this proposal is handed to the node loop,
         // so the barrier is appended after each of them arrived.
-        let data = postcard::to_allocvec(&KvOp::Barrier).expect("ops encode");
-        let (reply, answer) = mailbox(1);
-        let decided = if ctx.proposals.send(Proposal { data, reply }).is_err() {
-            KvOutcome::Failed {
-                reason: "node overloaded or shutting down".into(),
-            }
-        } else {
-            outcome(&ctx, answer).await
+        let decided = match hand_over(&ctx, &KvOp::Barrier) {
+            Ok(answer) => outcome(&ctx, answer).await,
+            Err(refused) => refused,
         };
         for reader in readers {
             let _ = reader.send(decided.clone());

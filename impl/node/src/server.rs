@@ -672,22 +672,32 @@ fn submit<M>(ctx: &Arc<ServerContext<M>>, arrival: u64, id: u64, op: &KvOp) -> T
 where
     M: Send + Sync + 'static,
 {
-    let data = postcard::to_allocvec(op).expect("ops encode");
-    let (reply, answer_rx) = mailbox(1);
-    if ctx.proposals.send(Proposal { data, reply }).is_err() {
-        return answer(
-            id,
-            KvOutcome::Failed {
-                reason: "node overloaded or shutting down".into(),
-            },
-        );
-    }
+    let answer_rx = match hand_over(ctx, op) {
+        Ok(answer_rx) => answer_rx,
+        Err(refused) => return answer(id, refused),
+    };
     let ctx = ctx.clone();
     ToWriter::Submitted {
         arrival,
         id,
         outcome: Box::pin(async move { outcome(&ctx, answer_rx).await }),
     }
+}
+
+/// Hands `op` to the node loop's proposal queue now; the receiver gets the loop's reply (see
+/// [`outcome`]). Refused at once when the queue is full or closed.
+pub(crate) fn hand_over<M>(
+    ctx: &ServerContext<M>,
+    op: &KvOp,
+) -> Result<Receiver<ProposalReply>, KvOutcome> {
+    let data = postcard::to_allocvec(op).expect("ops encode");
+    let (reply, answer_rx) = mailbox(1);
+    if ctx.proposals.send(Proposal { data, reply }).is_err() {
+        return Err(KvOutcome::Failed {
+            reason: "node overloaded or shutting down".into(),
+        });
+    }
+    Ok(answer_rx)
 }
 
 /// The writer half of a client session: writes answers as they become ready, each within
