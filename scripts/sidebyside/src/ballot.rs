@@ -35,14 +35,7 @@ const STALL: Duration = Duration::from_secs(5);
 
 /// Status request to one server.
 pub async fn status(id: usize, addr: &str, cluster_id: &str, timeout: Duration) -> ServerView {
-    let down = |error: String| ServerView {
-        id,
-        role: "down".into(),
-        generation: 0,
-        leader: None,
-        commit: 0,
-        error: Some(error),
-    };
+    let down = |error: String| ServerView::down(id, error);
     let addr: SocketAddr = match addr.parse() {
         Ok(a) => a,
         Err(e) => return down(format!("{addr}: not an address: {e}")),

@@ -179,6 +179,20 @@ pub struct ServerView {
     pub error: Option<String>,
 }
 
+impl ServerView {
+    /// Server `id` did not answer its status request, for `error`.
+    pub fn down(id: usize, error: String) -> Self {
+        ServerView {
+            id,
+            role: "down".into(),
+            generation: 0,
+            leader: None,
+            commit: 0,
+            error: Some(error),
+        }
+    }
+}
+
 /// Status of every server.
 pub async fn status_all(system: System, cluster: &Cluster, args: &Args) -> Vec<ServerView> {
     let timeout = Duration::from_millis(500);

@@ -34,19 +34,8 @@ fn path_of(prefix: &str, i: u64) -> String {
 pub async fn status(id: usize, addr: &str, timeout: Duration) -> ServerView {
     match tokio::time::timeout(timeout, srvr(addr)).await {
         Ok(Ok(text)) => parse_srvr(id, &text),
-        Ok(Err(e)) => down(id, e),
-        Err(_) => down(id, "srvr timed out".into()),
-    }
-}
-
-fn down(id: usize, error: String) -> ServerView {
-    ServerView {
-        id,
-        role: "down".into(),
-        generation: 0,
-        leader: None,
-        commit: 0,
-        error: Some(error),
+        Ok(Err(e)) => ServerView::down(id, e),
+        Err(_) => ServerView::down(id, "srvr timed out".into()),
     }
 }
 
@@ -76,7 +65,7 @@ fn parse_srvr(id: usize, text: &str) -> ServerView {
         let first = text.lines().next().unwrap_or("no answer").to_owned();
         return ServerView {
             role: "looking".into(),
-            ..down(id, first)
+            ..ServerView::down(id, first)
         };
     };
     let zxid = field("Zxid:")
