@@ -67,6 +67,12 @@ pub struct RaftBounds {
     /// the reply), and a rejection carries a hint that skips back past a conflicting term.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub pipeline: Option<bool>,
+    /// Raft: linearizable reads through ReadIndex (Raft thesis §6.4): at most N reads over the
+    /// run, each served once a majority has answered a heartbeat sent after it arrived, and
+    /// checked against everything committed before it started (property read_linearizable).
+    /// 0 turns reads off [default: 0; at most 3].
+    #[arg(long, value_name = "N")]
+    pub reads: Option<u8>,
 }
 
 /// Bounds of the FLE model.
@@ -144,6 +150,7 @@ impl Bounds {
         note(self.raft.leader_noop.is_some(), "--leader-noop", "raft");
         note(self.raft.pre_vote.is_some(), "--pre-vote", "raft");
         note(self.raft.pipeline.is_some(), "--pipeline", "raft");
+        note(self.raft.reads.is_some(), "--reads", "raft");
         note(
             self.raft.max_candidates.is_some(),
             "--max-candidates",
@@ -214,6 +221,7 @@ impl Bounds {
             leader_noop: r.leader_noop.unwrap_or(base.leader_noop),
             pre_vote: r.pre_vote.unwrap_or(base.pre_vote),
             pipeline: r.pipeline.unwrap_or(base.pipeline),
+            reads: r.reads.unwrap_or(base.reads),
             init,
             mutant: base.mutant,
         })

@@ -427,6 +427,31 @@ fn a_follower_without_a_leader_answers_sequential_reads_only() {
     });
 }
 
+/// raft.read.forward: a client that can reach only a follower gets linearizable reads from it
+/// (its only address, so no redirect can take it to the leader), and each read sees the write
+/// the leader acknowledged just before it. A follower that refused instead fails here.
+#[test]
+fn a_follower_serves_linearizable_reads_through_its_leaders_read_index() {
+    rt().block_on(async {
+        let cluster = Cluster::start(3, Path::new(BIN)).unwrap();
+        let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
+        let mut writer = cluster.client();
+        let follower = (leader + 1) % 3;
+        let mut reader = cluster.client_of(vec![cluster.addrs[follower]]);
+        reader.timeout = Duration::from_secs(5);
+        for round in 0..50 {
+            let value = round.to_string();
+            writer.put("x", &value).await.unwrap();
+            let read = reader.get_with("x", Consistency::Linearizable).await;
+            assert_eq!(
+                read.unwrap().as_deref(),
+                Some(value.as_str()),
+                "read {round} at follower {follower} missed the write acknowledged before it"
+            );
+        }
+    });
+}
+
 fn ballot(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
     (

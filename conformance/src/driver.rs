@@ -30,7 +30,7 @@ use ballot_node::apply_log::ApplyLog;
 use ballot_node::codec::NodeStatus;
 use ballot_node::mailbox::{mailbox, Receiver, Sender};
 use ballot_node::runtime::{self, LoopInputs, NodeError, Observer, Shared, StateMachine, Timing};
-use ballot_node::server::{Proposal, ProposalReply, StatusCell};
+use ballot_node::server::{Proposal, ProposalOp, ProposalReply, StatusCell};
 use ballot_node::storage::{MemDisk, MemStorage};
 use ballot_node::timers::Timers;
 use ballot_node::transport::Transport;
@@ -440,10 +440,19 @@ impl<K: NodeKind> Cluster<K> {
 
     /// A client proposes `data` at node `id`.
     pub fn propose(&mut self, id: ServerId, data: Vec<u8>) -> ProposalTicket {
+        self.hand(id, ProposalOp::Write(data))
+    }
+
+    /// A client's linearizable read arrives at node `id`.
+    pub fn read(&mut self, id: ServerId) -> ProposalTicket {
+        self.hand(id, ProposalOp::Read)
+    }
+
+    fn hand(&mut self, id: ServerId, op: ProposalOp) -> ProposalTicket {
         let (reply, answer) = mailbox(1);
         self.running(id)
             .proposals
-            .send(Proposal { data, reply })
+            .send(Proposal { op, reply })
             .unwrap_or_else(|_| panic!("the proposal queue of {id} is open and below capacity"));
         ProposalTicket(answer)
     }

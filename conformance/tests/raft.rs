@@ -53,6 +53,16 @@ fn pipelined_log_repair() -> RaftModel {
     })
 }
 
+/// ReadIndex (raft.read.*): two terms with no-ops and one read, where a deposed leader that
+/// served a read at once would miss its successor's commit (RI1's bounds).
+fn reads() -> RaftModel {
+    model(|c| {
+        *c = RaftMutant::ReadWithoutConfirm.info().bounds;
+        c.mutant = None;
+        c.reads = 2;
+    })
+}
+
 fn passes(what: &str, r: Result<Summary, Failure<Action>>) -> Summary {
     match r {
         Ok(s) => s,
@@ -135,6 +145,25 @@ fn pre_vote_and_check_quorum_conform() {
             None,
             &Progress::default(),
         ),
+    );
+}
+
+/// ReadIndex (raft.read.*): every transition within depth 12 where reads matter (two leaders
+/// in turn, no-ops, reads), walks and a simulation deeper.
+#[test]
+fn reads_conform() {
+    let s = passes(
+        "--reads depth 12",
+        conform_depth(&reads(), 12, None, &Progress::default()),
+    );
+    assert_eq!(s.covered, s.transitions);
+    passes(
+        "--reads walks",
+        conform_walks(&reads(), 2_000, 5, 60, None, &Progress::default()),
+    );
+    passes(
+        "--reads simulate",
+        simulate(&reads(), 20_000, 11, 60, None, &Progress::default()),
     );
 }
 
@@ -254,7 +283,7 @@ fn mutant_hook(m: ImplMutant) -> ConfigHook {
 type Plan<'a> = [(
     &'static str,
     Box<dyn Fn() -> Result<Summary, Failure<Action>> + 'a>,
-); 9];
+); 11];
 
 fn ci_plan(hook: &ConfigHook) -> Option<(&'static str, Box<Divergence>)> {
     let p = Progress::default();
@@ -299,6 +328,14 @@ fn ci_plan(hook: &ConfigHook) -> Option<(&'static str, Box<Divergence>)> {
                     &p,
                 )
             }),
+        ),
+        (
+            "walks with --reads",
+            Box::new(|| conform_walks(&reads(), 2_000, 5, 60, Some(hook.clone()), &p)),
+        ),
+        (
+            "simulate with --reads",
+            Box::new(|| simulate(&reads(), 20_000, 11, 60, Some(hook.clone()), &p)),
         ),
         (
             "simulate pipelined repair",

@@ -43,7 +43,7 @@ fn correct(config: &RaftConfig) -> RaftModel {
 
 /// Unique symmetry classes of the correct model at each mutant's bounds (pinned: a change means
 /// the model changed).
-const AT_MUTANT_BOUNDS: [(RaftMutant, u64); 14] = [
+const AT_MUTANT_BOUNDS: [(RaftMutant, u64); 16] = [
     (RaftMutant::CommitPreviousTerm, 91_940),
     (RaftMutant::VoteIgnoresLog, 151_599),
     (RaftMutant::VoteTwice, 4_441),
@@ -58,6 +58,8 @@ const AT_MUTANT_BOUNDS: [(RaftMutant, u64); 14] = [
     (RaftMutant::PreVoteLeads, 12_782),
     (RaftMutant::PipelineCountsSent, 1_302),
     (RaftMutant::HintAsMatch, 42_738),
+    (RaftMutant::ReadWithoutConfirm, 1_104_304),
+    (RaftMutant::ReadBeforeTermCommit, 1_104_304),
 ];
 
 #[test]
@@ -154,6 +156,16 @@ fn differential_configs() -> Vec<RaftConfig> {
     v.push(RaftMutant::PreVoteLeads.info().bounds);
     v.push(correct(&RaftMutant::HintAsMatch.info().bounds).config);
     v.push(RaftMutant::PipelineCountsSent.info().bounds);
+    // ReadIndex with one term: reads, rounds and their echoes in every message.
+    v.push(RaftConfig {
+        reads: 2,
+        leader_noop: true,
+        max_term: 1,
+        max_log: 0,
+        values: 0,
+        crashes: 0,
+        ..RaftConfig::default()
+    });
     v
 }
 

@@ -96,21 +96,25 @@ pub fn core_message(m: &Msg) -> Message {
             prev_log_term,
             entries,
             commit,
+            round,
         } => Message::AppendEntries {
             term: t(term),
             prev_log_index: i(prev_log_index),
             prev_log_term: t(prev_log_term),
             entries: entries.iter().map(core_entry).collect(),
             commit: i(commit),
+            round: round as u64,
         },
         Msg::AppendEntriesResponse {
             term,
             success,
             match_index,
+            round,
         } => Message::AppendEntriesResponse {
             term: t(term),
             success,
             match_index: i(match_index),
+            round: round as u64,
         },
         Msg::PreVote {
             term,
@@ -152,22 +156,32 @@ pub fn model_message(m: &Message) -> Result<Msg, String> {
             prev_log_term,
             entries,
             commit,
+            round,
         } => Msg::AppendEntries {
             term: t(*term)?,
             prev_log_index: i(*prev_log_index)?,
             prev_log_term: t(*prev_log_term)?,
             entries: model_entries(entries)?,
             commit: i(*commit)?,
+            round: small("round", *round)?,
         },
         Message::AppendEntriesResponse {
             term,
             success,
             match_index,
+            round,
         } => Msg::AppendEntriesResponse {
             term: t(*term)?,
             success: *success,
             match_index: i(*match_index)?,
+            round: small("round", *round)?,
         },
+        Message::ReadIndex { .. } | Message::ReadIndexResponse { .. } => {
+            return Err(format!(
+                "{} (raft.read.forward) has no model counterpart: the model reads at leaders only",
+                m.kind()
+            ))
+        }
         Message::PreVote {
             term,
             last_log_term,
@@ -196,6 +210,9 @@ pub struct CoreView {
     progress: BTreeMap<CoreId, Progress>,
     leader: Option<CoreId>,
     recent: BTreeSet<CoreId>,
+    read_round: u64,
+    read_acks: BTreeMap<CoreId, u64>,
+    pending_reads: Vec<(CoreIndex, u64)>,
 }
 
 /// One server's abstract state: the model's per-server state, without ghost variables. Both
@@ -227,6 +244,21 @@ pub struct ServerAbs {
     /// `--pre-vote`: the peers a leader heard from since its last quorum check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recent: Option<Vec<ServerId>>,
+    /// `--reads`: a leader's confirmation round, the rounds its peers echoed (non-zero ones)
+    /// and its pending reads `(read_index, round)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reads: Option<ReadsAbs>,
+}
+
+/// A leader's read state (raft.read.*), without the model's ghost `required`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReadsAbs {
+    /// Its current round.
+    pub round: u8,
+    /// Per peer, the highest round echoed, where non-zero.
+    pub acked: BTreeMap<ServerId, u8>,
+    /// `(read_index, round)` of each pending read, oldest first.
+    pub pending: Vec<(LogIndex, u8)>,
 }
 
 fn bits(mask: u8, n: usize) -> Vec<ServerId> {
@@ -259,11 +291,19 @@ pub fn model_server(model: &RaftModel, st: &RaftState, i: usize) -> ServerAbs {
             .then_some(s.heard_leader),
         recent: (model.config.pre_vote && s.up && s.role == Role::Leader)
             .then(|| bits(s.recent, n)),
+        reads: (model.config.reads > 0 && s.up && s.role == Role::Leader).then(|| ReadsAbs {
+            round: s.round,
+            acked: (0..n)
+                .filter(|&j| j != i && s.acked[j] > 0)
+                .map(|j| (ServerId(j as u8), s.acked[j]))
+                .collect(),
+            pending: s.reads.iter().map(|r| (r.read_index, r.round)).collect(),
+        }),
     }
 }
 
 /// The abstract state of a running implementation server (`pre_vote`: the model's switch).
-pub fn running_server(v: &CoreView, pre_vote: bool) -> Result<ServerAbs, String> {
+pub fn running_server(v: &CoreView, pre_vote: bool, reads: bool) -> Result<ServerAbs, String> {
     let ids = |set: &mut dyn Iterator<Item = &CoreId>| -> Result<Vec<ServerId>, String> {
         set.map(|id| model_id(*id)).collect()
     };
@@ -286,6 +326,29 @@ pub fn running_server(v: &CoreView, pre_vote: bool) -> Result<ServerAbs, String>
         heard_leader: (pre_vote && role == Role::Follower).then_some(v.leader.is_some()),
         recent: (pre_vote && role == Role::Leader)
             .then(|| ids(&mut v.recent.iter()))
+            .transpose()?,
+        reads: (reads && role == Role::Leader)
+            .then(|| -> Result<ReadsAbs, String> {
+                Ok(ReadsAbs {
+                    round: small("read round", v.read_round)?,
+                    acked: v
+                        .read_acks
+                        .iter()
+                        .filter(|(_, &r)| r > 0)
+                        .map(|(id, &r)| Ok((model_id(*id)?, small("read round", r)?)))
+                        .collect::<Result<_, String>>()?,
+                    pending: v
+                        .pending_reads
+                        .iter()
+                        .map(|&(index, r)| {
+                            Ok((
+                                LogIndex(small("read index", index.0)?),
+                                small("read round", r)?,
+                            ))
+                        })
+                        .collect::<Result<_, String>>()?,
+                })
+            })
             .transpose()?,
         progress: (role == Role::Leader)
             .then(|| {
@@ -319,6 +382,7 @@ pub fn down_server(disk: &MemDisk<HardState>) -> Result<ServerAbs, String> {
         progress: None,
         heard_leader: None,
         recent: None,
+        reads: None,
     })
 }
 
@@ -387,6 +451,9 @@ impl NodeKind for RaftNodes {
             progress: core.progress().clone(),
             leader: core.leader(),
             recent: core.recent_active().clone(),
+            read_round: core.read_round(),
+            read_acks: core.read_acks().clone(),
+            pending_reads: core.pending_reads().collect(),
         }
     }
 
@@ -469,6 +536,7 @@ mod tests {
             .into_iter()
             .collect(),
             commit: LogIndex(1),
+            round: 2,
         };
         assert_eq!(model_message(&core_message(&m)), Ok(m));
         assert_eq!(model_id(core_id(ServerId(4))), Ok(ServerId(4)));

@@ -279,6 +279,9 @@ fn offered(model: &RaftModel, run: &RaftRun<'_>) -> Result<Vec<Choice>, Divergen
                 out.push(Choice::Stutter(Stutter::Heartbeat(server)));
             }
         }
+        if s.role == Role::Leader && enabled(&Action::Read { server }) {
+            out.push(Choice::Model(Action::Read { server }));
+        }
         if s.role == Role::Leader {
             for &v in &unproposed {
                 let a = Action::ClientRequest {

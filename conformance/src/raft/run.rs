@@ -119,6 +119,11 @@ impl<'m> RaftRun<'m> {
             Action::ClientRequest { server, value } => {
                 ticket = Some(self.cluster.propose(core_id(server), vec![value.0]));
             }
+            Action::Read { server } => {
+                // The answer (ReadReady) is held to the model through the leader's read state:
+                // pending reads and rounds are compared after every step.
+                let _ = self.cluster.read(core_id(server));
+            }
             Action::Deliver { src, dst, msg } => {
                 let msg = self.take(src, dst, &msg, &label, &next)?;
                 self.cluster
@@ -366,7 +371,9 @@ impl<'m> RaftRun<'m> {
         let id = core_id(ServerId(i as u8));
         if self.cluster.is_up(id) {
             match self.cluster.view(id) {
-                Some(v) => running_server(&v, self.model.config.pre_vote),
+                Some(v) => {
+                    running_server(&v, self.model.config.pre_vote, self.model.config.reads > 0)
+                }
                 None => Err("the node has not reported its state".into()),
             }
         } else {

@@ -68,6 +68,13 @@ pub enum Event<M> {
         /// The requests, in arrival order.
         requests: Vec<(RequestId, Vec<u8>)>,
     },
+    /// Linearizable reads that arrived together: each is answered `ReadReady` (serve it from the
+    /// state machine once it has applied that index) or `ClientRejected`. They share one
+    /// confirmation (Raft: raft.read.*).
+    Read {
+        /// The reads, in arrival order.
+        requests: Vec<RequestId>,
+    },
     /// The `Persist` command `id`, and every one before it, is durable (fsynced).
     Persisted {
         /// The newest persisted id.
@@ -124,6 +131,15 @@ pub enum Command<M, H> {
         index: LogIndex,
         /// The leader's term when it appended.
         term: Term,
+    },
+    /// The read `request` may be served from the state machine once it has applied `index`
+    /// (or any later index): its state then holds every write acknowledged before the read
+    /// arrived.
+    ReadReady {
+        /// The read.
+        request: RequestId,
+        /// The read index.
+        index: LogIndex,
     },
     /// This server is not the leader; `leader` is who it believes leads, if anyone.
     ClientRejected {

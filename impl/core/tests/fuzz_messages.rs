@@ -170,7 +170,8 @@ impl Cluster {
                 Command::SetTimer(_)
                 | Command::CancelTimer(_)
                 | Command::ClientAccepted { .. }
-                | Command::ClientRejected { .. } => {}
+                | Command::ClientRejected { .. }
+                | Command::ReadReady { .. } => {}
             }
         }
         assert!(
@@ -327,7 +328,7 @@ fn forged_message(rng: &mut Rng, target: &RaftCore) -> Message {
         i if i <= last => target.log()[i as usize - 1].term.0,
         _ => current,
     };
-    match rng.below(6) {
+    match rng.below(8) {
         0 | 1 => {
             let last_log_index = rng.near(last, Message::MAX_INDEX.0);
             let last_log_term = if rng.chance(70) {
@@ -383,12 +384,25 @@ fn forged_message(rng: &mut Rng, target: &RaftCore) -> Message {
                 prev_log_term: Term(prev_log_term),
                 entries,
                 commit: LogIndex(commit),
+                round: rng.below(4),
             }
         }
+        5 => Message::ReadIndex {
+            term,
+            ctx: rng.below(4),
+        },
+        6 => Message::ReadIndexResponse {
+            term,
+            ctx: rng.below(4),
+            read_index: rng
+                .chance(50)
+                .then(|| LogIndex(rng.near(last, Message::MAX_INDEX.0))),
+        },
         _ => Message::AppendEntriesResponse {
             term,
             success: rng.chance(60),
             match_index: LogIndex(rng.near(last, Message::MAX_INDEX.0)),
+            round: rng.below(4),
         },
     }
 }

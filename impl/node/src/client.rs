@@ -248,8 +248,10 @@ impl KvClient {
     }
 
     /// `get key` at `consistency`, outside the session (a read changes nothing, so a retry needs
-    /// no deduplication). Linearizable: the leader answers once a read barrier proposed after
-    /// the read arrived is committed and applied ([`crate::read_barrier`]); a follower redirects.
+    /// no deduplication). Linearizable: ReadIndex (raft.read.*): the server answers once its
+    /// leader has confirmed its leadership after the read arrived and the server has applied the
+    /// leader's commit index of that moment (a follower asks its leader for it; one that knows
+    /// no leader redirects).
     /// Sequential asks the server the client talks to now, and on failure the next, which
     /// answers from its applied state without the log: not linearizable (see
     /// [`Consistency::Sequential`]). Consecutive sequential reads of one client see a state that

@@ -28,8 +28,9 @@ pub const READ_CHUNK_MIN_BYTES: usize = 4 * 1024;
 pub const READ_CHUNK_MAX_BYTES: usize = 64 * 1024;
 
 /// Wire version; a `Hello` with another one is refused. 2: [`Frame::Read`], and
-/// [`KvOp::Windowed`] with its refusals (a version-1 server could not decode them).
-pub const WIRE_VERSION: u16 = 2;
+/// [`KvOp::Windowed`] with its refusals (a version-1 server could not decode them). 3: the
+/// `round` of AppendEntries and its response, and `ReadIndex`/`ReadIndexResponse` (raft.read.*).
+pub const WIRE_VERSION: u16 = 3;
 
 /// Opens every `Hello`, so that a stray client of another protocol is refused at once.
 pub const MAGIC: [u8; 4] = *b"BALT";
@@ -340,22 +341,39 @@ mod tests {
                 any::<u64>(),
                 any::<u64>(),
                 proptest::collection::vec(arb_entry(), 0..8),
+                any::<u64>(),
                 any::<u64>()
             )
-                .prop_map(|(a, b, c, e, d)| Message::AppendEntries {
+                .prop_map(|(a, b, c, e, d, r)| Message::AppendEntries {
                     term: Term(a),
                     prev_log_index: LogIndex(b),
                     prev_log_term: Term(c),
                     entries: e,
-                    commit: LogIndex(d)
+                    commit: LogIndex(d),
+                    round: r
                 }),
-            (any::<u64>(), any::<bool>(), any::<u64>()).prop_map(|(a, s, m)| {
+            (any::<u64>(), any::<bool>(), any::<u64>(), any::<u64>()).prop_map(|(a, s, m, r)| {
                 Message::AppendEntriesResponse {
                     term: Term(a),
                     success: s,
                     match_index: LogIndex(m),
+                    round: r,
                 }
             }),
+            (any::<u64>(), any::<u64>()).prop_map(|(a, c)| Message::ReadIndex {
+                term: Term(a),
+                ctx: c
+            }),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                proptest::option::of(any::<u64>())
+            )
+                .prop_map(|(a, c, i)| Message::ReadIndexResponse {
+                    term: Term(a),
+                    ctx: c,
+                    read_index: i.map(LogIndex),
+                }),
         ]
     }
 

@@ -143,9 +143,9 @@ pub enum KvOp {
         /// The operation.
         op: Box<KvOp>,
     },
-    /// A read barrier: changes nothing and answers [`KvResult::Done`]. Its commit in the
-    /// leader's term, once applied, is what lets every linearizable read that was waiting when
-    /// it was proposed be answered from the local state ([`crate::read_barrier`]).
+    /// A no-op that answers [`KvResult::Done`]: the read barrier of earlier versions, which
+    /// linearizable reads used before ReadIndex. No longer proposed; kept so that logs written
+    /// by those versions still decode and apply.
     Barrier,
 }
 

@@ -14,7 +14,6 @@ pub mod codec;
 pub mod kv;
 pub mod mailbox;
 pub mod raft_node;
-pub mod read_barrier;
 pub mod rng;
 pub mod runtime;
 pub mod server;

@@ -18,7 +18,7 @@ use crate::apply_log::ApplyLog;
 use crate::codec::NodeStatus;
 use crate::mailbox::{mailbox, Receiver, Sender};
 use crate::rng::SeededRng;
-use crate::server::{Proposal, ProposalReply, StatusCell};
+use crate::server::{Proposal, ProposalOp, ProposalReply, StatusCell};
 use crate::storage::{PersistRequest, Storage, StorageError};
 use crate::sync::Arc;
 use crate::timers::Timers;
@@ -175,7 +175,9 @@ where
         mailbox::<(PersistId, PersistRequest<C::HardState>)>(PERSIST_QUEUE_CAPACITY);
     let (done_tx, mut done_rx) = mailbox::<Result<PersistId, StorageError>>(PERSIST_QUEUE_CAPACITY);
     let worker = tokio::spawn(storage_worker(storage, persist_rx, done_tx));
-    let mut pending: BTreeMap<RequestId, Sender<ProposalReply>> = BTreeMap::new();
+    // Each proposal's reply, and for a read the log length when it reached the core: a read
+    // is served at least there, so it sees every write handed over before it.
+    let mut pending: BTreeMap<RequestId, (Sender<ProposalReply>, LogIndex)> = BTreeMap::new();
     let mut next_request = 0u64;
     // Closed peer connections waiting out their jitter before the core hears of them.
     let mut lost: Vec<(tokio::time::Instant, ServerId)> = Vec::new();
@@ -236,25 +238,50 @@ where
             proposal = inputs.proposals.recv() => match proposal {
                 Some(first) => {
                     // Everything already waiting goes in with it (up to a bound): one append,
-                    // one AppendEntries per follower, one fsync for the lot.
+                    // one AppendEntries per follower, one fsync for the writes, one
+                    // confirmation round for the reads.
                     let mut requests = Vec::new();
+                    let mut reads = Vec::new();
                     let mut next = Some(first);
-                    while let Some(Proposal { data, reply }) = next {
+                    let mut taken = 0;
+                    while let Some(Proposal { op, reply }) = next {
                         next_request += 1;
+                        taken += 1;
                         let request = RequestId(next_request);
-                        pending.insert(request, reply);
-                        requests.push((request, data));
-                        next = if requests.len() < MAX_PROPOSAL_BATCH {
+                        pending.insert(request, (reply, LogIndex(0)));
+                        match op {
+                            ProposalOp::Write(data) => requests.push((request, data)),
+                            ProposalOp::Read => reads.push(request),
+                        }
+                        next = if taken < MAX_PROPOSAL_BATCH {
                             inputs.proposals.try_recv()
                         } else {
                             None
                         };
                     }
-                    if requests.len() == 1 {
-                        let (request, data) = requests.pop().expect("one request");
-                        Event::ClientRequest { request, data }
+                    // Writes first: a read that arrived after a write is served at or past it.
+                    let writes = match requests.len() {
+                        0 => None,
+                        1 => {
+                            let (request, data) = requests.pop().expect("one request");
+                            Some(Event::ClientRequest { request, data })
+                        }
+                        _ => Some(Event::ClientBatch { requests }),
+                    };
+                    if reads.is_empty() {
+                        writes.expect("a proposal was taken")
                     } else {
-                        Event::ClientBatch { requests }
+                        if let Some(writes) = writes {
+                            tracing::trace!(node = %id, event = ?writes, "event");
+                            core.handle(writes);
+                        }
+                        let floor = core.status().last_index;
+                        for request in &reads {
+                            if let Some(entry) = pending.get_mut(request) {
+                                entry.1 = floor;
+                            }
+                        }
+                        Event::Read { requests: reads }
                     }
                 }
                 None => break Ok(()),
@@ -280,7 +307,7 @@ fn execute<M, H, T, Tm, SM>(
     timers: &mut Tm,
     state_machine: &mut SM,
     applied: &ApplyLog<SM::Result>,
-    pending: &mut BTreeMap<RequestId, Sender<ProposalReply>>,
+    pending: &mut BTreeMap<RequestId, (Sender<ProposalReply>, LogIndex)>,
     rng: &mut SeededRng,
     timing: Timing,
 ) -> Result<(), NodeError>
@@ -324,13 +351,19 @@ where
                 index,
                 term,
             } => {
-                if let Some(reply) = pending.remove(&request) {
+                if let Some((reply, _)) = pending.remove(&request) {
                     let _ = reply.send(ProposalReply::Accepted { index, term });
                 }
             }
             Command::ClientRejected { request, leader } => {
-                if let Some(reply) = pending.remove(&request) {
+                if let Some((reply, _)) = pending.remove(&request) {
                     let _ = reply.send(ProposalReply::Rejected { leader });
+                }
+            }
+            Command::ReadReady { request, index } => {
+                if let Some((reply, floor)) = pending.remove(&request) {
+                    let index = index.max(floor);
+                    let _ = reply.send(ProposalReply::ReadReady { index });
                 }
             }
         }

@@ -21,7 +21,6 @@ use crate::codec::{
 };
 use crate::kv::{Consistency, KvOp, KvOutcome, KvResult, SharedStore};
 use crate::mailbox::{mailbox, Receiver, SendError, Sender};
-use crate::read_barrier::ReadBarrier;
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
 use crate::tls::{Credentials, NodeSecurity, TLS_HANDSHAKE_TIMEOUT};
 use ballot_core::{LogIndex, ServerId, Term};
@@ -102,10 +101,29 @@ impl PeerMessage for ballot_core::raft::Message {
 /// A client's command on its way to the node loop.
 #[derive(Debug)]
 pub struct Proposal {
-    /// Encoded operation (the log entry's payload).
-    pub data: Vec<u8>,
+    /// What is asked.
+    pub op: ProposalOp,
     /// Where the node loop answers.
     pub reply: Sender<ProposalReply>,
+}
+
+/// What a proposal asks of the node loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProposalOp {
+    /// Append this encoded operation (the log entry's payload).
+    Write(Vec<u8>),
+    /// A linearizable read: answered `ReadReady` with the index to serve it at (raft.read.*).
+    Read,
+}
+
+impl Proposal {
+    /// The encoded operation of a write (`None` for a read).
+    pub fn data(&self) -> Option<&[u8]> {
+        match &self.op {
+            ProposalOp::Write(data) => Some(data),
+            ProposalOp::Read => None,
+        }
+    }
 }
 
 /// The node loop's answer to a proposal.
@@ -122,6 +140,12 @@ pub enum ProposalReply {
     Rejected {
         /// Who leads, if known.
         leader: Option<ServerId>,
+    },
+    /// The read may be served once this index is applied.
+    ReadReady {
+        /// The read index (at least every index the node loop had appended when the read
+        /// reached it, so a connection's earlier writes are included).
+        index: LogIndex,
     },
 }
 
@@ -163,8 +187,6 @@ pub struct ServerContext<M> {
     pub applied: Arc<ApplyLog<KvResult>>,
     /// The applied state, for sequential reads.
     pub store: Arc<SharedStore>,
-    /// Linearizable reads waiting for a shared log entry ([`crate::read_barrier`]).
-    pub reads: ReadBarrier,
     /// Status for `StatusRequest`.
     pub status: Arc<StatusCell>,
     /// Bounds on what connections may cost.
@@ -605,9 +627,10 @@ fn answer(id: u64, outcome: KvOutcome) -> ToWriter {
 }
 
 /// How this server serves a read (a get, bare or in a session) — the one place that decides.
-/// Linearizable: through the log, answered at the read's position once applied (a ReadIndex
-/// read would replace this arm). Sequential: from this server's applied state, leader or not,
-/// after the connection's earlier requests; see `docs/implementation.md` § Read consistency.
+/// Linearizable: a bare get through ReadIndex (raft.read.*), a get in a session through the log
+/// (its number must be applied in the session). Sequential: from this server's applied state,
+/// leader or not, after the connection's earlier requests; see `docs/implementation.md` § Read
+/// consistency.
 fn serve_read<M>(
     ctx: &Arc<ServerContext<M>>,
     arrival: u64,
@@ -620,10 +643,10 @@ where
 {
     assert!(read.is_read(), "serve_read serves gets only");
     match consistency {
-        // A bare get shares a read barrier with every read waiting beside it; a get inside a
-        // session takes its own log entry, so that its number is applied in the session.
+        // A bare get waits for a read index; a get inside a session takes its own log entry,
+        // so that its number is applied in the session.
         Consistency::Linearizable => match read {
-            KvOp::Get { key } => barrier_read(ctx, arrival, id, key),
+            KvOp::Get { key } => index_read(ctx, arrival, id, key),
             read => submit(ctx, arrival, id, &read),
         },
         Consistency::Sequential => ToWriter::LocalRead {
@@ -634,26 +657,71 @@ where
     }
 }
 
-/// A linearizable read through a read barrier: answered from the local store once a barrier
-/// proposed after it arrived is committed in this leader's term and applied.
-fn barrier_read<M>(ctx: &Arc<ServerContext<M>>, arrival: u64, id: u64, key: String) -> ToWriter
+/// A linearizable read through ReadIndex: the node loop answers with a read index once this
+/// server (or its leader, for a follower) has confirmed its leadership after the read arrived;
+/// the read is answered from the local store once that index is applied.
+fn index_read<M>(ctx: &Arc<ServerContext<M>>, arrival: u64, id: u64, key: String) -> ToWriter
 where
     M: Send + Sync + 'static,
 {
-    let mut decided = ctx.reads.join(ctx);
+    let (reply, mut answer_rx) = mailbox(1);
+    let proposal = Proposal {
+        op: ProposalOp::Read,
+        reply,
+    };
+    if ctx.proposals.send(proposal).is_err() {
+        return answer(
+            id,
+            KvOutcome::Failed {
+                reason: "node overloaded or shutting down".into(),
+            },
+        );
+    }
     let ctx = ctx.clone();
     ToWriter::Submitted {
         arrival,
         id,
         outcome: Box::pin(async move {
-            match decided.recv().await {
-                Some(KvOutcome::Ok(_)) => KvOutcome::Ok(KvResult::Value(ctx.store.get(&key).0)),
-                Some(refused) => refused,
-                None => KvOutcome::Failed {
-                    reason: "node shutting down".into(),
-                },
+            let index = match tokio::time::timeout(APPLY_TIMEOUT, answer_rx.recv()).await {
+                Ok(Some(ProposalReply::ReadReady { index })) => index,
+                Ok(Some(ProposalReply::Rejected { leader })) => {
+                    return not_leader(&ctx, leader);
+                }
+                Ok(Some(ProposalReply::Accepted { .. })) => {
+                    unreachable!("a read is never appended")
+                }
+                Ok(None) => {
+                    return KvOutcome::Failed {
+                        reason: "node shutting down".into(),
+                    }
+                }
+                Err(_) => {
+                    return KvOutcome::Failed {
+                        reason: format!("no read index within {APPLY_TIMEOUT:?}"),
+                    }
+                }
+            };
+            if index.0 > 0
+                && tokio::time::timeout(APPLY_TIMEOUT, ctx.applied.wait(index))
+                    .await
+                    .is_err()
+            {
+                return KvOutcome::Failed {
+                    reason: format!("read index {index} not applied within {APPLY_TIMEOUT:?}"),
+                };
             }
+            KvOutcome::Ok(KvResult::Value(ctx.store.get(&key).0))
         }),
+    }
+}
+
+/// The redirect a client gets from a server that does not lead.
+fn not_leader<M>(ctx: &ServerContext<M>, leader: Option<ServerId>) -> KvOutcome {
+    KvOutcome::NotLeader {
+        leader: leader.map(|l| l.0),
+        addr: leader
+            .and_then(|l| ctx.addresses.get(&l))
+            .map(|a| a.to_string()),
     }
 }
 
@@ -686,13 +754,14 @@ where
 
 /// Hands `op` to the node loop's proposal queue now; the receiver gets the loop's reply (see
 /// [`outcome`]). Refused at once when the queue is full or closed.
-pub(crate) fn hand_over<M>(
-    ctx: &ServerContext<M>,
-    op: &KvOp,
-) -> Result<Receiver<ProposalReply>, KvOutcome> {
+fn hand_over<M>(ctx: &ServerContext<M>, op: &KvOp) -> Result<Receiver<ProposalReply>, KvOutcome> {
     let data = postcard::to_allocvec(op).expect("ops encode");
     let (reply, answer_rx) = mailbox(1);
-    if ctx.proposals.send(Proposal { data, reply }).is_err() {
+    let proposal = Proposal {
+        op: ProposalOp::Write(data),
+        reply,
+    };
+    if ctx.proposals.send(proposal).is_err() {
         return Err(KvOutcome::Failed {
             reason: "node overloaded or shutting down".into(),
         });
@@ -856,10 +925,7 @@ fn local_read<M>(ctx: &ServerContext<M>, id: u64, key: &str) -> Frame<()> {
 
 /// The outcome of a proposal handed to the node loop: its reply (within [`APPLY_TIMEOUT`]), then,
 /// if it was appended, its result once applied (within [`APPLY_TIMEOUT`] more).
-pub(crate) async fn outcome<M>(
-    ctx: &ServerContext<M>,
-    mut answer: Receiver<ProposalReply>,
-) -> KvOutcome {
+async fn outcome<M>(ctx: &ServerContext<M>, mut answer: Receiver<ProposalReply>) -> KvOutcome {
     let reply = match tokio::time::timeout(APPLY_TIMEOUT, answer.recv()).await {
         Err(_) => {
             return KvOutcome::Failed {
@@ -872,12 +938,8 @@ pub(crate) async fn outcome<M>(
         None => KvOutcome::Failed {
             reason: "node shutting down".into(),
         },
-        Some(ProposalReply::Rejected { leader }) => KvOutcome::NotLeader {
-            leader: leader.map(|l| l.0),
-            addr: leader
-                .and_then(|l| ctx.addresses.get(&l))
-                .map(|a| a.to_string()),
-        },
+        Some(ProposalReply::Rejected { leader }) => not_leader(ctx, leader),
+        Some(ProposalReply::ReadReady { .. }) => unreachable!("a write is never a read"),
         Some(ProposalReply::Accepted { index, term }) => {
             match tokio::time::timeout(APPLY_TIMEOUT, ctx.applied.wait(index)).await {
                 Err(_) => KvOutcome::Failed {
@@ -932,7 +994,6 @@ mod tests {
             proposals,
             applied: Arc::new(ApplyLog::new(4096)),
             store: Arc::new(SharedStore::default()),
-            reads: ReadBarrier::default(),
             status: Arc::new(StatusCell::new(NodeStatus {
                 id: ServerId(1),
                 role: "follower".into(),
@@ -1036,15 +1097,27 @@ mod tests {
 
     /// Plays the node loop's commit: appends each proposal (term 1) from `first` on, applies it
     /// to the store and publishes its result, in order.
+    /// Plays the node loop for `proposals`: writes are appended from index `first` on and
+    /// applied; a read gets the index of the last write before it as its read index.
     fn commit(ctx: &ServerContext<Message>, proposals: Vec<Proposal>, first: u64) {
-        for (i, proposal) in proposals.into_iter().enumerate() {
-            let index = LogIndex(first + i as u64);
+        let mut next = first;
+        for proposal in proposals {
             let term = Term(1);
+            let Some(data) = proposal.data() else {
+                let index = LogIndex(next - 1);
+                proposal
+                    .reply
+                    .send(ProposalReply::ReadReady { index })
+                    .unwrap();
+                continue;
+            };
+            let index = LogIndex(next);
+            next += 1;
+            let op: KvOp = postcard::from_bytes(data).unwrap();
             proposal
                 .reply
                 .send(ProposalReply::Accepted { index, term })
                 .unwrap();
-            let op: KvOp = postcard::from_bytes(&proposal.data).unwrap();
             let result = ctx.store.apply(index, op);
             ctx.applied.publish(index, term, result);
         }
@@ -1085,34 +1158,33 @@ mod tests {
         }
     }
 
-    /// A linearizable read is answered only once a barrier proposed after it arrived is
-    /// committed and applied, from the state then; reads waiting together share one barrier;
-    /// a barrier the node loop refuses (not the leader) refuses its reads with the redirect.
+    /// A linearizable read reaches the node loop as a read (never a log entry), is answered
+    /// only once the read index the loop returns is applied, from the state then; a read the
+    /// loop refuses (not the leader) gets the redirect.
     #[tokio::test(start_paused = true)]
-    async fn linearizable_reads_wait_for_a_shared_barrier_and_share_its_refusal() {
+    async fn a_linearizable_read_waits_for_its_read_index_to_be_applied() {
         let (ctx, _inbound, mut proposals) = context(ServerLimits::default());
         let (mut a, _ta) = connect(&ctx, Caller::Client).await;
         let (mut b, _tb) = connect(&ctx, Caller::Client).await;
         send(&mut a, &linearizable_read(1, "k")).await;
-        let barrier = take(&mut proposals, 1).await.remove(0);
-        let op: KvOp = postcard::from_bytes(&barrier.data).unwrap();
-        assert_eq!(op, KvOp::Barrier);
-        // A write commits while the barrier is in flight; the read must see it.
+        let read = take(&mut proposals, 1).await.remove(0);
+        assert_eq!(read.op, ProposalOp::Read);
+        read.reply
+            .send(ProposalReply::ReadReady { index: LogIndex(1) })
+            .unwrap();
+        let wait = Duration::from_millis(100);
+        assert!(
+            tokio::time::timeout(wait, next_frame(&mut a))
+                .await
+                .is_err(),
+            "answered before its read index was applied"
+        );
         let put = KvOp::Put {
             key: "k".into(),
             value: "v".into(),
         };
         let done = ctx.store.apply(LogIndex(1), put);
         ctx.applied.publish(LogIndex(1), Term(1), done);
-        send(&mut b, &linearizable_read(2, "k")).await;
-        let wait = Duration::from_millis(100);
-        assert!(
-            tokio::time::timeout(wait, next_frame(&mut a))
-                .await
-                .is_err(),
-            "answered before its barrier was applied"
-        );
-        commit(&ctx, vec![barrier], 2);
         assert_eq!(
             next_frame(&mut a).await,
             Frame::Response {
@@ -1120,15 +1192,9 @@ mod tests {
                 outcome: KvOutcome::Ok(KvResult::Value(Some("v".into())))
             }
         );
-        // b's read arrived after the first barrier was proposed: it waits for the next.
-        let second = take(&mut proposals, 1).await.remove(0);
-        assert!(
-            tokio::time::timeout(wait, next_frame(&mut b))
-                .await
-                .is_err(),
-            "a read answered by a barrier proposed before it arrived"
-        );
-        second
+        send(&mut b, &linearizable_read(2, "k")).await;
+        let refused = take(&mut proposals, 1).await.remove(0);
+        refused
             .reply
             .send(ProposalReply::Rejected {
                 leader: Some(ServerId(2)),
@@ -1167,55 +1233,26 @@ mod tests {
             };
             send(&mut client, &request).await;
         }
-        // Every put reaches the node loop before anything is answered, in arrival order; the ten
-        // gets share read barriers (at most MAX_BARRIERS_IN_FLIGHT proposed before any is
-        // decided), never an entry each.
-        let wait = Duration::from_millis(100);
-        let mut queued = take(&mut proposals, 90).await;
-        while let Ok(Some(more)) = tokio::time::timeout(wait, proposals.recv()).await {
-            queued.push(more);
+        // All 100 reach the node loop before anything is answered, in arrival order: the
+        // gets as reads (no log entry), the puts as writes.
+        let queued = take(&mut proposals, 100).await;
+        for (k, proposal) in queued.iter().enumerate() {
+            let id = k as u64 + 1;
+            if id.is_multiple_of(10) {
+                assert_eq!(proposal.op, ProposalOp::Read, "request {id}");
+            } else {
+                let op: KvOp = postcard::from_bytes(proposal.data().unwrap()).unwrap();
+                assert_eq!(
+                    op,
+                    KvOp::Put {
+                        key: format!("k{id}"),
+                        value: format!("v{id}"),
+                    },
+                    "proposals keep the arrival order"
+                );
+            }
         }
-        let ops: Vec<KvOp> = queued
-            .iter()
-            .map(|p| postcard::from_bytes(&p.data).unwrap())
-            .collect();
-        let first_ops = [
-            KvOp::Put {
-                key: "k1".into(),
-                value: "v1".into(),
-            },
-            KvOp::Put {
-                key: "k2".into(),
-                value: "v2".into(),
-            },
-        ];
-        assert_eq!(ops[..2], first_ops, "proposals keep the arrival order");
-        let puts = ops
-            .iter()
-            .filter(|op| matches!(op, KvOp::Put { .. }))
-            .count();
-        let barriers = ops.len() - puts;
-        assert_eq!(puts, 90, "{ops:?}");
-        assert!(
-            (1..=crate::read_barrier::MAX_BARRIERS_IN_FLIGHT).contains(&barriers),
-            "{barriers} barriers before any was decided: {ops:?}"
-        );
-        let mut next = 1 + queued.len() as u64;
         commit(&ctx, queued, 1);
-        // Gets that joined after the barriers were proposed share more; then nothing waits.
-        let mut later = 0;
-        while let Ok(Some(barrier)) = tokio::time::timeout(wait, proposals.recv()).await {
-            let op: KvOp = postcard::from_bytes(&barrier.data).unwrap();
-            assert_eq!(op, KvOp::Barrier, "only barriers once the puts are in");
-            commit(&ctx, vec![barrier], next);
-            next += 1;
-            later += 1;
-        }
-        assert!(
-            barriers + later <= 4,
-            "{} barriers for 10 gets",
-            barriers + later
-        );
         let mut answered = BTreeMap::new();
         for _ in 0..100 {
             match next_frame(&mut client).await {
@@ -1289,7 +1326,7 @@ mod tests {
             }
         );
         let ninth = take(&mut proposals, 1).await;
-        let op: KvOp = postcard::from_bytes(&ninth[0].data).unwrap();
+        let op: KvOp = postcard::from_bytes(ninth[0].data().unwrap()).unwrap();
         assert_eq!(
             op,
             KvOp::Put {

@@ -275,11 +275,13 @@ fn corpus() -> Vec<Vec<u8>> {
                 Entry::command(Term(4), b"xyz".to_vec()),
             ],
             commit: LogIndex(3),
+            round: 7,
         }),
         Frame::Peer(Message::AppendEntriesResponse {
             term: Term(4),
             success: true,
             match_index: LogIndex(4),
+            round: 7,
         }),
         Frame::Peer(Message::RequestVoteResponse {
             term: Term(4),

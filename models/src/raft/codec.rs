@@ -1,7 +1,7 @@
 //! A compact byte encoding of Raft states for the BFS frontier: about 40–80 bytes a state instead
 //! of the ~500 the in-memory form takes (fixed-capacity arrays sized for five servers).
 
-use super::state::{Ghost, RaftState, Server};
+use super::state::{Ghost, PendingRead, RaftState, Server};
 use super::types::{Entries, Entry, LogIndex, Msg, Role, ServerId, Term, Value};
 use crate::engine::StateCodec;
 use crate::network::Network;
@@ -61,15 +61,24 @@ fn put_msg(out: &mut Vec<u8>, m: &Msg) {
             prev_log_term,
             entries,
             commit,
+            round,
         } => {
-            out.extend_from_slice(&[2, term.0, prev_log_index.0, prev_log_term.0, commit.0]);
+            out.extend_from_slice(&[
+                2,
+                term.0,
+                prev_log_index.0,
+                prev_log_term.0,
+                commit.0,
+                *round,
+            ]);
             put_entries(out, entries);
         }
         Msg::AppendEntriesResponse {
             term,
             success,
             match_index,
-        } => out.extend_from_slice(&[3, term.0, *success as u8, match_index.0]),
+            round,
+        } => out.extend_from_slice(&[3, term.0, *success as u8, match_index.0, *round]),
         Msg::PreVote {
             term,
             last_log_term,
@@ -97,18 +106,21 @@ fn get_msg(r: &mut Reader<'_>) -> Msg {
             let prev_log_index = LogIndex(r.u8());
             let prev_log_term = Term(r.u8());
             let commit = LogIndex(r.u8());
+            let round = r.u8();
             Msg::AppendEntries {
                 term,
                 prev_log_index,
                 prev_log_term,
                 entries: r.entries(),
                 commit,
+                round,
             }
         }
         3 => Msg::AppendEntriesResponse {
             term: Term(r.u8()),
             success: r.u8() != 0,
             match_index: LogIndex(r.u8()),
+            round: r.u8(),
         },
         4 => Msg::PreVote {
             term: Term(r.u8()),
@@ -126,7 +138,7 @@ fn get_msg(r: &mut Reader<'_>) -> Msg {
 impl StateCodec<RaftState> for RaftCodec {
     fn encode(&self, st: &RaftState, out: &mut Vec<u8>) {
         let n = st.servers.len();
-        out.extend_from_slice(&[n as u8, st.crashes, st.proposed]);
+        out.extend_from_slice(&[n as u8, st.crashes, st.proposed, st.reads]);
         for s in st.servers.iter() {
             out.extend_from_slice(&[
                 s.term.0,
@@ -140,6 +152,12 @@ impl StateCodec<RaftState> for RaftCodec {
             if s.role == Role::Leader {
                 out.extend(s.next_index[..n].iter().map(|i| i.0));
                 out.extend(s.match_index[..n].iter().map(|i| i.0));
+                out.push(s.round);
+                out.extend_from_slice(&s.acked[..n]);
+                out.push(s.reads.len() as u8);
+                for read in s.reads.iter() {
+                    out.extend_from_slice(&[read.read_index.0, read.round, read.required.0]);
+                }
             }
         }
         let flights = st.network.flights();
@@ -155,7 +173,12 @@ impl StateCodec<RaftState> for RaftCodec {
         for (e, t) in g.committed.iter() {
             out.extend_from_slice(&[e.term.0, e.value.0, t.0]);
         }
-        out.push((g.append_only_broken as u8) | ((g.commit_conflict as u8) << 1));
+        out.push(
+            (g.append_only_broken as u8)
+                | ((g.commit_conflict as u8) << 1)
+                | ((g.stale_read as u8) << 2)
+                | ((g.read_served as u8) << 3),
+        );
     }
 
     fn decode(&self, bytes: &[u8]) -> RaftState {
@@ -164,6 +187,7 @@ impl StateCodec<RaftState> for RaftCodec {
         let mut st = RaftState::new(n);
         st.crashes = r.u8();
         st.proposed = r.u8();
+        st.reads = r.u8();
         for i in 0..n {
             let mut s = Server {
                 term: Term(r.u8()),
@@ -192,6 +216,17 @@ impl StateCodec<RaftState> for RaftCodec {
                 }
                 for j in 0..n {
                     s.match_index[j] = LogIndex(r.u8());
+                }
+                s.round = r.u8();
+                for j in 0..n {
+                    s.acked[j] = r.u8();
+                }
+                for _ in 0..r.u8() {
+                    s.reads.push(PendingRead {
+                        read_index: LogIndex(r.u8()),
+                        round: r.u8(),
+                        required: LogIndex(r.u8()),
+                    });
                 }
             }
             st.servers[i] = s;
@@ -222,6 +257,8 @@ impl StateCodec<RaftState> for RaftCodec {
         let flags = r.u8();
         g.append_only_broken = flags & 1 != 0;
         g.commit_conflict = flags & 2 != 0;
+        g.stale_read = flags & 4 != 0;
+        g.read_served = flags & 8 != 0;
         st.ghost = g;
         assert!(r.0.is_empty(), "trailing bytes in Raft state encoding");
         st

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::mutants::RaftMutant;
+use super::state::MAX_PENDING_READS;
 use super::types::{Entry, Term, Value, MAX_LOG, MAX_SERVERS};
 use crate::config::{in_range, ConfigError};
 use crate::network::NetworkKind;
@@ -47,6 +48,10 @@ pub struct RaftConfig {
     /// a hint that lets the leader skip back past a whole conflicting term.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pipeline: bool,
+    /// Linearizable reads through ReadIndex (`--reads`; docs/protocols/raft.md § Linearizable
+    /// reads): at most this many reads over the run; 0 turns reads off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reads: u8,
     /// The persistent state each server starts from (`--init`); empty: every server starts
     /// fresh (term 0, no vote, empty log). Deep scenarios (Figure 8 needs four terms) start from
     /// a reachable state partway through, so that BFS reaches them.
@@ -75,10 +80,15 @@ impl Default for RaftConfig {
             leader_noop: false,
             pre_vote: false,
             pipeline: false,
+            reads: 0,
             init: Vec::new(),
             mutant: None,
         }
     }
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 /// A server's persistent state at the start of a run.
@@ -142,6 +152,7 @@ impl RaftConfig {
         in_range("--values", self.values, 0, MAX_VALUES)?;
         in_range("--crashes", self.crashes, 0, MAX_CRASHES)?;
         in_range("--max-candidates", self.max_candidates, 1, self.servers)?;
+        in_range("--reads", self.reads, 0, MAX_PENDING_READS as u8)?;
         let noops = if self.leader_noop { self.max_term } else { 0 };
         let init_len = self.init.iter().map(|i| i.log.len()).max().unwrap_or(0);
         if init_len + self.max_log as usize + noops as usize > MAX_LOG {
@@ -242,7 +253,7 @@ impl RaftConfig {
     /// A one-line summary of the bounds, for reports.
     pub fn summary(&self) -> String {
         format!(
-            "servers={} max_term={} max_log={} values={} max_candidates={} crashes={} network={} lossy={} leader_noop={}{}{}{}",
+            "servers={} max_term={} max_log={} values={} max_candidates={} crashes={} network={} lossy={} leader_noop={}{}{}{}{}",
             self.servers,
             self.max_term,
             self.max_log,
@@ -254,6 +265,7 @@ impl RaftConfig {
             self.leader_noop,
             if self.pre_vote { " pre_vote=true" } else { "" },
             if self.pipeline { " pipeline=true" } else { "" },
+            if self.reads > 0 { format!(" reads={}", self.reads) } else { String::new() },
             self.mutant
                 .map(|m| format!(" mutant={}", m.name()))
                 .unwrap_or_default()

@@ -65,6 +65,10 @@ pub enum Action {
     Restart {
         server: ServerId,
     },
+    /// `--reads`: a client's linearizable read arrives at a leader (raft.read.start).
+    Read {
+        server: ServerId,
+    },
 }
 
 impl fmt::Display for Action {
@@ -80,6 +84,7 @@ impl fmt::Display for Action {
             Action::Duplicate { src, dst, msg } => write!(f, "duplicate {src}→{dst} {msg}"),
             Action::Crash { server } => write!(f, "{server} crashes"),
             Action::Restart { server } => write!(f, "{server} restarts"),
+            Action::Read { server } => write!(f, "read at {server}"),
         }
     }
 }
@@ -237,6 +242,9 @@ impl RaftModel {
             Action::Duplicate { .. } => cfg.network == NetworkKind::UnorderedDup,
             Action::Crash { server } => up(*server) && st.crashes < cfg.crashes,
             Action::Restart { server } => st.servers.get(server.ix()).is_some_and(|s| !s.up),
+            Action::Read { server } => {
+                st.servers.get(server.ix()).is_some() && self.may_read(st, *server)
+            }
         }
     }
 }
@@ -273,6 +281,9 @@ impl Model for RaftModel {
             match s.role {
                 Role::Leader => {
                     actions.push(Action::Heartbeat { server });
+                    if self.may_read(st, server) {
+                        actions.push(Action::Read { server });
+                    }
                     if s.client_entries() < cfg.max_log as usize {
                         for v in 1..=cfg.values {
                             if st.proposed & (1 << v) == 0 {
@@ -363,6 +374,7 @@ impl Model for RaftModel {
             }
             Action::Crash { server } => self.on_crash(&mut st, server),
             Action::Restart { server } => self.on_restart(&mut st, server),
+            Action::Read { server } => self.on_read(&mut st, server),
         }
         self.collect_dead_messages(&mut st);
         self.record_history(last, &mut st);

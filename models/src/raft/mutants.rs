@@ -38,10 +38,14 @@ pub enum RaftMutant {
     PipelineCountsSent,
     /// PL2 (`--pipeline`): a leader takes a rejection's hint as proof of a matching prefix.
     HintAsMatch,
+    /// RI1 (`--reads`): a leader serves a read without a round confirming it is still leader.
+    ReadWithoutConfirm,
+    /// RI2 (`--reads`): a leader serves reads before it has committed an entry of its term.
+    ReadBeforeTermCommit,
 }
 
 impl RaftMutant {
-    pub const ALL: [RaftMutant; 14] = [
+    pub const ALL: [RaftMutant; 16] = [
         RaftMutant::CommitPreviousTerm,
         RaftMutant::VoteIgnoresLog,
         RaftMutant::VoteTwice,
@@ -56,6 +60,8 @@ impl RaftMutant {
         RaftMutant::PreVoteLeads,
         RaftMutant::PipelineCountsSent,
         RaftMutant::HintAsMatch,
+        RaftMutant::ReadWithoutConfirm,
+        RaftMutant::ReadBeforeTermCommit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,6 +80,8 @@ impl RaftMutant {
             RaftMutant::PreVoteLeads => "pre-vote-leads",
             RaftMutant::PipelineCountsSent => "pipeline-counts-sent",
             RaftMutant::HintAsMatch => "hint-as-match",
+            RaftMutant::ReadWithoutConfirm => "read-without-confirm",
+            RaftMutant::ReadBeforeTermCommit => "read-before-term-commit",
         }
     }
 
@@ -113,6 +121,7 @@ impl RaftMutant {
                 leader_noop: false,
                 pre_vote: false,
                 pipeline: false,
+                reads: 0,
                 init: if init.is_empty() {
                     Vec::new()
                 } else {
@@ -257,6 +266,36 @@ impl RaftMutant {
                     ..bounds(3, 2, 1, 2, 1, 1, Ordered, "1/1v1,1/,1/")
                 },
                 9,
+            ),
+            // With --reads: s0 leads term 1 and commits its no-op with s1; s1 wins term 2 with
+            // s2's vote and commits its own no-op with s2. s0 has heard nothing of term 2 and
+            // serves a read at index 1, missing index 2.
+            RaftMutant::ReadWithoutConfirm => (
+                "RI1",
+                "a leader serves a read at once, without confirming it is still leader",
+                "read_linearizable",
+                "Raft thesis §6.4 step 3; etcd ReadOnlySafe vs. a lease without CheckQuorum",
+                RaftConfig {
+                    leader_noop: true,
+                    reads: 1,
+                    ..bounds(3, 2, 0, 0, 1, 0, Ordered, "")
+                },
+                13,
+            ),
+            // With --reads: s0 leads term 1 and commits its no-op with s1, which has not yet
+            // heard the commit; s1 wins term 2 and, before committing anything of its term,
+            // serves a read at its commit index 0.
+            RaftMutant::ReadBeforeTermCommit => (
+                "RI2",
+                "a new leader serves reads before committing an entry of its term",
+                "read_linearizable",
+                "Raft thesis §6.4 step 1 (the no-op); etcd committedEntryInCurrentTerm",
+                RaftConfig {
+                    leader_noop: true,
+                    reads: 1,
+                    ..bounds(3, 2, 0, 0, 1, 0, Ordered, "")
+                },
+                13,
             ),
         };
         MutantEntry {

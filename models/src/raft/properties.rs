@@ -25,6 +25,10 @@ pub(crate) fn all(m: &RaftModel) -> Vec<Property<RaftModel>> {
     if m.can_commit() {
         props.push(Property::sometimes("entry_committed", entry_committed));
     }
+    if m.config.reads > 0 {
+        props.push(Property::always("read_linearizable", read_linearizable));
+        props.push(Property::sometimes("read_served", read_served));
+    }
     props
 }
 
@@ -109,4 +113,16 @@ pub fn leader_elected(_: &RaftModel, st: &RaftState) -> bool {
 /// Witness: an entry is committed during the run (a client value or a no-op).
 pub fn entry_committed(_: &RaftModel, st: &RaftState) -> bool {
     !st.ghost.committed.is_empty()
+}
+
+/// Linearizable reads (raft.md § Linearizable reads): every read served returns a state that
+/// contains every entry committed anywhere before the read started, so no write acknowledged
+/// before a read can be missing from it. The ghost record is kept per pending read.
+pub fn read_linearizable(_: &RaftModel, st: &RaftState) -> bool {
+    !st.ghost.stale_read
+}
+
+/// Witness (`--reads`): some read is served.
+pub fn read_served(_: &RaftModel, st: &RaftState) -> bool {
+    st.ghost.read_served
 }

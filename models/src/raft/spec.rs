@@ -82,6 +82,19 @@ impl Spec for RaftModel {
                     v["next_index"] = json!(&s.next_index[..n]);
                     v["match_index"] = json!(&s.match_index[..n]);
                 }
+                if s.role == Role::Leader && self.config.reads > 0 {
+                    v["round"] = json!(s.round);
+                    v["acked"] = json!(&s.acked[..n]);
+                    v["reads"] = json!(s
+                        .reads
+                        .iter()
+                        .map(|r| json!({
+                            "read_index": r.read_index,
+                            "round": r.round,
+                            "ghost_required": r.required,
+                        }))
+                        .collect::<Vec<_>>());
+                }
                 if s.role == Role::PreCandidate {
                     v["pre_votes"] = json!((0..n)
                         .filter(|j| s.votes & (1 << j) != 0)

@@ -35,6 +35,29 @@ pub struct Server {
     /// `--pre-vote`, leader: the peers (bitmask) it heard from in its term since its last quorum
     /// check. Always 0 without `--pre-vote`.
     pub recent: u8,
+    /// `--reads`, leader: its confirmation round in this term (raft.read.start); 0 otherwise.
+    pub round: u8,
+    /// `--reads`, leader: per peer, the highest round it echoed in this term (raft.read.confirm).
+    pub acked: [u8; MAX_SERVERS],
+    /// `--reads`, leader: reads started and not yet served, oldest first.
+    pub reads: CopyVec<PendingRead, MAX_PENDING_READS>,
+}
+
+/// At most this many reads pending at one leader (`--reads` is bounded by it).
+pub const MAX_PENDING_READS: usize = 3;
+
+/// A read a leader has started (raft.read.start) and not yet served.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub struct PendingRead {
+    /// The leader's commit index when the read started: the state it will serve.
+    pub read_index: LogIndex,
+    /// The round whose acknowledgements by a majority confirm it.
+    pub round: u8,
+    /// Ghost: the highest index any server had committed when the read started. The read is
+    /// linearizable only if `read_index` reaches it (`read_linearizable`).
+    pub required: LogIndex,
 }
 
 impl Server {
@@ -51,6 +74,9 @@ impl Server {
             match_index: [LogIndex(0); MAX_SERVERS],
             heard_leader: false,
             recent: 0,
+            round: 0,
+            acked: [0; MAX_SERVERS],
+            reads: CopyVec::new(),
         }
     }
 
@@ -122,6 +148,9 @@ impl Server {
         self.match_index = [LogIndex(0); MAX_SERVERS];
         self.recent = 0;
         self.heard_leader = false;
+        self.round = 0;
+        self.acked = [0; MAX_SERVERS];
+        self.reads = CopyVec::new();
     }
 }
 
@@ -140,6 +169,10 @@ pub struct Ghost {
     pub append_only_broken: bool,
     /// Two servers committed different entries at one index.
     pub commit_conflict: bool,
+    /// `--reads`: some read was served below what had been committed when it started.
+    pub stale_read: bool,
+    /// `--reads`: some read was served (the `read_served` witness).
+    pub read_served: bool,
 }
 
 /// The state of the whole system.
@@ -152,6 +185,8 @@ pub struct RaftState {
     pub crashes: u8,
     /// Client values already proposed (bitmask), so each is proposed at most once.
     pub proposed: u8,
+    /// Reads started so far (`--reads` bounds them).
+    pub reads: u8,
     pub ghost: Ghost,
 }
 
@@ -162,6 +197,7 @@ impl RaftState {
             network: Network::default(),
             crashes: 0,
             proposed: 0,
+            reads: 0,
             ghost: Ghost::default(),
         }
     }
@@ -192,6 +228,8 @@ impl RaftState {
                 x.votes.count_ones(),
                 x.heard_leader,
                 x.recent.count_ones(),
+                x.round,
+                &x.reads,
             )
         };
         let mut order: ArrayVec<usize, MAX_SERVERS> = (0..n).collect();
@@ -270,6 +308,7 @@ impl RaftState {
             for (j, &r) in rename.iter().enumerate().take(n) {
                 t.next_index[r as usize] = s.next_index[j];
                 t.match_index[r as usize] = s.match_index[j];
+                t.acked[r as usize] = s.acked[j];
             }
             servers.push(t);
         }
@@ -284,6 +323,7 @@ impl RaftState {
             network,
             crashes: self.crashes,
             proposed: self.proposed,
+            reads: self.reads,
             ghost,
         }
     }

@@ -2,8 +2,8 @@
 //! the state in place and sends through the network; mutants bend exactly one rule each.
 
 use super::mutants::RaftMutant as Mutant;
-use super::state::RaftState;
-use super::types::{Entries, Entry, LogIndex, Msg, Role, ServerId, Term, Value};
+use super::state::{PendingRead, RaftState};
+use super::types::{Entries, Entry, LogIndex, Msg, Role, ServerId, Term, Value, MAX_SERVERS};
 use super::RaftModel;
 
 impl RaftModel {
@@ -222,6 +222,75 @@ impl RaftModel {
                 .expect("next_index is within the leader's log"),
             entries,
             commit,
+            round: s.round,
+        }
+    }
+
+    /// raft.read.start: a leader that has committed an entry of its term starts a read at its
+    /// commit index: a new round, and a heartbeat carrying it to every peer. A leader that is a
+    /// majority alone serves at once.
+    pub(crate) fn on_read(&self, st: &mut RaftState, me: ServerId) {
+        let required = LogIndex(st.ghost.committed.len() as u8);
+        st.reads += 1;
+        let s = &mut st.servers[me.ix()];
+        debug_assert_eq!(s.role, Role::Leader);
+        let read = PendingRead {
+            read_index: s.commit,
+            round: s.round + 1,
+            required,
+        };
+        if self.majority() == 1 || self.is(Mutant::ReadWithoutConfirm) {
+            // MUTANT(read-without-confirm): served at once, with no proof that no newer leader
+            // exists.
+            return Self::serve(st, read);
+        }
+        s.round += 1;
+        s.reads.push(read);
+        for j in self.peers(me) {
+            self.send_append(st, me, j, false);
+        }
+    }
+
+    /// Whether `me` may start a read: a leader whose commit index holds an entry of its term
+    /// (raft.read.start), or any leader under mutant RI2.
+    pub(crate) fn may_read(&self, st: &RaftState, me: ServerId) -> bool {
+        let s = &st.servers[me.ix()];
+        s.up && s.role == Role::Leader
+            && st.reads < self.config.reads
+            && (s.term_at(s.commit) == Some(s.term) || self.is(Mutant::ReadBeforeTermCommit))
+    }
+
+    /// raft.read.serve: the state at `read_index` is returned (the model's commit is its apply).
+    fn serve(st: &mut RaftState, read: PendingRead) {
+        st.ghost.read_served = true;
+        if read.read_index < read.required {
+            st.ghost.stale_read = true;
+        }
+    }
+
+    /// raft.read.confirm: `j` echoed `round`; every pending read whose round a majority (the
+    /// leader included) has now echoed is served. Acknowledgements matter only while a read is
+    /// pending (a new read's round is above every echo so far), so they are forgotten when none
+    /// is: equal situations stay equal states.
+    fn confirm_reads(&self, st: &mut RaftState, me: ServerId, j: usize, round: u8) {
+        let majority = self.majority();
+        let s = &mut st.servers[me.ix()];
+        s.acked[j] = s.acked[j].max(round);
+        let acked = s.acked;
+        let n = self.config.servers as usize;
+        let confirmed =
+            |r: u8| 1 + (0..n).filter(|&k| k != me.ix() && acked[k] >= r).count() >= majority;
+        let (served, kept): (Vec<PendingRead>, Vec<PendingRead>) =
+            s.reads.iter().partition(|r| confirmed(r.round));
+        if served.is_empty() {
+            return;
+        }
+        s.reads = kept.into_iter().collect();
+        if s.reads.is_empty() {
+            s.acked = [0; MAX_SERVERS];
+        }
+        for read in served {
+            Self::serve(st, read);
         }
     }
 
@@ -268,6 +337,7 @@ impl RaftModel {
                 prev_log_term,
                 entries,
                 commit,
+                round,
             } => self.on_append_entries(
                 st,
                 src,
@@ -277,12 +347,14 @@ impl RaftModel {
                 prev_log_term,
                 entries,
                 commit,
+                round,
             ),
             Msg::AppendEntriesResponse {
                 term,
                 success,
                 match_index,
-            } => self.on_append_response(st, src, me, term, success, match_index),
+                round,
+            } => self.on_append_response(st, src, me, term, success, match_index, round),
         }
     }
 
@@ -428,17 +500,26 @@ impl RaftModel {
         prev_term: Term,
         entries: Entries,
         commit: LogIndex,
+        round: u8,
     ) {
         let s = &mut st.servers[me.ix()];
+        if term < s.term {
+            let stale = Msg::AppendEntriesResponse {
+                term: s.term,
+                success: false,
+                match_index: LogIndex(0),
+                round: 0, // raft.read.round: proves nothing to anyone
+            };
+            self.send(st, me, src, stale);
+            return;
+        }
+        // raft.read.round: a reply in the leader's term echoes its round.
         let reject = Msg::AppendEntriesResponse {
             term: s.term,
             success: false,
             match_index: LogIndex(0),
+            round,
         };
-        if term < s.term {
-            self.send(st, me, src, reject);
-            return;
-        }
         match s.role {
             // Two leaders in one term: only reachable when election safety is already broken.
             Role::Leader => return,
@@ -455,6 +536,7 @@ impl RaftModel {
                     term: s.term,
                     success: false,
                     match_index: s.rejection_hint(prev, prev_term),
+                    round,
                 }
             } else {
                 reject
@@ -487,10 +569,12 @@ impl RaftModel {
             term: s.term,
             success: true,
             match_index,
+            round,
         };
         self.send(st, me, src, reply);
     }
 
+    #[allow(clippy::too_many_arguments)] // the message's fields, unpacked
     fn on_append_response(
         &self,
         st: &mut RaftState,
@@ -499,11 +583,16 @@ impl RaftModel {
         term: Term,
         success: bool,
         match_index: LogIndex,
+        round: u8,
     ) {
         let s = &mut st.servers[me.ix()];
         if s.role != Role::Leader || term != s.term {
             return;
         }
+        if !s.reads.is_empty() {
+            self.confirm_reads(st, me, src.ix(), round);
+        }
+        let s = &mut st.servers[me.ix()];
         if self.config.pre_vote {
             s.recent |= src.bit(); // raft.checkquorum.recent
         }

@@ -117,6 +117,18 @@ pub enum Role {
     PreCandidate,
 }
 
+fn is_zero(round: &u8) -> bool {
+    *round == 0
+}
+
+fn fmt_round(round: u8) -> String {
+    if round == 0 {
+        String::new()
+    } else {
+        format!(", round {round}")
+    }
+}
+
 /// Raft's four messages (Figure 2). Sender and receiver travel on the envelope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -136,11 +148,17 @@ pub enum Msg {
         prev_log_term: Term,
         entries: Entries,
         commit: LogIndex,
+        /// `--reads`: the leader's current confirmation round (raft.read.round); 0 otherwise.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        round: u8,
     },
     AppendEntriesResponse {
         term: Term,
         success: bool,
         match_index: LogIndex,
+        /// The `round` of the AppendEntries answered (raft.read.round); 0 for a smaller term.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        round: u8,
     },
     /// With `--pre-vote`: could the sender win an election in `term` (its term + 1)?
     PreVote {
@@ -192,25 +210,29 @@ impl fmt::Display for Msg {
                 prev_log_term,
                 entries,
                 commit,
+                round,
             } => write!(
                 f,
-                "AppendEntries(t{}, prev {}@{}, {}, commit {})",
+                "AppendEntries(t{}, prev {}@{}, {}, commit {}{})",
                 term.0,
                 prev_log_term.0,
                 prev_log_index.0,
                 fmt_entries(entries),
-                commit.0
+                commit.0,
+                fmt_round(*round)
             ),
             Msg::AppendEntriesResponse {
                 term,
                 success,
                 match_index,
+                round,
             } => write!(
                 f,
-                "AppendEntriesResponse(t{}, {}, match {})",
+                "AppendEntriesResponse(t{}, {}, match {}{})",
                 term.0,
                 if *success { "ok" } else { "reject" },
-                match_index.0
+                match_index.0,
+                fmt_round(*round)
             ),
             Msg::PreVote {
                 term,

@@ -14,6 +14,8 @@
 //! With the `impl-mutants` feature, `RaftConfig::mutant` switches on one seeded bug
 //! (`ImplMutant`); each is one changed rule, marked `// MUTANT(name)` where it branches.
 
+mod read;
+
 use super::message::Message;
 use super::mutants::ImplMutant;
 use crate::command::{Command, Core, CoreStatus, Event, LogWrite, Timer};
@@ -78,6 +80,11 @@ pub struct RaftConfig {
     /// follower (flow control; unbounded in the model). A full window holds new entries back
     /// until an acknowledgement frees a slot; a heartbeat still goes.
     pub max_inflight: usize,
+    /// At most this many read-confirmation rounds unconfirmed at once (raft.read.start); reads
+    /// that arrive beyond it wait and share the next round. Unbounded in the model (each read
+    /// starts its round at once); `ballot node` uses 2, so that under load one round carries
+    /// every read that arrived while the previous one was out.
+    pub max_read_rounds: usize,
     /// The seeded bug this core runs with, if any: conformance test builds only.
     #[cfg(feature = "impl-mutants")]
     pub mutant: Option<ImplMutant>,
@@ -101,6 +108,7 @@ impl RaftConfig {
             pre_vote: false,
             pipeline: false,
             max_inflight: usize::MAX,
+            max_read_rounds: usize::MAX,
             #[cfg(feature = "impl-mutants")]
             mutant: None,
         }
@@ -144,6 +152,8 @@ pub struct RaftCore {
     inflight: BTreeMap<ServerId, VecDeque<LogIndex>>,
     /// The page's `recent`: peers heard from since the leader's last quorum check.
     recent_active: BTreeSet<ServerId>,
+    /// raft.read.*: confirmation rounds and the reads waiting on them.
+    reads: read::Reads,
     /// Log length covered by acknowledged persists.
     durable_len: u64,
     next_persist: u64,
@@ -172,6 +182,7 @@ impl RaftCore {
             progress: BTreeMap::new(),
             inflight: BTreeMap::new(),
             recent_active: BTreeSet::new(),
+            reads: read::Reads::default(),
             durable_len,
             next_persist: 1,
             pending: VecDeque::new(),
@@ -340,6 +351,7 @@ impl RaftCore {
         self.progress.clear();
         self.inflight.clear();
         self.recent_active.clear();
+        self.end_reads();
     }
 
     /// "Any message whose term is greater than the receiver's": adopt it, become follower.
@@ -498,6 +510,7 @@ impl RaftCore {
             prev_log_term,
             entries,
             commit,
+            round: self.read_round(),
         }
     }
 
@@ -518,6 +531,7 @@ impl RaftCore {
         if n > self.commit && current_term {
             self.commit = n;
             self.apply_committed();
+            self.start_waiting_reads(); // raft.read.start: an entry of this term is committed
         }
     }
 
@@ -559,12 +573,28 @@ impl RaftCore {
                 prev_log_term,
                 entries,
                 commit,
-            } => self.on_append_entries(from, term, prev_log_index, prev_log_term, entries, commit),
+                round,
+            } => self.on_append_entries(
+                from,
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                commit,
+                round,
+            ),
             Message::AppendEntriesResponse {
                 term,
                 success,
                 match_index,
-            } => self.on_append_entries_response(from, term, success, match_index),
+                round,
+            } => self.on_append_entries_response(from, term, success, match_index, round),
+            Message::ReadIndex { term, ctx } => self.on_read_index(from, term, ctx),
+            Message::ReadIndexResponse {
+                term,
+                ctx,
+                read_index,
+            } => self.on_read_index_response(from, term, ctx, read_index),
             Message::PreVote {
                 term,
                 last_log_term,
@@ -857,6 +887,7 @@ impl RaftCore {
         conflict.is_some_and(|index| index <= self.commit)
     }
 
+    #[allow(clippy::too_many_arguments)] // the message's fields, unpacked
     fn on_append_entries(
         &mut self,
         from: ServerId,
@@ -865,17 +896,21 @@ impl RaftCore {
         prev_log_term: Term,
         entries: Vec<Entry>,
         commit: LogIndex,
+        round: u64,
     ) {
-        let reject = |core: &mut Self, hint: LogIndex| {
+        // raft.read.round: a reply in the leader's term echoes its round; one to a smaller
+        // term carries 0 (it proves nothing to anyone).
+        let reject = |core: &mut Self, hint: LogIndex, round: u64| {
             let reply = Message::AppendEntriesResponse {
                 term: core.term,
                 success: false,
                 match_index: hint,
+                round,
             };
             core.send_durable(from, reply);
         };
         if term < self.term {
-            return reject(self, LogIndex(0));
+            return reject(self, LogIndex(0), 0);
         }
         match self.role {
             Role::Leader => return, // two leaders in one term: election safety is broken
@@ -891,7 +926,7 @@ impl RaftCore {
             } else {
                 LogIndex(0)
             };
-            return reject(self, hint);
+            return reject(self, hint, round);
         }
         let count = entries.len() as u64;
         for (k, entry) in entries.into_iter().enumerate() {
@@ -929,6 +964,7 @@ impl RaftCore {
             term: self.term,
             success: true,
             match_index,
+            round,
         };
         self.send_durable(from, reply);
     }
@@ -955,6 +991,7 @@ impl RaftCore {
         term: Term,
         success: bool,
         match_index: LogIndex,
+        round: u64,
     ) {
         if self.role != Role::Leader || term != self.term {
             return;
@@ -962,6 +999,7 @@ impl RaftCore {
         if self.config.pre_vote {
             self.recent_active.insert(from); // raft.checkquorum.recent
         }
+        self.confirm_reads(from, round);
         let last = self.last_index();
         let hint_as_match = self.mutated(ImplMutant::HintAsMatch);
         let Some(progress) = self.progress.get_mut(&from) else {
@@ -1108,6 +1146,7 @@ impl Core for RaftCore {
             Event::Timer(Timer::Heartbeat) => self.on_heartbeat(),
             Event::ClientRequest { request, data } => self.on_client_request(request, data),
             Event::ClientBatch { requests } => self.on_client_batch(requests),
+            Event::Read { requests } => self.on_read(requests),
             Event::Persisted { id } => self.on_persisted(id),
         }
         self.finish();

@@ -39,6 +39,8 @@ pub enum Message {
         entries: Vec<Entry>,
         /// `min(leader commit, prev_log_index + len(entries))`.
         commit: LogIndex,
+        /// The leader's current read-confirmation round (raft.read.round).
+        round: u64,
     },
     /// The answer to `AppendEntries`.
     AppendEntriesResponse {
@@ -48,6 +50,8 @@ pub enum Message {
         success: bool,
         /// On success `prev_log_index + len(entries)`, else 0.
         match_index: LogIndex,
+        /// The `round` of the `AppendEntries` answered; 0 when answering a smaller term.
+        round: u64,
     },
     /// With PreVote: could the sender win an election in `term`? Binds no one.
     PreVote {
@@ -65,6 +69,22 @@ pub enum Message {
         /// Whether the pre-vote was granted.
         granted: bool,
     },
+    /// raft.read.forward: a follower asks its leader for a read index for reads it received.
+    ReadIndex {
+        /// The follower's current term.
+        term: Term,
+        /// The follower's name for this request, echoed in the response.
+        ctx: u64,
+    },
+    /// The answer to `ReadIndex`, once the leader has confirmed a round started for it.
+    ReadIndexResponse {
+        /// The leader's current term.
+        term: Term,
+        /// The request's `ctx`.
+        ctx: u64,
+        /// The read index, or `None`: the receiver is not the leader of that term.
+        read_index: Option<LogIndex>,
+    },
 }
 
 impl Message {
@@ -76,7 +96,9 @@ impl Message {
             | Message::AppendEntries { term, .. }
             | Message::AppendEntriesResponse { term, .. }
             | Message::PreVote { term, .. }
-            | Message::PreVoteResponse { term, .. } => *term,
+            | Message::PreVoteResponse { term, .. }
+            | Message::ReadIndex { term, .. }
+            | Message::ReadIndexResponse { term, .. } => *term,
         }
     }
 
@@ -89,6 +111,8 @@ impl Message {
             Message::AppendEntriesResponse { .. } => "AppendEntriesResponse",
             Message::PreVote { .. } => "PreVote",
             Message::PreVoteResponse { .. } => "PreVoteResponse",
+            Message::ReadIndex { .. } => "ReadIndex",
+            Message::ReadIndexResponse { .. } => "ReadIndexResponse",
         }
     }
 }
@@ -141,6 +165,7 @@ impl Message {
                 prev_log_term,
                 entries,
                 commit,
+                ..
             } => {
                 check.term("term", *term)?;
                 check.term("prev_log_term", *prev_log_term)?;
@@ -171,6 +196,13 @@ impl Message {
             } => {
                 check.term("term", *term)?;
                 check.index("match_index", match_index.0)
+            }
+            Message::ReadIndex { term, .. } => check.term("term", *term),
+            Message::ReadIndexResponse {
+                term, read_index, ..
+            } => {
+                check.term("term", *term)?;
+                check.index("read_index", read_index.map_or(0, |i| i.0))
             }
         }
     }
@@ -272,6 +304,7 @@ mod validate_tests {
             prev_log_term: Term(prev.1),
             entries: entry_terms.iter().map(|&t| Entry::noop(Term(t))).collect(),
             commit: LogIndex(commit),
+            round: 0,
         }
     }
 
@@ -308,6 +341,7 @@ mod validate_tests {
                 term: Term(9),
                 success: true,
                 match_index: Message::MAX_INDEX,
+                round: 0,
             },
         ];
         for msg in ok {
@@ -405,6 +439,7 @@ mod validate_tests {
                     term: Term(1),
                     success: true,
                     match_index: LogIndex(u64::MAX),
+                    round: 0,
                 },
                 "AppendEntriesResponse.match_index = 18446744073709551615: above MAX_INDEX",
             ),

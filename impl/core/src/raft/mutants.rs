@@ -31,11 +31,14 @@ pub enum ImplMutant {
     PipelineCountsSent,
     /// With pipelining: a leader takes a rejection's hint as proof of a matching prefix.
     HintAsMatch,
+    /// A leader serves a read at once, without a round confirming it is still leader
+    /// (raft.read.confirm).
+    ReadWithoutConfirm,
 }
 
 impl ImplMutant {
     /// Every mutant, in declaration order.
-    pub const ALL: [ImplMutant; 11] = [
+    pub const ALL: [ImplMutant; 12] = [
         ImplMutant::VoteIgnoresLog,
         ImplMutant::CommitPreviousTerm,
         ImplMutant::VoteNotPersisted,
@@ -47,6 +50,7 @@ impl ImplMutant {
         ImplMutant::PreVoteAdoptsTerm,
         ImplMutant::PipelineCountsSent,
         ImplMutant::HintAsMatch,
+        ImplMutant::ReadWithoutConfirm,
     ];
 
     /// Kebab-case name, as on a command line and in `// MUTANT(name)` comments.
@@ -63,6 +67,7 @@ impl ImplMutant {
             ImplMutant::PreVoteAdoptsTerm => "pre-vote-adopts-term",
             ImplMutant::PipelineCountsSent => "pipeline-counts-sent",
             ImplMutant::HintAsMatch => "hint-as-match",
+            ImplMutant::ReadWithoutConfirm => "read-without-confirm",
         }
     }
 
@@ -106,6 +111,9 @@ impl ImplMutant {
             }
             ImplMutant::HintAsMatch => {
                 "a leader takes a rejection's hint as proof that the follower's log matches up to it"
+            }
+            ImplMutant::ReadWithoutConfirm => {
+                "a leader serves a read at once, without a heartbeat round confirming it still leads"
             }
         }
     }

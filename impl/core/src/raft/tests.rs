@@ -111,6 +111,7 @@ fn ae(term: u64, prev: u64, prev_term: u64, entries: &[(u64, u8)], commit: u64) 
         prev_log_term: Term(prev_term),
         entries: entries.iter().map(|&(t, v)| entry(t, v)).collect(),
         commit: LogIndex(commit),
+        round: 0,
     }
 }
 
@@ -119,6 +120,7 @@ fn aer(term: u64, success: bool, match_index: u64) -> Message {
         term: Term(term),
         success,
         match_index: LogIndex(match_index),
+        round: 0,
     }
 }
 
@@ -1645,4 +1647,268 @@ fn a_leader_backs_off_to_the_hint_but_never_below_match_or_forward() {
     // A hint above next_index - 1 never moves the leader forward: it goes back by one at least.
     let cmds = deliver(&mut c, S3, aer(1, false, 9));
     assert_eq!(cmds, vec![send(S3, ae(1, 3, 1, &[(1, 6)], 3))]);
+}
+
+// § Linearizable reads: ReadIndex (raft.read.*).
+
+fn ae_round(
+    term: u64,
+    prev: u64,
+    prev_term: u64,
+    entries: &[(u64, u8)],
+    commit: u64,
+    round: u64,
+) -> Message {
+    match ae(term, prev, prev_term, entries, commit) {
+        Message::AppendEntries {
+            term,
+            prev_log_index,
+            prev_log_term,
+            entries,
+            commit,
+            ..
+        } => Message::AppendEntries {
+            term,
+            prev_log_index,
+            prev_log_term,
+            entries,
+            commit,
+            round,
+        },
+        _ => unreachable!(),
+    }
+}
+
+fn aer_round(term: u64, success: bool, match_index: u64, round: u64) -> Message {
+    Message::AppendEntriesResponse {
+        term: Term(term),
+        success,
+        match_index: LogIndex(match_index),
+        round,
+    }
+}
+
+fn read(requests: &[u64]) -> Event<Message> {
+    Event::Read {
+        requests: requests.iter().map(|&r| RequestId(r)).collect(),
+    }
+}
+
+fn ready(request: u64, index: u64) -> Command<Message, HardState> {
+    Command::ReadReady {
+        request: RequestId(request),
+        index: LogIndex(index),
+    }
+}
+
+/// raft.read.start, .round, .confirm: a new leader holds reads until an entry of its term is
+/// committed, then starts round 1 at its commit index with a heartbeat to every peer; an echo
+/// of an older round confirms nothing, an echo of round 1 from one peer (a majority with the
+/// leader) serves every read of the round.
+#[test]
+fn a_read_waits_for_a_commit_in_the_leaders_term_then_for_a_majority_to_echo_its_round() {
+    let mut c = leader_of_term_1();
+    assert_eq!(
+        step(&mut c, read(&[7, 8])),
+        vec![],
+        "no entry of term 1 committed yet"
+    );
+    assert_eq!(
+        deliver(&mut c, S2, aer(1, true, 1)),
+        vec![
+            apply(1, 1, 0),
+            send(S2, ae_round(1, 1, 1, &[], 1, 1)),
+            send(S3, ae_round(1, 0, 0, &[], 0, 1)),
+        ]
+    );
+    assert_eq!(
+        c.pending_reads().collect::<Vec<_>>(),
+        vec![(LogIndex(1), 1)]
+    );
+    // An answer to a message sent before the round started proves nothing about after it.
+    assert_eq!(deliver(&mut c, S2, aer_round(1, true, 1, 0)), vec![]);
+    assert_eq!(c.pending_reads().count(), 1);
+    assert_eq!(
+        deliver(&mut c, S3, aer_round(1, true, 0, 1)),
+        vec![
+            ready(7, 1),
+            ready(8, 1),
+            send(S3, ae_round(1, 0, 0, &[(1, 0)], 1, 1)),
+        ]
+    );
+    assert_eq!(c.pending_reads().count(), 0);
+    assert!(
+        c.read_acks().is_empty(),
+        "echoes are forgotten once no read waits"
+    );
+    // The next read takes the next round at once.
+    assert_eq!(
+        step(&mut c, read(&[9])),
+        vec![
+            send(S2, ae_round(1, 1, 1, &[], 1, 2)),
+            send(S3, ae_round(1, 0, 0, &[], 0, 2)),
+        ]
+    );
+    // A failed log check in the leader's term still echoes the round: it proves the leader.
+    assert_eq!(
+        deliver(&mut c, S3, aer_round(1, false, 0, 2)),
+        vec![ready(9, 1), send(S3, ae_round(1, 0, 0, &[(1, 0)], 1, 2))]
+    );
+}
+
+/// raft.read.start with `max_read_rounds`: reads arriving while the bound is reached wait, and
+/// one round serves all of them once a round is confirmed.
+#[test]
+fn reads_beyond_the_round_bound_share_the_next_round() {
+    let mut config = RaftConfig::new(S1, vec![S1, S2, S3]);
+    config.max_read_rounds = 1;
+    let mut c = leader_of_term_1_with(config);
+    deliver(&mut c, S2, aer(1, true, 1));
+    assert_eq!(step(&mut c, read(&[1])).len(), 2, "round 1: two heartbeats");
+    assert_eq!(step(&mut c, read(&[2])), vec![]);
+    assert_eq!(step(&mut c, read(&[3])), vec![]);
+    assert_eq!(
+        deliver(&mut c, S2, aer_round(1, true, 1, 1)),
+        vec![
+            ready(1, 1),
+            send(S2, ae_round(1, 1, 1, &[], 1, 2)),
+            send(S3, ae_round(1, 0, 0, &[], 0, 2)),
+        ]
+    );
+    assert_eq!(
+        deliver(&mut c, S2, aer_round(1, true, 1, 2)),
+        vec![ready(2, 1), ready(3, 1)]
+    );
+}
+
+/// raft.read.forward: a follower asks its leader; the answer from that leader of its term
+/// serves its reads at the leader's index; a follower that knows no leader refuses.
+#[test]
+fn a_follower_forwards_reads_to_its_leader_and_serves_them_at_the_returned_index() {
+    let mut c = core(S2, 0, None, &[]);
+    assert_eq!(
+        step(&mut c, read(&[1])),
+        vec![Command::ClientRejected {
+            request: RequestId(1),
+            leader: None
+        }]
+    );
+    deliver(&mut c, S1, ae(1, 0, 0, &[], 0));
+    persisted(&mut c, 1);
+    assert_eq!(
+        step(&mut c, read(&[2, 3])),
+        vec![send(
+            S1,
+            Message::ReadIndex {
+                term: Term(1),
+                ctx: 0
+            }
+        )]
+    );
+    let answer = |index| Message::ReadIndexResponse {
+        term: Term(1),
+        ctx: 0,
+        read_index: index,
+    };
+    assert_eq!(
+        deliver(&mut c, S3, answer(Some(LogIndex(4)))),
+        vec![
+            Command::ClientRejected {
+                request: RequestId(2),
+                leader: Some(S1)
+            },
+            Command::ClientRejected {
+                request: RequestId(3),
+                leader: Some(S1)
+            },
+        ],
+        "an answer from anyone but the leader refuses"
+    );
+    step(&mut c, read(&[4]));
+    assert_eq!(
+        deliver(
+            &mut c,
+            S1,
+            Message::ReadIndexResponse {
+                term: Term(1),
+                ctx: 1,
+                read_index: Some(LogIndex(4)),
+            }
+        ),
+        vec![ready(4, 4)]
+    );
+}
+
+/// raft.read.forward at the leader: a follower's ReadIndex is a read like a local one, and is
+/// answered with the read index once its round is confirmed; a server that does not lead
+/// that term refuses it.
+#[test]
+fn a_leader_answers_a_forwarded_read_once_its_round_is_confirmed() {
+    let mut c = leader_of_term_1();
+    deliver(&mut c, S2, aer(1, true, 1));
+    let request = Message::ReadIndex {
+        term: Term(1),
+        ctx: 9,
+    };
+    assert_eq!(
+        deliver(&mut c, S2, request.clone()).len(),
+        2,
+        "a round starts"
+    );
+    assert_eq!(
+        deliver(&mut c, S3, aer_round(1, true, 0, 1)),
+        vec![
+            send(
+                S2,
+                Message::ReadIndexResponse {
+                    term: Term(1),
+                    ctx: 9,
+                    read_index: Some(LogIndex(1)),
+                }
+            ),
+            send(S3, ae_round(1, 0, 0, &[(1, 0)], 1, 1)),
+        ]
+    );
+    let mut follower = core(S3, 1, None, &[]);
+    assert_eq!(
+        deliver(&mut follower, S2, request),
+        vec![send(
+            S2,
+            Message::ReadIndexResponse {
+                term: Term(1),
+                ctx: 9,
+                read_index: None,
+            }
+        )]
+    );
+}
+
+/// A leader that steps down refuses the reads it holds: they cannot be confirmed any more.
+#[test]
+fn a_leader_that_steps_down_refuses_its_pending_reads() {
+    let mut c = leader_of_term_1();
+    deliver(&mut c, S2, aer(1, true, 1));
+    step(&mut c, read(&[5]));
+    let cmds = deliver(&mut c, S3, aer(2, false, 0));
+    assert!(
+        cmds.contains(&Command::ClientRejected {
+            request: RequestId(5),
+            leader: None
+        }),
+        "{cmds:?}"
+    );
+    assert_eq!(c.role(), Role::Follower);
+    assert_eq!(c.read_round(), 0);
+}
+
+/// A leader that is a majority alone serves at once, at its commit index.
+#[test]
+fn a_one_server_leader_serves_reads_at_once() {
+    let mut c = restored(RaftConfig::new(S1, vec![S1]), 0, None, &[]);
+    step(&mut c, Event::Timer(Timer::Election));
+    persisted(&mut c, 1);
+    persisted(&mut c, 2);
+    assert_eq!(c.role(), Role::Leader);
+    assert_eq!(c.commit(), LogIndex(1));
+    assert_eq!(step(&mut c, read(&[1])), vec![ready(1, 1)]);
 }
