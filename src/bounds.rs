@@ -67,6 +67,11 @@ pub struct RaftBounds {
     /// the reply), and a rejection carries a hint that skips back past a conflicting term.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub pipeline: Option<bool>,
+    /// Raft: snapshots and log compaction (Raft §7): a server may compact its log up to its
+    /// commit index (action `compact`), and a leader sends InstallSnapshot to a follower that
+    /// needs compacted entries.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub snapshots: Option<bool>,
 }
 
 /// Bounds of the FLE model.
@@ -144,6 +149,7 @@ impl Bounds {
         note(self.raft.leader_noop.is_some(), "--leader-noop", "raft");
         note(self.raft.pre_vote.is_some(), "--pre-vote", "raft");
         note(self.raft.pipeline.is_some(), "--pipeline", "raft");
+        note(self.raft.snapshots.is_some(), "--snapshots", "raft");
         note(
             self.raft.max_candidates.is_some(),
             "--max-candidates",
@@ -214,6 +220,7 @@ impl Bounds {
             leader_noop: r.leader_noop.unwrap_or(base.leader_noop),
             pre_vote: r.pre_vote.unwrap_or(base.pre_vote),
             pipeline: r.pipeline.unwrap_or(base.pipeline),
+            snapshots: r.snapshots.unwrap_or(base.snapshots),
             init,
             mutant: base.mutant,
         })

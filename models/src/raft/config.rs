@@ -47,6 +47,11 @@ pub struct RaftConfig {
     /// a hint that lets the leader skip back past a whole conflicting term.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pipeline: bool,
+    /// Snapshots and log compaction (`--snapshots`; docs/protocols/raft.md § Snapshots): a
+    /// server may compact its log up to its commit index (action `compact`), and a leader sends
+    /// InstallSnapshot where the entries a follower needs are compacted away.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub snapshots: bool,
     /// The persistent state each server starts from (`--init`); empty: every server starts
     /// fresh (term 0, no vote, empty log). Deep scenarios (Figure 8 needs four terms) start from
     /// a reachable state partway through, so that BFS reaches them.
@@ -75,6 +80,7 @@ impl Default for RaftConfig {
             leader_noop: false,
             pre_vote: false,
             pipeline: false,
+            snapshots: false,
             init: Vec::new(),
             mutant: None,
         }
@@ -242,7 +248,7 @@ impl RaftConfig {
     /// A one-line summary of the bounds, for reports.
     pub fn summary(&self) -> String {
         format!(
-            "servers={} max_term={} max_log={} values={} max_candidates={} crashes={} network={} lossy={} leader_noop={}{}{}{}",
+            "servers={} max_term={} max_log={} values={} max_candidates={} crashes={} network={} lossy={} leader_noop={}{}{}{}{}",
             self.servers,
             self.max_term,
             self.max_log,
@@ -254,6 +260,7 @@ impl RaftConfig {
             self.leader_noop,
             if self.pre_vote { " pre_vote=true" } else { "" },
             if self.pipeline { " pipeline=true" } else { "" },
+            if self.snapshots { " snapshots=true" } else { "" },
             self.mutant
                 .map(|m| format!(" mutant={}", m.name()))
                 .unwrap_or_default()

@@ -6,12 +6,13 @@
 use stateright::Property;
 
 use super::state::{RaftState, Server};
-use super::types::Role;
+use super::types::{Msg, Role};
 use super::RaftModel;
 
-/// The properties, in the order reports list them. `entry_committed` is left out at bounds under
-/// which nothing can ever be committed (no client value left to propose and no no-op entries):
-/// there a missing witness would say nothing about the model.
+/// The properties, in the order reports list them. `entry_committed` (and with it
+/// `snapshot_sent`) is left out at bounds under which nothing can ever be committed (no client
+/// value left to propose and no no-op entries): there a missing witness would say nothing about
+/// the model.
 pub(crate) fn all(m: &RaftModel) -> Vec<Property<RaftModel>> {
     let mut props = vec![
         Property::always("election_safety", election_safety),
@@ -24,6 +25,9 @@ pub(crate) fn all(m: &RaftModel) -> Vec<Property<RaftModel>> {
     ];
     if m.can_commit() {
         props.push(Property::sometimes("entry_committed", entry_committed));
+        if m.config.snapshots {
+            props.push(Property::sometimes("snapshot_sent", snapshot_sent));
+        }
     }
     props
 }
@@ -109,4 +113,13 @@ pub fn leader_elected(_: &RaftModel, st: &RaftState) -> bool {
 /// Witness: an entry is committed during the run (a client value or a no-op).
 pub fn entry_committed(_: &RaftModel, st: &RaftState) -> bool {
     !st.ghost.committed.is_empty()
+}
+
+/// Witness (`--snapshots`): an InstallSnapshot is in flight, so a compaction cut into entries a
+/// follower still needed and the install rule is exercised (the option is not vacuous).
+pub fn snapshot_sent(_: &RaftModel, st: &RaftState) -> bool {
+    st.network
+        .flights()
+        .iter()
+        .any(|f| matches!(f.msg, Msg::InstallSnapshot { .. }))
 }
