@@ -130,6 +130,23 @@ fn snapshots_without_crashes_pass_with_pinned_state_counts() {
     }
 }
 
+/// With two servers no snapshot is ever needed (every server holds every committed entry), so
+/// the `snapshot_sent` witness is left out rather than reported missing: the check passes.
+#[test]
+fn snapshots_with_two_servers_pass_without_the_witness() {
+    let model = RaftModel::new(RaftConfig {
+        servers: 2,
+        max_candidates: 2,
+        snapshots: true,
+        ..RaftConfig::default()
+    })
+    .unwrap();
+    let out = run(&model, true, 2, None);
+    common::assert_passes("--servers 2 --snapshots", &out);
+    assert!(out.property("snapshot_sent").is_none());
+    assert_eq!(out.stats.unique, 2_466, "symmetry classes");
+}
+
 /// The path on which SN2 (`install-drops-tail`) loses a committed entry, taken by the correct
 /// model: every step is enabled, the InstallSnapshot it delivers is installed under Figure 13
 /// step 6 (the receiver's snapshot and commit index move to `last_index`, the entries after it
