@@ -73,6 +73,11 @@ pub struct RaftBounds {
     /// 0 turns reads off [default: 0; at most 3].
     #[arg(long, value_name = "N")]
     pub reads: Option<u8>,
+    /// Raft: snapshots and log compaction (Raft §7): a server may compact its log up to its
+    /// commit index (action `compact`), and a leader sends InstallSnapshot to a follower that
+    /// needs compacted entries.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub snapshots: Option<bool>,
 }
 
 /// Bounds of the FLE model.
@@ -151,6 +156,7 @@ impl Bounds {
         note(self.raft.pre_vote.is_some(), "--pre-vote", "raft");
         note(self.raft.pipeline.is_some(), "--pipeline", "raft");
         note(self.raft.reads.is_some(), "--reads", "raft");
+        note(self.raft.snapshots.is_some(), "--snapshots", "raft");
         note(
             self.raft.max_candidates.is_some(),
             "--max-candidates",
@@ -222,6 +228,7 @@ impl Bounds {
             pre_vote: r.pre_vote.unwrap_or(base.pre_vote),
             pipeline: r.pipeline.unwrap_or(base.pipeline),
             reads: r.reads.unwrap_or(base.reads),
+            snapshots: r.snapshots.unwrap_or(base.snapshots),
             init,
             mutant: base.mutant,
         })

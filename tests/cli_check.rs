@@ -57,6 +57,38 @@ fn bad_flags_and_values_exit_2_naming_the_flag() {
     assert_usage_error(&["check", "--max-term", "2"], "--max-term");
     assert_usage_error(&["check", "raft", "--threads", "0"], "--threads");
     assert_usage_error(&["check", "raft", "--timeout", "-1"], "--timeout");
+    assert_usage_error(&["check", "zab", "--snapshots"], "--snapshots");
+}
+
+/// `--snapshots` is a Raft option whose witness shows InstallSnapshot explored; its mutants
+/// are listed.
+#[test]
+fn snapshots_are_checked_with_their_witness_and_their_mutants_are_listed() {
+    let out = ballot(&[
+        "check",
+        "raft",
+        "--snapshots",
+        "--max-term",
+        "1",
+        "-q",
+        "--format",
+        "json",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let witness = report["runs"][0]["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "snapshot_sent")
+        .cloned()
+        .expect("the snapshot_sent witness is reported");
+    assert_eq!(witness["verdict"], "found");
+    let (listing, _) = text(&ballot(&["check", "raft", "--list-mutants"]));
+    for name in ["compact-uncommitted", "install-drops-tail"] {
+        assert!(listing.contains(name), "{name} not in: {listing}");
+    }
 }
 
 #[test]

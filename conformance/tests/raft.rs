@@ -404,7 +404,12 @@ fn a_divergence_is_deterministic() {
 
 #[test]
 fn every_model_mutant_counterexample_diverges_on_the_correct_implementation() {
-    for m in RaftMutant::ALL {
+    // The node has no snapshots in conformance yet (raft.md § Snapshots; `ballot conform`
+    // refuses --snapshots), so SN1/SN2's paths cannot be replayed.
+    for m in RaftMutant::ALL
+        .into_iter()
+        .filter(|m| !m.info().bounds.snapshots)
+    {
         let info = m.info();
         let spec = RaftModel::build(info.bounds.clone(), Some(info.name)).expect("builds");
         let options = CheckOptions {

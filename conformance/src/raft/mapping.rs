@@ -129,6 +129,8 @@ pub fn core_message(m: &Msg) -> Message {
             term: t(term),
             granted,
         },
+        // The CLI refuses `ballot conform`/`replay` with --snapshots until the core has it.
+        Msg::InstallSnapshot { .. } => unimplemented!("conformance does not cover --snapshots"),
     }
 }
 

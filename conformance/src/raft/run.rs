@@ -140,6 +140,7 @@ impl<'m> RaftRun<'m> {
                 self.cluster.crash(core_id(server));
                 self.net.drop_to(server.0);
             }
+            Action::Compact { .. } => unimplemented!("conformance does not cover --snapshots"),
             Action::Restart { server } => {
                 if let Err(u) = self.cluster.restart(core_id(server)) {
                     return Err(self.stopped(&label, u, &next));

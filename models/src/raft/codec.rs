@@ -87,6 +87,15 @@ fn put_msg(out: &mut Vec<u8>, m: &Msg) {
         Msg::PreVoteResponse { term, granted } => {
             out.extend_from_slice(&[5, term.0, *granted as u8])
         }
+        Msg::InstallSnapshot {
+            term,
+            last_index,
+            last_term,
+            entries,
+        } => {
+            out.extend_from_slice(&[6, term.0, last_index.0, last_term.0]);
+            put_entries(out, entries);
+        }
     }
 }
 
@@ -131,9 +140,18 @@ fn get_msg(r: &mut Reader<'_>) -> Msg {
             term: Term(r.u8()),
             granted: r.u8() != 0,
         },
+        6 => Msg::InstallSnapshot {
+            term: Term(r.u8()),
+            last_index: LogIndex(r.u8()),
+            last_term: Term(r.u8()),
+            entries: r.entries(),
+        },
         t => panic!("bad message tag {t} in Raft state encoding"),
     }
 }
+
+// Commit and snapshot indices share a byte in the encoding.
+const _: () = assert!(super::types::MAX_LOG < 16);
 
 impl StateCodec<RaftState> for RaftCodec {
     fn encode(&self, st: &RaftState, out: &mut Vec<u8>) {
@@ -144,7 +162,8 @@ impl StateCodec<RaftState> for RaftCodec {
                 s.term.0,
                 s.voted_for.map_or(NONE, |v| v.0),
                 (s.up as u8) | (role_code(s.role) << 1) | ((s.heard_leader as u8) << 3),
-                s.commit.0,
+                // Indices are at most MAX_LOG (8): commit and snapshot share a byte.
+                s.commit.0 | (s.snapshot.0 << 4),
                 s.votes,
                 s.recent,
             ]);
@@ -206,7 +225,9 @@ impl StateCodec<RaftState> for RaftCodec {
                 _ => Role::PreCandidate,
             };
             s.heard_leader = flags & 8 != 0;
-            s.commit = LogIndex(r.u8());
+            let indices = r.u8();
+            s.commit = LogIndex(indices & 0xf);
+            s.snapshot = LogIndex(indices >> 4);
             s.votes = r.u8();
             s.recent = r.u8();
             s.log = r.entries();

@@ -52,6 +52,11 @@ pub struct RaftConfig {
     /// reads): at most this many reads over the run; 0 turns reads off.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reads: u8,
+    /// Snapshots and log compaction (`--snapshots`; docs/protocols/raft.md § Snapshots): a
+    /// server may compact its log up to its commit index (action `compact`), and a leader sends
+    /// InstallSnapshot where the entries a follower needs are compacted away.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub snapshots: bool,
     /// The persistent state each server starts from (`--init`); empty: every server starts
     /// fresh (term 0, no vote, empty log). Deep scenarios (Figure 8 needs four terms) start from
     /// a reachable state partway through, so that BFS reaches them.
@@ -81,6 +86,7 @@ impl Default for RaftConfig {
             pre_vote: false,
             pipeline: false,
             reads: 0,
+            snapshots: false,
             init: Vec::new(),
             mutant: None,
         }
@@ -253,7 +259,7 @@ impl RaftConfig {
     /// A one-line summary of the bounds, for reports.
     pub fn summary(&self) -> String {
         format!(
-            "servers={} max_term={} max_log={} values={} max_candidates={} crashes={} network={} lossy={} leader_noop={}{}{}{}{}",
+            "servers={} max_term={} max_log={} values={} max_candidates={} crashes={} network={} lossy={} leader_noop={}{}{}{}{}{}",
             self.servers,
             self.max_term,
             self.max_log,
@@ -266,6 +272,7 @@ impl RaftConfig {
             if self.pre_vote { " pre_vote=true" } else { "" },
             if self.pipeline { " pipeline=true" } else { "" },
             if self.reads > 0 { format!(" reads={}", self.reads) } else { String::new() },
+            if self.snapshots { " snapshots=true" } else { "" },
             self.mutant
                 .map(|m| format!(" mutant={}", m.name()))
                 .unwrap_or_default()

@@ -1,5 +1,5 @@
 //! The Raft model: leader election and log replication at message granularity, with crashes and
-//! restarts, three network semantics and eleven seeded bugs.
+//! restarts, three network semantics, optional PreVote, pipelining and snapshots, and seeded bugs.
 //!
 //! Semantics are specified in docs/protocols/raft.md, the contract shared with the implementation.
 //! Every action is one input of a real node (`Action`), so a counterexample replays on the
@@ -59,6 +59,11 @@ pub enum Action {
         dst: ServerId,
         msg: Msg,
     },
+    /// With `--snapshots`: a server compacts its log up to its commit index
+    /// (raft.snapshot.take).
+    Compact {
+        server: ServerId,
+    },
     Crash {
         server: ServerId,
     },
@@ -82,6 +87,7 @@ impl fmt::Display for Action {
             Action::Deliver { src, dst, msg } => write!(f, "deliver {src}→{dst} {msg}"),
             Action::Drop { src, dst, msg } => write!(f, "drop {src}→{dst} {msg}"),
             Action::Duplicate { src, dst, msg } => write!(f, "duplicate {src}→{dst} {msg}"),
+            Action::Compact { server } => write!(f, "{server} compacts its log"),
             Action::Crash { server } => write!(f, "{server} crashes"),
             Action::Restart { server } => write!(f, "{server} restarts"),
             Action::Read { server } => write!(f, "read at {server}"),
@@ -165,7 +171,10 @@ impl RaftModel {
                 *term < receiver
             }
             Msg::PreVoteResponse { term, .. } => *term <= receiver,
-            Msg::RequestVote { .. } | Msg::AppendEntries { .. } | Msg::PreVote { .. } => false,
+            Msg::RequestVote { .. }
+            | Msg::AppendEntries { .. }
+            | Msg::PreVote { .. }
+            | Msg::InstallSnapshot { .. } => false,
         }
     }
 
@@ -224,6 +233,17 @@ impl RaftModel {
         }
     }
 
+    /// Whether `me` may compact its log (raft.snapshot.take): it has committed entries that its
+    /// snapshot does not hold yet. Under mutant SN1, any entry past its snapshot.
+    fn may_compact(&self, s: &Server) -> bool {
+        let upto = if self.config.mutant == Some(RaftMutant::CompactUncommitted) {
+            s.last_index()
+        } else {
+            s.commit
+        };
+        self.config.snapshots && upto > s.snapshot
+    }
+
     fn enabled(&self, st: &RaftState, action: &Action) -> bool {
         let up = |s: ServerId| st.servers.get(s.ix()).is_some_and(|s| s.up);
         let cfg = &self.config;
@@ -240,6 +260,7 @@ impl RaftModel {
             Action::Deliver { dst, .. } => up(*dst),
             Action::Drop { .. } => cfg.lossy,
             Action::Duplicate { .. } => cfg.network == NetworkKind::UnorderedDup,
+            Action::Compact { server } => up(*server) && self.may_compact(st.server(*server)),
             Action::Crash { server } => up(*server) && st.crashes < cfg.crashes,
             Action::Restart { server } => st.servers.get(server.ix()).is_some_and(|s| !s.up),
             Action::Read { server } => {
@@ -296,6 +317,9 @@ impl Model for RaftModel {
                     }
                 }
                 Role::Follower | Role::Candidate | Role::PreCandidate => {}
+            }
+            if self.may_compact(s) {
+                actions.push(Action::Compact { server });
             }
             if st.crashes < cfg.crashes {
                 actions.push(Action::Crash { server });
@@ -372,6 +396,7 @@ impl Model for RaftModel {
                 }
                 st.network.duplicate(i);
             }
+            Action::Compact { server } => self.on_compact(&mut st, server),
             Action::Crash { server } => self.on_crash(&mut st, server),
             Action::Restart { server } => self.on_restart(&mut st, server),
             Action::Read { server } => self.on_read(&mut st, server),

@@ -42,10 +42,15 @@ pub enum RaftMutant {
     ReadWithoutConfirm,
     /// RI2 (`--reads`): a leader serves reads before it has committed an entry of its term.
     ReadBeforeTermCommit,
+    /// SN1 (`--snapshots`): a server compacts its whole log, past its commit index.
+    CompactUncommitted,
+    /// SN2 (`--snapshots`): InstallSnapshot discards the receiver's entries after the
+    /// snapshot even where its entry at `last_index` matches (Figure 13 step 6 skipped).
+    InstallDropsTail,
 }
 
 impl RaftMutant {
-    pub const ALL: [RaftMutant; 16] = [
+    pub const ALL: [RaftMutant; 18] = [
         RaftMutant::CommitPreviousTerm,
         RaftMutant::VoteIgnoresLog,
         RaftMutant::VoteTwice,
@@ -62,6 +67,8 @@ impl RaftMutant {
         RaftMutant::HintAsMatch,
         RaftMutant::ReadWithoutConfirm,
         RaftMutant::ReadBeforeTermCommit,
+        RaftMutant::CompactUncommitted,
+        RaftMutant::InstallDropsTail,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,10 +89,12 @@ impl RaftMutant {
             RaftMutant::HintAsMatch => "hint-as-match",
             RaftMutant::ReadWithoutConfirm => "read-without-confirm",
             RaftMutant::ReadBeforeTermCommit => "read-before-term-commit",
+            RaftMutant::CompactUncommitted => "compact-uncommitted",
+            RaftMutant::InstallDropsTail => "install-drops-tail",
         }
     }
 
-    /// Accepts the name or the reference number (`m1`..`m11`).
+    /// Accepts the name or the catalogue id (`m1`..`m11`, `pv1`, `pl1`, `sn1`, ...).
     pub fn parse(s: &str) -> Option<RaftMutant> {
         let s = s.to_ascii_lowercase();
         Self::ALL
@@ -122,6 +131,7 @@ impl RaftMutant {
                 pre_vote: false,
                 pipeline: false,
                 reads: 0,
+                snapshots: false,
                 init: if init.is_empty() {
                     Vec::new()
                 } else {
@@ -296,6 +306,36 @@ impl RaftMutant {
                     ..bounds(3, 2, 0, 0, 1, 0, Ordered, "")
                 },
                 13,
+            ),
+            // With --snapshots: s0 leads term 1, appends v1 and compacts it into its snapshot
+            // before anyone acknowledged it; it crashes and restarts, and its commit index
+            // starts at the snapshot: v1 is committed on s0 alone.
+            RaftMutant::CompactUncommitted => (
+                "SN1",
+                "a server compacts its log past its commit index, so a snapshot holds uncommitted entries",
+                "committed_on_majority",
+                "Raft paper §7 (each server snapshots only its committed entries)",
+                RaftConfig {
+                    snapshots: true,
+                    ..bounds(3, 1, 1, 1, 3, 1, Ordered, "")
+                },
+                7,
+            ),
+            // With --snapshots, from three logs holding an uncommitted 1v1: s0 wins term 2,
+            // appends its no-op and v2; s1 acknowledges the no-op, s0 commits and compacts to 2;
+            // s2 takes [1v1 noop v2] (commit 0), then the InstallSnapshot a heartbeat sent for
+            // index 2 throws v2 away; its earlier acknowledgement of 3 commits v2 on s0 alone.
+            RaftMutant::InstallDropsTail => (
+                "SN2",
+                "InstallSnapshot discards the entries after a matching snapshot (Figure 13 step 6 skipped)",
+                "committed_on_majority",
+                "Raft paper Fig. 13, InstallSnapshot receiver step 6 (retain the entries following the snapshot)",
+                RaftConfig {
+                    snapshots: true,
+                    leader_noop: true,
+                    ..bounds(3, 2, 2, 2, 1, 0, Ordered, "1/1v1,1/1v1,1/1v1")
+                },
+                15,
             ),
         };
         MutantEntry {

@@ -6,12 +6,16 @@
 use stateright::Property;
 
 use super::state::{RaftState, Server};
-use super::types::Role;
+use super::types::{Msg, Role};
 use super::RaftModel;
 
-/// The properties, in the order reports list them. `entry_committed` is left out at bounds under
-/// which nothing can ever be committed (no client value left to propose and no no-op entries):
-/// there a missing witness would say nothing about the model.
+/// The properties, in the order reports list them. `entry_committed` (and with it
+/// `snapshot_sent`) is left out at bounds under which nothing can ever be committed (no client
+/// value left to propose and no no-op entries): there a missing witness would say nothing about
+/// the model. So is `snapshot_sent` with fewer than three servers, where no snapshot is ever
+/// needed: a majority is every server, so each holds every committed entry, the one at the
+/// leader's snapshot included, and a rejection (or its hint) never sends `next_index` back to
+/// or below it.
 pub(crate) fn all(m: &RaftModel) -> Vec<Property<RaftModel>> {
     let mut props = vec![
         Property::always("election_safety", election_safety),
@@ -24,6 +28,9 @@ pub(crate) fn all(m: &RaftModel) -> Vec<Property<RaftModel>> {
     ];
     if m.can_commit() {
         props.push(Property::sometimes("entry_committed", entry_committed));
+        if m.config.snapshots && m.config.servers >= 3 {
+            props.push(Property::sometimes("snapshot_sent", snapshot_sent));
+        }
     }
     if m.config.reads > 0 {
         props.push(Property::always("read_linearizable", read_linearizable));
@@ -125,4 +132,13 @@ pub fn read_linearizable(_: &RaftModel, st: &RaftState) -> bool {
 /// Witness (`--reads`): some read is served.
 pub fn read_served(_: &RaftModel, st: &RaftState) -> bool {
     st.ghost.read_served
+}
+
+/// Witness (`--snapshots`): an InstallSnapshot is in flight, so a compaction cut into entries a
+/// follower still needed and the install rule is exercised (the option is not vacuous).
+pub fn snapshot_sent(_: &RaftModel, st: &RaftState) -> bool {
+    st.network
+        .flights()
+        .iter()
+        .any(|f| matches!(f.msg, Msg::InstallSnapshot { .. }))
 }

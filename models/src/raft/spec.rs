@@ -100,6 +100,9 @@ impl Spec for RaftModel {
                         .filter(|j| s.votes & (1 << j) != 0)
                         .collect::<Vec<_>>());
                 }
+                if self.config.snapshots {
+                    v["snapshot"] = json!(s.snapshot);
+                }
                 if self.config.pre_vote {
                     v["heard_leader"] = json!(s.heard_leader);
                     if s.role == Role::Leader {
@@ -146,9 +149,14 @@ impl Spec for RaftModel {
 }
 
 fn describe_server(s: &Server) -> String {
+    let snapshot = if s.snapshot.0 > 0 {
+        format!(" snapshot {}", s.snapshot.0)
+    } else {
+        String::new()
+    };
     if !s.up {
         return format!(
-            "DOWN t{} vote {} log {}",
+            "DOWN t{} vote {} log {}{snapshot}",
             s.term.0,
             s.voted_for.map_or("-".to_string(), |v| v.to_string()),
             fmt_entries(&s.log)
@@ -161,7 +169,7 @@ fn describe_server(s: &Server) -> String {
         Role::PreCandidate => "pre-candidate",
     };
     format!(
-        "{role} t{} vote {} log {} commit {}",
+        "{role} t{} vote {} log {}{snapshot} commit {}",
         s.term.0,
         s.voted_for.map_or("-".to_string(), |v| v.to_string()),
         fmt_entries(&s.log),

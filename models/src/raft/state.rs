@@ -12,14 +12,21 @@ use super::types::{
 use crate::network::{Network, NetworkKind};
 use crate::permute::permute_groups;
 
-/// One server. The first three fields are persistent; the rest are lost on a crash.
+/// One server. The first four fields are persistent; the rest are lost on a crash.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
 pub struct Server {
     pub term: Term,
     pub voted_for: Option<ServerId>,
+    /// The whole log, the compacted prefix included: with `--snapshots`, the entries up to
+    /// `snapshot` stand for the snapshot's image of the state machine.
     pub log: Entries,
+    /// `--snapshots`: the snapshot's last index (raft.md's `snapshot.last_index`; its term is
+    /// the log's term there). Entries at or below it are compacted: the server no longer holds
+    /// them as entries, so as a leader it cannot send them (raft.snapshot.send), and on restart
+    /// its commit index starts here. Always 0 without `--snapshots`.
+    pub snapshot: LogIndex,
     pub up: bool,
     pub role: Role,
     pub commit: LogIndex,
@@ -66,6 +73,7 @@ impl Server {
             term: Term(0),
             voted_for: None,
             log: Entries::new(),
+            snapshot: LogIndex(0),
             up: true,
             role: Role::Follower,
             commit: LogIndex(0),
@@ -223,6 +231,7 @@ impl RaftState {
                 x.role,
                 x.term,
                 &x.log,
+                x.snapshot,
                 x.commit,
                 x.voted_for.is_some(),
                 x.votes.count_ones(),

@@ -126,7 +126,7 @@ impl RaftModel {
             if !st.servers[j.ix()].up {
                 continue;
             }
-            let msg = self.append_entries(st, me, j, false);
+            let msg = self.message_to(st, me, j, false);
             let mut probe = st.clone();
             let before = probe.network.flights().len();
             self.on_message(&mut probe, me, j, msg);
@@ -161,9 +161,10 @@ impl RaftModel {
         }
     }
 
-    /// Sends AppendEntries from leader `me` to `to`: see [`Self::append_entries`]. With
-    /// `--pipeline`, entries sent are taken as on their way: `next_index[to]` moves past them at
-    /// once (raft.pipeline.send), whether or not the message arrives.
+    /// Sends AppendEntries (or InstallSnapshot) from leader `me` to `to`: see
+    /// [`Self::message_to`]. With `--pipeline`, entries sent are taken as on their way:
+    /// `next_index[to]` moves past them at once (raft.pipeline.send), and past a snapshot sent
+    /// (raft.snapshot.send), whether or not the message arrives.
     fn send_append(
         &self,
         st: &mut RaftState,
@@ -171,7 +172,12 @@ impl RaftModel {
         to: ServerId,
         with_entries: bool,
     ) -> bool {
-        let msg = self.append_entries(st, me, to, with_entries);
+        let msg = self.message_to(st, me, to, with_entries);
+        if let Msg::InstallSnapshot { last_index, .. } = msg {
+            if self.config.pipeline {
+                st.servers[me.ix()].next_index[to.ix()] = LogIndex(last_index.0 + 1);
+            }
+        }
         if let Msg::AppendEntries {
             prev_log_index,
             ref entries,
@@ -190,6 +196,24 @@ impl RaftModel {
             }
         }
         self.send(st, me, to, msg)
+    }
+
+    /// What leader `me` sends `to` to bring it up to date: AppendEntries, or, with
+    /// `--snapshots`, InstallSnapshot where `next_index[to]` is at or below the leader's
+    /// snapshot, so that the entries it would carry (or the term of its `prev_log_index`) are
+    /// compacted away (raft.snapshot.send). A heartbeat becomes an InstallSnapshot too.
+    fn message_to(&self, st: &RaftState, me: ServerId, to: ServerId, with_entries: bool) -> Msg {
+        let s = &st.servers[me.ix()];
+        if self.config.snapshots && s.next_index[to.ix()] <= s.snapshot {
+            let last_index = s.snapshot;
+            return Msg::InstallSnapshot {
+                term: s.term,
+                last_index,
+                last_term: s.term_at(last_index).expect("a snapshot is within the log"),
+                entries: s.log[..last_index.0 as usize].iter().copied().collect(),
+            };
+        }
+        self.append_entries(st, me, to, with_entries)
     }
 
     /// AppendEntries from leader `me` to `to` after `next_index[to] - 1`: with every entry from
@@ -355,6 +379,12 @@ impl RaftModel {
                 match_index,
                 round,
             } => self.on_append_response(st, src, me, term, success, match_index, round),
+            Msg::InstallSnapshot {
+                term,
+                last_index,
+                last_term,
+                entries,
+            } => self.on_install_snapshot(st, src, me, term, last_index, last_term, entries),
         }
     }
 
@@ -489,6 +519,36 @@ impl RaftModel {
         self.replicate(st, me);
     }
 
+    /// The term rules of a message only a leader sends (AppendEntries, InstallSnapshot), after
+    /// any newer term was adopted: a stale one is refused with the receiver's term, which makes
+    /// the old leader step down; a candidate or pre-candidate of the same term has lost and
+    /// becomes follower; the follower is in lease (`--pre-vote`). Returns whether the receiver
+    /// goes on to handle the message.
+    fn heed_leader(&self, st: &mut RaftState, src: ServerId, me: ServerId, term: Term) -> bool {
+        let s = &mut st.servers[me.ix()];
+        if term < s.term {
+            let reject = Msg::AppendEntriesResponse {
+                term: s.term,
+                success: false,
+                match_index: LogIndex(0),
+                round: 0, // raft.read.round: proves nothing to anyone
+            };
+            self.send(st, me, src, reject);
+            return false;
+        }
+        match s.role {
+            // Two leaders in one term: only reachable when election safety is already broken.
+            Role::Leader => return false,
+            Role::Candidate | Role::PreCandidate => {
+                s.role = Role::Follower;
+                s.clear_candidate_and_leader_state();
+            }
+            Role::Follower => {}
+        }
+        s.heard_leader = self.config.pre_vote;
+        true
+    }
+
     #[allow(clippy::too_many_arguments)] // the message's fields, unpacked
     fn on_append_entries(
         &self,
@@ -502,17 +562,10 @@ impl RaftModel {
         commit: LogIndex,
         round: u8,
     ) {
-        let s = &mut st.servers[me.ix()];
-        if term < s.term {
-            let stale = Msg::AppendEntriesResponse {
-                term: s.term,
-                success: false,
-                match_index: LogIndex(0),
-                round: 0, // raft.read.round: proves nothing to anyone
-            };
-            self.send(st, me, src, stale);
+        if !self.heed_leader(st, src, me, term) {
             return;
         }
+        let s = &mut st.servers[me.ix()];
         // raft.read.round: a reply in the leader's term echoes its round.
         let reject = Msg::AppendEntriesResponse {
             term: s.term,
@@ -520,17 +573,11 @@ impl RaftModel {
             match_index: LogIndex(0),
             round,
         };
-        match s.role {
-            // Two leaders in one term: only reachable when election safety is already broken.
-            Role::Leader => return,
-            Role::Candidate | Role::PreCandidate => {
-                s.role = Role::Follower;
-                s.clear_candidate_and_leader_state();
-            }
-            Role::Follower => {}
-        }
-        s.heard_leader = self.config.pre_vote;
-        if s.term_at(prev) != Some(prev_term) {
+        // Below the snapshot the log check passes: the snapshot's prefix is committed, and
+        // committed entries are in every later leader's log (raft.md § Snapshots). (Always
+        // false without `--snapshots`: the snapshot is 0.)
+        let below_snapshot = prev < s.snapshot;
+        if !below_snapshot && s.term_at(prev) != Some(prev_term) {
             let reject = if self.config.pipeline {
                 Msg::AppendEntriesResponse {
                     term: s.term,
@@ -545,10 +592,13 @@ impl RaftModel {
             return;
         }
         if self.is(Mutant::TruncateOnAppend) {
-            s.log.truncate(prev.0 as usize);
+            s.log.truncate(prev.max(s.snapshot).0 as usize);
         }
         for (k, e) in entries.iter().enumerate() {
             let at = prev.0 as usize + k; // 0-based position of this entry
+            if at < s.snapshot.0 as usize {
+                continue; // compacted: in the snapshot, committed, never compared
+            }
             match s.log.get(at) {
                 Some(mine) if mine.term == e.term => {}
                 Some(_) => {
@@ -570,6 +620,57 @@ impl RaftModel {
             success: true,
             match_index,
             round,
+        };
+        self.send(st, me, src, reply);
+    }
+
+    /// raft.snapshot.install: InstallSnapshot at the receiver, after the term rules of any
+    /// message. A snapshot at or below the commit index changes nothing; otherwise it replaces
+    /// the state machine (the log's prefix up to `last_index`) and the commit index, and the
+    /// entries after it are kept if the log holds `last_index` with `last_term` (Figure 13 step
+    /// 6), else discarded with the rest (step 7). Either way the reply is a success up to
+    /// `last_index`, which the leader handles as any other.
+    #[allow(clippy::too_many_arguments)] // the message's fields, unpacked
+    fn on_install_snapshot(
+        &self,
+        st: &mut RaftState,
+        src: ServerId,
+        me: ServerId,
+        term: Term,
+        last_index: LogIndex,
+        last_term: Term,
+        entries: Entries,
+    ) {
+        assert_eq!(
+            entries.len(),
+            last_index.0 as usize,
+            "a snapshot holds its whole prefix"
+        );
+        if !self.heed_leader(st, src, me, term) {
+            return;
+        }
+        let s = &mut st.servers[me.ix()];
+        if last_index > s.commit {
+            let tail_kept =
+                s.term_at(last_index) == Some(last_term) && !self.is(Mutant::InstallDropsTail);
+            let tail: Entries = if tail_kept {
+                s.log[last_index.0 as usize..].iter().copied().collect()
+            } else {
+                Entries::new()
+            };
+            s.log = entries;
+            for e in tail.iter() {
+                s.log.push(*e);
+            }
+            s.snapshot = last_index;
+            s.commit = last_index;
+        }
+        // raft.read.round: an InstallSnapshot carries no round, so its answer confirms none.
+        let reply = Msg::AppendEntriesResponse {
+            term: s.term,
+            success: true,
+            match_index: last_index,
+            round: 0,
         };
         self.send(st, me, src, reply);
     }
@@ -650,6 +751,19 @@ impl RaftModel {
         }
     }
 
+    /// raft.snapshot.take: the log up to the commit index becomes the snapshot (under mutant
+    /// SN1, the whole log, committed or not).
+    pub(crate) fn on_compact(&self, st: &mut RaftState, me: ServerId) {
+        let s = &mut st.servers[me.ix()];
+        let upto = if self.is(Mutant::CompactUncommitted) {
+            s.last_index()
+        } else {
+            s.commit
+        };
+        assert!(upto > s.snapshot, "compaction moves the snapshot forward");
+        s.snapshot = upto;
+    }
+
     pub(crate) fn on_crash(&self, st: &mut RaftState, me: ServerId) {
         let s = &mut st.servers[me.ix()];
         s.up = false;
@@ -658,10 +772,13 @@ impl RaftModel {
         st.crashes += 1;
     }
 
-    /// Restart from disk: term, vote and log come back (unless a mutant forgot to persist them).
+    /// Restart from disk: term, vote, snapshot and log come back (unless a mutant forgot to
+    /// persist them). A snapshot holds only committed entries, so the commit index starts at its
+    /// last index (0 without one, as in raft.tla).
     pub(crate) fn on_restart(&self, st: &mut RaftState, me: ServerId) {
         let s = &mut st.servers[me.ix()];
         s.up = true;
+        s.commit = s.snapshot;
         if self.is(Mutant::VolatileVote) {
             s.voted_for = None;
         }

@@ -171,6 +171,17 @@ pub enum Msg {
         term: Term,
         granted: bool,
     },
+    /// With `--snapshots` (raft.snapshot.send): the leader's snapshot, sent where the entries an
+    /// AppendEntries needs are compacted away. `entries` is the prefix `1..=last_index` the
+    /// snapshot holds: the model's image of the state machine (raft.md's `state`), so that the
+    /// receiver's log keeps holding every entry the properties read. Last, so that the order of
+    /// the other messages, which network queues and symmetry sort by, is unchanged.
+    InstallSnapshot {
+        term: Term,
+        last_index: LogIndex,
+        last_term: Term,
+        entries: Entries,
+    },
 }
 
 impl Msg {
@@ -181,7 +192,8 @@ impl Msg {
             | Msg::AppendEntries { term, .. }
             | Msg::AppendEntriesResponse { term, .. }
             | Msg::PreVote { term, .. }
-            | Msg::PreVoteResponse { term, .. } => term,
+            | Msg::PreVoteResponse { term, .. }
+            | Msg::InstallSnapshot { term, .. } => term,
         }
     }
 }
@@ -248,6 +260,19 @@ impl fmt::Display for Msg {
                 "PreVoteResponse(t{}, {})",
                 term.0,
                 if *granted { "granted" } else { "denied" }
+            ),
+            Msg::InstallSnapshot {
+                term,
+                last_index,
+                last_term,
+                entries,
+            } => write!(
+                f,
+                "InstallSnapshot(t{}, last {}@{}, {})",
+                term.0,
+                last_term.0,
+                last_index.0,
+                fmt_entries(entries)
             ),
         }
     }
