@@ -171,6 +171,7 @@ impl Cluster {
                 | Command::CancelTimer(_)
                 | Command::ClientAccepted { .. }
                 | Command::ClientRejected { .. } => {}
+                Command::RestoreState { .. } => unreachable!("this fuzzer takes no snapshots"),
             }
         }
         assert!(
@@ -202,6 +203,9 @@ impl Cluster {
                     LogWrite::Append { index, entry } => {
                         assert_eq!(index.0, log.len() as u64 + 1, "appends are contiguous");
                         log.push(entry);
+                    }
+                    LogWrite::Snapshot(_) | LogWrite::Compact { .. } => {
+                        unreachable!("this fuzzer takes no snapshots")
                     }
                 }
             }

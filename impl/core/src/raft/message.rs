@@ -1,9 +1,10 @@
 //! Raft's messages, with exactly the fields of `docs/protocols/raft.md` § Messages: Figure 2's
-//! four, and the two of PreVote (§ PreVote and CheckQuorum).
+//! four, the two of PreVote (§ PreVote and CheckQuorum), and Figure 13's `InstallSnapshot`
+//! (§ Snapshots and log compaction), sent whole: a transport splits it if it exceeds a frame.
 //!
 //! The sender and receiver travel in the envelope (`Event::Message::from`, `Command::Send::to`).
 
-use crate::types::{Entry, LogIndex, Term};
+use crate::types::{Entry, LogIndex, Snapshot, Term};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -65,6 +66,14 @@ pub enum Message {
         /// Whether the pre-vote was granted.
         granted: bool,
     },
+    /// A leader sends its snapshot to a follower whose next entries it no longer holds
+    /// (raft.snapshot.send). Answered with an `AppendEntriesResponse` (raft.snapshot.install).
+    InstallSnapshot {
+        /// The leader's term.
+        term: Term,
+        /// The snapshot: `last_index`, `last_term` and the state machine's encoding.
+        snapshot: Snapshot,
+    },
 }
 
 impl Message {
@@ -76,7 +85,8 @@ impl Message {
             | Message::AppendEntries { term, .. }
             | Message::AppendEntriesResponse { term, .. }
             | Message::PreVote { term, .. }
-            | Message::PreVoteResponse { term, .. } => *term,
+            | Message::PreVoteResponse { term, .. }
+            | Message::InstallSnapshot { term, .. } => *term,
         }
     }
 
@@ -89,6 +99,7 @@ impl Message {
             Message::AppendEntriesResponse { .. } => "AppendEntriesResponse",
             Message::PreVote { .. } => "PreVote",
             Message::PreVoteResponse { .. } => "PreVoteResponse",
+            Message::InstallSnapshot { .. } => "InstallSnapshot",
         }
     }
 }
@@ -171,6 +182,13 @@ impl Message {
             } => {
                 check.term("term", *term)?;
                 check.index("match_index", match_index.0)
+            }
+            Message::InstallSnapshot { term, snapshot } => {
+                check.term("term", *term)?;
+                check.term("last_term", snapshot.last_term)?;
+                check.index("last_index", snapshot.last_index.0)?;
+                check.empty_prefix("last_term", snapshot.last_index, snapshot.last_term)?;
+                check.not_above("last_term", snapshot.last_term.0, "term", term.0)
             }
         }
     }
@@ -309,6 +327,14 @@ mod validate_tests {
                 success: true,
                 match_index: Message::MAX_INDEX,
             },
+            Message::InstallSnapshot {
+                term: Term(4),
+                snapshot: Snapshot {
+                    last_index: LogIndex(7),
+                    last_term: Term(4),
+                    data: vec![1, 2, 3],
+                },
+            },
         ];
         for msg in ok {
             assert_eq!(msg.validate(), Ok(()), "{msg:?}");
@@ -407,6 +433,28 @@ mod validate_tests {
                     match_index: LogIndex(u64::MAX),
                 },
                 "AppendEntriesResponse.match_index = 18446744073709551615: above MAX_INDEX",
+            ),
+            (
+                Message::InstallSnapshot {
+                    term: Term(2),
+                    snapshot: Snapshot {
+                        last_index: LogIndex(5),
+                        last_term: Term(3),
+                        data: Vec::new(),
+                    },
+                },
+                "InstallSnapshot.last_term = 3: above term 2",
+            ),
+            (
+                Message::InstallSnapshot {
+                    term: Term(2),
+                    snapshot: Snapshot {
+                        last_index: LogIndex(big),
+                        last_term: Term(1),
+                        data: Vec::new(),
+                    },
+                },
+                "InstallSnapshot.last_index = 4611686018427387905: above MAX_INDEX",
             ),
         ];
         for (msg, expected) in cases {
