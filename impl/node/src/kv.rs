@@ -295,7 +295,7 @@ pub enum KvOutcome {
 
 /// What a session remembers of an applied request, to answer a duplicate of it: one byte, so a
 /// full window costs [`MAX_SESSION_WINDOW`] bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Remembered {
     /// A put: answered `Done` again.
     Put,
@@ -317,7 +317,7 @@ impl Remembered {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct SessionRecord {
     /// Log index of the newest entry naming this session (at first, its registration).
     active_at: LogIndex,
@@ -365,7 +365,7 @@ impl SessionRecord {
 }
 
 /// The session table: bounded, evicting by log index only, so replicas evict identically.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Sessions {
     by_client: BTreeMap<ClientId, SessionRecord>,
     /// `active_at` → session. An entry names at most one session, so keys are unique.
@@ -406,10 +406,41 @@ impl Sessions {
         assert!(self.by_client.len() <= MAX_SESSIONS);
         assert_eq!(self.by_client.len(), self.by_activity.len());
     }
+
+    /// What `check` and the records' own assertions rely on, for a table decoded from a
+    /// snapshot (which came from a file or a peer): an error instead of a later panic.
+    fn validate(&self) -> Result<(), String> {
+        if self.by_client.len() > MAX_SESSIONS {
+            return Err(format!(
+                "{} sessions, above {MAX_SESSIONS}",
+                self.by_client.len()
+            ));
+        }
+        if self.by_client.len() != self.by_activity.len() {
+            return Err("session indices disagree".into());
+        }
+        for (client, record) in &self.by_client {
+            if self.by_activity.get(&record.active_at) != Some(client) {
+                return Err(format!(
+                    "session {client} is not indexed at {}",
+                    record.active_at
+                ));
+            }
+            let len = record.results.len() as u64;
+            if len > MAX_SESSION_WINDOW || record.results.back().is_some_and(Option::is_none) {
+                return Err(format!("session {client} has a malformed window"));
+            }
+            if record.first_outstanding == 0 {
+                return Err(format!("session {client} has first_outstanding 0"));
+            }
+        }
+        Ok(())
+    }
 }
 
-/// The state machine: the map and the client sessions, both replicated.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The state machine: the map and the client sessions, both replicated; a snapshot holds both
+/// (exactly-once depends on the session table as much as on the map).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStore {
     map: BTreeMap<String, String>,
     sessions: Sessions,
@@ -513,7 +544,36 @@ impl KvStore {
     pub fn sessions(&self) -> usize {
         self.sessions.by_client.len()
     }
+
+    /// The whole state as a snapshot's data: a format byte, then postcard.
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        postcard::to_extend(self, vec![SNAPSHOT_FORMAT]).expect("the store always encodes")
+    }
+
+    /// The state a snapshot's data holds, which must be at `index`; an error names what is
+    /// wrong (the data came from a file or a peer).
+    pub fn decode_snapshot(index: LogIndex, data: &[u8]) -> Result<KvStore, String> {
+        let (&format, body) = data.split_first().ok_or("empty KV snapshot")?;
+        if format != SNAPSHOT_FORMAT {
+            return Err(format!(
+                "KV snapshot format {format}, expected {SNAPSHOT_FORMAT}"
+            ));
+        }
+        let store: KvStore =
+            postcard::from_bytes(body).map_err(|e| format!("undecodable KV snapshot: {e}"))?;
+        if store.applied != index {
+            return Err(format!(
+                "KV snapshot is at index {}, the log's snapshot at {index}",
+                store.applied
+            ));
+        }
+        store.sessions.validate()?;
+        Ok(store)
+    }
 }
+
+/// The first byte of a KV snapshot: its encoding's version.
+pub const SNAPSHOT_FORMAT: u8 = 1;
 
 /// The store shared between the node loop, which applies committed entries to it, and the
 /// client connections, which read it for [`Consistency::Sequential`] gets. One lock (from the
@@ -542,6 +602,19 @@ impl SharedStore {
     /// A copy of the whole state (tests and diagnostics).
     pub fn snapshot(&self) -> KvStore {
         self.0.lock().clone()
+    }
+
+    /// The state as a snapshot's data ([`KvStore::encode_snapshot`]).
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        self.0.lock().encode_snapshot()
+    }
+
+    /// Replaces the state with a snapshot's ([`KvStore::decode_snapshot`]); on an error the
+    /// state is unchanged.
+    pub fn restore(&self, index: LogIndex, data: &[u8]) -> Result<(), String> {
+        let store = KvStore::decode_snapshot(index, data)?;
+        *self.0.lock() = store;
+        Ok(())
     }
 }
 

@@ -7,7 +7,8 @@ use crate::kv::{KvOp, KvResult, SharedStore};
 use crate::mailbox::{mailbox, Sender};
 use crate::read_barrier::ReadBarrier;
 use crate::runtime::{
-    self, LoopInputs, NodeError, Shared, StateMachine, Timing, PROPOSAL_QUEUE_CAPACITY,
+    self, LoopInputs, NodeError, Shared, SnapshotPolicy, StateMachine, Timing,
+    PROPOSAL_QUEUE_CAPACITY,
 };
 use crate::server::{self, ServerContext, ServerLimits, StatusCell};
 use crate::storage::{FileStorage, Storage};
@@ -15,7 +16,7 @@ use crate::sync::Arc;
 use crate::timers::TokioTimers;
 use crate::tls::NodeSecurity;
 use crate::transport::{TcpTransport, INBOUND_QUEUE_CAPACITY};
-use ballot_core::raft::{HardState, Message, RaftConfig, RaftCore};
+use ballot_core::raft::{DurableLog, HardState, Message, RaftConfig, RaftCore};
 use ballot_core::{Entry, LogIndex, Payload, ServerId};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -67,6 +68,8 @@ pub struct RaftNodeConfig {
     /// Mutual TLS with peers and TLS for clients (`--tls-cert/--tls-key/--tls-ca`), or
     /// plaintext (`--insecure-plaintext`).
     pub security: NodeSecurity,
+    /// When to take snapshots (`--snapshot-every`, `--snapshot-keep`).
+    pub snapshots: SnapshotPolicy,
 }
 
 /// The KV store as a state machine over log entries; client sessions live in the store, so a
@@ -108,6 +111,14 @@ impl StateMachine for KvStateMachine {
             },
         }
     }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.store.encode_snapshot()
+    }
+
+    fn restore(&mut self, index: LogIndex, data: &[u8]) -> Result<(), String> {
+        self.store.restore(index, data)
+    }
 }
 
 /// A running node: stop it with [`RunningNode::shutdown`] or await [`RunningNode::wait`].
@@ -137,21 +148,28 @@ impl RunningNode {
 }
 
 /// The recovery path of every Raft node: reads `storage` and rebuilds the core from what is
-/// durable (a follower with commit 0, as after any restart). `ballot node` and the conformance
-/// harness both restart through here.
+/// durable (a follower whose commit is its snapshot's index, 0 without one; the core's `start`
+/// restores the state machine from the snapshot). `ballot node` and the conformance harness
+/// both restart through here.
 pub fn recover<S: Storage<HardState>>(
     storage: &mut S,
     config: RaftConfig,
 ) -> Result<RaftCore, NodeError> {
     let recovered = storage.recover()?;
     tracing::info!(
-        node = %config.id, term = %recovered.hard_state.term, log = recovered.log.len(),
+        node = %config.id, term = %recovered.hard_state.term,
+        snapshot = ?recovered.snapshot.as_ref().map(|s| (s.last_index, s.data.len())),
+        base = %recovered.base.index, log = recovered.log.len(),
         torn_tail_bytes = recovered.torn_tail_bytes, "recovered"
     );
-    Ok(RaftCore::restore(
+    Ok(RaftCore::restore_compacted(
         config,
         recovered.hard_state,
-        recovered.log,
+        DurableLog {
+            snapshot: recovered.snapshot,
+            base: recovered.base,
+            entries: recovered.log,
+        },
     ))
 }
 
@@ -213,10 +231,14 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
         applied,
         status: status.clone(),
     };
+    // Nothing asks for compaction from outside in a node: the policy decides.
+    let (_compact_tx, compact_rx) = mailbox(1);
     let inputs = LoopInputs {
         proposals: proposals_rx,
         peer_lost: peer_lost_rx,
         shutdown: shutdown_rx,
+        compact: compact_rx,
+        snapshots: config.snapshots,
     };
     let id = config.id;
     let task = tokio::spawn(async move {
