@@ -822,6 +822,47 @@ mod tests {
         KvOp::Delete { key: key.into() }
     }
 
+    /// A snapshot holds the map and the session table: a retry of a request applied before
+    /// the snapshot is still a duplicate after a restore (exactly-once across compaction).
+    #[test]
+    fn a_snapshot_restores_the_sessions_so_a_retry_after_it_is_a_duplicate() {
+        let mut log = Log::new();
+        let c = log.register();
+        log.step(windowed(c, 1, 1, put("k", "first")));
+        log.step(windowed(c, 2, 1, del("gone")));
+        let data = log.kv.encode_snapshot();
+        let restored = KvStore::decode_snapshot(LogIndex(3), &data).unwrap();
+        assert_eq!(restored, log.kv);
+        let mut after = Log {
+            kv: restored,
+            next: 4,
+        };
+        after.step(put("k", "other")); // another client's write
+                                       // The retry of request 1 is answered from the table, not applied again.
+        assert_eq!(
+            after.step(windowed(c, 1, 1, put("k", "first"))),
+            KvResult::Done
+        );
+        assert_eq!(after.kv.get("k").as_deref(), Some("other"));
+        assert_eq!(
+            after.step(windowed(c, 2, 1, del("gone"))),
+            KvResult::Deleted(false)
+        );
+        // A snapshot must be at the index it claims, and be whole.
+        assert!(KvStore::decode_snapshot(LogIndex(4), &data)
+            .unwrap_err()
+            .contains("at index 3, the log's snapshot at 4"));
+        assert!(
+            KvStore::decode_snapshot(LogIndex(3), &data[..data.len() - 1])
+                .unwrap_err()
+                .starts_with("undecodable KV snapshot")
+        );
+        let mut broken = log.kv.clone();
+        broken.sessions.by_activity.clear();
+        let err = KvStore::decode_snapshot(LogIndex(3), &broken.encode_snapshot()).unwrap_err();
+        assert_eq!(err, "session indices disagree");
+    }
+
     /// What session `client` remembers: the window's start and how many slots it holds.
     fn window(log: &Log, client: ClientId) -> (u64, usize) {
         let record = &log.kv.sessions.by_client[&client];
