@@ -69,7 +69,10 @@ async fn wait_value(addr: SocketAddr, key: &str, expected: &str, timeout: Durati
     loop {
         let got = client.get_with(key, Consistency::Sequential).await;
         if matches!(&got, Ok(Some(v)) if v == expected) {
-            println!("{addr} served {key} = its last value after {:.0} ms", start.elapsed().as_secs_f64() * 1000.0);
+            println!(
+                "{addr} served {key} = its last value after {:.0} ms",
+                start.elapsed().as_secs_f64() * 1000.0
+            );
             return true;
         }
         if start.elapsed() > timeout {
@@ -90,9 +93,20 @@ fn main() -> ExitCode {
         s.split(',').map(|a| a.parse().expect("address")).collect()
     };
     let n = |s: &str| -> u64 { s.parse().expect("number") };
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["write", cluster, writes, keys, bytes, connections] => {
-            rt.block_on(write(addrs(cluster), n(writes), n(keys), n(bytes) as usize, n(connections)));
+            rt.block_on(write(
+                addrs(cluster),
+                n(writes),
+                n(keys),
+                n(bytes) as usize,
+                n(connections),
+            ));
             ExitCode::SUCCESS
         }
         ["wait-value", addr, key, expected, timeout_ms] => {

@@ -5,6 +5,7 @@
 
 use ballot_core::{LogBase, LogIndex, ServerId};
 use ballot_node::client::KvClient;
+use ballot_node::codec::MAX_FRAME_BYTES;
 use ballot_node::kv::Consistency;
 use ballot_node::raft_node::{start, RaftNodeConfig, RunningNode};
 use ballot_node::runtime::{SnapshotPolicy, Timing};
@@ -125,11 +126,17 @@ impl Cluster {
     }
 }
 
-/// Writes `count` puts over 10 keys; returns the final value of each key.
-async fn write(client: &mut KvClient, round: &str, count: usize) -> BTreeMap<String, String> {
+/// Writes `count` puts over 10 keys, values padded to at least `bytes`; returns the final value
+/// of each key.
+async fn write(
+    client: &mut KvClient,
+    round: &str,
+    count: usize,
+    bytes: usize,
+) -> BTreeMap<String, String> {
     let mut expected = BTreeMap::new();
     for i in 0..count {
-        let (key, value) = (format!("k{}", i % 10), format!("{round}-{i}"));
+        let (key, value) = (format!("k{}", i % 10), format!("{round}-{i:0bytes$}"));
         client.put(&key, &value).await.unwrap();
         expected.insert(key, value);
     }
@@ -165,7 +172,7 @@ async fn a_cluster_restarted_from_snapshots_and_log_tails_serves_the_same_data()
     }
     cluster.leader().await;
     let mut client = KvClient::new(cluster.addrs.clone(), CLUSTER);
-    let expected = write(&mut client, "a", 67).await;
+    let expected = write(&mut client, "a", 67, 0).await;
     let leader = cluster.leader().await;
     let commit = cluster.commit(leader);
     for i in 0..3 {
@@ -211,12 +218,13 @@ async fn a_follower_down_while_the_leader_compacted_catches_up_through_install_s
     }
     let leader = cluster.leader().await;
     let mut client = KvClient::new(cluster.addrs.clone(), CLUSTER);
-    write(&mut client, "a", 5).await;
+    write(&mut client, "a", 5, 0).await;
     let behind = (leader + 1) % 3;
     cluster.caught_up(behind, cluster.commit(leader)).await;
     cluster.stop(behind).await;
     let stopped_at = on_disk_last(&cluster.dir(behind));
-    let expected = write(&mut client, "b", 80).await;
+    // 60 KB values: the snapshot (10 of them) is above a frame, so it travels in chunks.
+    let expected = write(&mut client, "b", 80, 60_000).await;
     // The leader's log now starts past everything the stopped follower holds: only a snapshot
     // can bring it up to date.
     let leader = cluster.leader().await;
@@ -238,6 +246,13 @@ async fn a_follower_down_while_the_leader_compacted_catches_up_through_install_s
     // The follower's own disk now holds the leader's snapshot (or a later one of its own).
     let (snapshot, _) = on_disk(&cluster.dir(behind));
     assert!(snapshot.0 >= leader_base.index.0, "{snapshot}");
+    let size = std::fs::metadata(cluster.dir(behind).join("snapshot"))
+        .unwrap()
+        .len();
+    assert!(
+        size > MAX_FRAME_BYTES as u64,
+        "a {size}-byte snapshot fits a frame"
+    );
 }
 
 /// The last log index in a stopped node's directory.
@@ -255,7 +270,7 @@ async fn a_corrupt_snapshot_file_stops_the_node_with_an_error_naming_it() {
     }
     cluster.leader().await;
     let mut client = KvClient::new(cluster.addrs.clone(), CLUSTER);
-    write(&mut client, "a", 30).await;
+    write(&mut client, "a", 30, 0).await;
     cluster.stop_all().await;
     let path = cluster.dir(0).join("snapshot");
     let mut bytes = std::fs::read(&path).unwrap();
