@@ -1285,7 +1285,8 @@ mod tests {
         let with_snapshot = || (Some(snap(3, 1)), LogBase::default(), entries(1..=5));
         let compacted = || (Some(snap(3, 1)), log_base(2, 1), entries(3..=5));
         type Step = fn(&Path);
-        let steps: [(&str, Step, (Option<Snapshot>, LogBase, Vec<Entry>)); 5] = [
+        type Durable = (Option<Snapshot>, LogBase, Vec<Entry>);
+        let steps: [(&str, Step, Durable); 5] = [
             (
                 "snapshot.tmp half written",
                 |d| {
