@@ -479,6 +479,17 @@ impl KvStore {
         }
     }
 
+    /// An entry at `index` that changes nothing here (a leader's no-op, an op this build cannot
+    /// decode) was applied: only the applied index moves, so that a snapshot taken there says
+    /// the index it is at.
+    ///
+    /// # Panics
+    /// If `index` is not above the last applied index.
+    pub fn skip(&mut self, index: LogIndex) {
+        assert!(index > self.applied, "index {index} applied out of order");
+        self.applied = index;
+    }
+
     fn apply_in_session(
         &mut self,
         index: LogIndex,
@@ -591,6 +602,11 @@ impl SharedStore {
     /// Applies the operation committed at `index` ([`KvStore::apply`]).
     pub fn apply(&self, index: LogIndex, op: KvOp) -> KvResult {
         self.0.lock().apply(index, op)
+    }
+
+    /// An entry that changes nothing was applied at `index` ([`KvStore::skip`]).
+    pub fn skip(&self, index: LogIndex) {
+        self.0.lock().skip(index)
     }
 
     /// `key`'s value in the applied state now, and the index that state is at.

@@ -98,14 +98,20 @@ impl StateMachine for KvStateMachine {
     type Result = KvResult;
 
     fn apply(&mut self, index: LogIndex, entry: &Entry) -> KvResult {
+        // Entries that change nothing still move the store's applied index: a snapshot taken
+        // at a no-op must say it is at the no-op's index.
         match &entry.payload {
-            Payload::Noop => KvResult::Noop,
+            Payload::Noop => {
+                self.store.skip(index);
+                KvResult::Noop
+            }
             Payload::Command(bytes) => match postcard::from_bytes::<KvOp>(bytes) {
                 Ok(op) => self.store.apply(index, op),
                 Err(e) => {
                     // Only validated ops enter the log; an undecodable one came from a newer
                     // build. Every replica skips it identically, so state stays consistent.
                     tracing::error!(index = %index, error = %e, "undecodable KV op skipped");
+                    self.store.skip(index);
                     KvResult::Noop
                 }
             },
@@ -266,4 +272,35 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
         shutdown: shutdown_tx,
         task,
     })
+}
+
+#[cfg(all(test, not(ballot_loom)))]
+mod tests {
+    use super::*;
+    use crate::kv::KvOp;
+    use ballot_core::Term;
+
+    /// A snapshot taken right after a leader's no-op is at the no-op's index: restoring it
+    /// there succeeds (the store's applied index moves on no-ops too).
+    #[test]
+    fn a_snapshot_taken_at_a_noop_restores_at_its_index() {
+        let mut sm = KvStateMachine::default();
+        let put = KvOp::Put {
+            key: "k".into(),
+            value: "v".into(),
+        };
+        let put = Entry::command(Term(1), postcard::to_allocvec(&put).unwrap());
+        sm.apply(LogIndex(1), &Entry::noop(Term(1)));
+        sm.apply(LogIndex(2), &put);
+        sm.apply(LogIndex(3), &Entry::noop(Term(2)));
+        let data = sm.snapshot();
+        let mut restored = KvStateMachine::default();
+        restored.restore(LogIndex(3), &data).unwrap();
+        assert_eq!(restored.store().get("k"), (Some("v".into()), LogIndex(3)));
+        // Entries after it apply from index 4.
+        assert_eq!(
+            restored.apply(LogIndex(4), &Entry::noop(Term(2))),
+            KvResult::Noop
+        );
+    }
 }
