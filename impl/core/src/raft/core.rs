@@ -744,6 +744,9 @@ impl RaftCore {
     /// - An `AppendEntries` of this term or newer that would truncate a committed entry
     ///   (`truncates_committed`). Under the keep-conflicting-suffix mutant it goes through, as
     ///   that mutant's point is to overwrite committed entries.
+    /// - An `AppendEntries` of this term or newer whose entry at the log's base has another
+    ///   term than the base (`contradicts_base`): the compacted prefix is committed, so no
+    ///   leader's log differs there.
     fn ignores(&self, msg: &Message) -> bool {
         match msg {
             Message::RequestVote { term, .. } => *term > self.term && self.in_lease(),
@@ -757,8 +760,9 @@ impl RaftCore {
                 // MUTANT(keep-conflicting-suffix): such a message goes through (see
                 // `replace_keeping_suffix`).
                 *term >= self.term
-                    && !self.mutated(ImplMutant::KeepConflictingSuffix)
-                    && self.truncates_committed(*prev_log_index, *prev_log_term, entries)
+                    && (self.contradicts_base(*prev_log_index, entries)
+                        || !self.mutated(ImplMutant::KeepConflictingSuffix)
+                            && self.truncates_committed(*prev_log_index, *prev_log_term, entries))
             }
             _ => false,
         }
@@ -1004,6 +1008,19 @@ impl RaftCore {
         // Terms in a log never decrease: binary search for the last entry of term <= prev_term.
         let within = &self.log[..(top - self.base.index.0) as usize];
         LogIndex(self.base.index.0 + within.partition_point(|e| e.term <= prev_term) as u64)
+    }
+
+    /// Whether an `AppendEntries` after `prev_log_index`, below the base, carries an entry at the
+    /// base of another term. Entries at or below the base are skipped unread (they are in the
+    /// snapshot), so without this check a forged message could append entries after the base
+    /// whose terms are below the base's, and the log's terms would decrease.
+    fn contradicts_base(&self, prev_log_index: LogIndex, entries: &[Entry]) -> bool {
+        let base = self.base;
+        if prev_log_index >= base.index {
+            return false; // the log check covers it
+        }
+        let at = (base.index.0 - prev_log_index.0) as usize; // 1-based position of the base
+        entries.get(at - 1).is_some_and(|e| e.term != base.term)
     }
 
     /// Whether an `AppendEntries` would delete an entry at or below the commit index. A

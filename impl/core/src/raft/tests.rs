@@ -1679,7 +1679,7 @@ fn compact(index: u64, state: &[u8], keep: u64) -> Event<Message> {
     }
 }
 
-/// A follower of term 1 (leader S2) holding `log`, of which the first `commit` entries are
+/// A follower (leader S2, of the term of the last entry, 1 if none) holding `log`, of which the first `commit` entries are
 /// committed, applied and durable; no commands queued.
 fn follower_with(log: &[(u64, u8)], commit: u64) -> RaftCore {
     let mut c = core(S1, 1, None, log);
@@ -2032,4 +2032,28 @@ fn a_restart_from_a_snapshot_and_a_tail_restores_the_state_and_applies_after_it(
     );
     assert_eq!(c.log_base(), base(6, 2));
     assert_eq!(c.status().last_index, LogIndex(6));
+}
+
+#[test]
+fn append_entries_contradicting_the_base_is_ignored_whole() {
+    // The compacted prefix is committed: a message whose entry at the base has another term
+    // came from no leader, and appending after it would make the log's terms decrease.
+    let mut c = follower_with(&[(1, 1), (1, 2), (1, 3)], 3);
+    step(&mut c, compact(3, b"s3", 0));
+    persisted(&mut c, 1);
+    assert_eq!(c.log_base(), base(3, 1));
+    assert_eq!(
+        deliver(&mut c, S2, ae(2, 1, 1, &[(2, 2), (2, 3), (2, 4)], 3)),
+        vec![]
+    );
+    assert!(c.log().is_empty());
+    // Nothing was adopted: the term is still 1. With the base's term it is a normal append.
+    assert_eq!(c.term(), Term(1));
+    assert_eq!(
+        deliver(&mut c, S2, ae(2, 1, 1, &[(1, 2), (1, 3), (2, 4)], 3)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            persist(2, hs(2, None), vec![append_write(4, 2, 4)])
+        ]
+    );
 }
