@@ -11,7 +11,7 @@ use ballot_core::ServerId;
 use ballot_node::client::{status_with, ClientError, KvClient};
 use ballot_node::kv::Consistency;
 use ballot_node::raft_node::{start, RaftNodeConfig};
-use ballot_node::runtime::Timing;
+use ballot_node::runtime::{SnapshotPolicy, Timing};
 use ballot_node::server::{self, ServerLimits};
 use ballot_node::tls::{self, ClientSecurity, ClientTls, NodeSecurity, NodeTls, TlsFiles};
 use clap::{Args, Subcommand, ValueEnum};
@@ -91,6 +91,15 @@ pub struct NodeArgs {
     /// when the file is really lost.
     #[arg(long)]
     pub recover_missing_hard_state: bool,
+    /// Take a snapshot of the state machine (written to DIR/snapshot, fsynced) and drop the
+    /// log before it once this many entries were applied since the last one; 0: never (the
+    /// log, memory and restart time then grow with every write).
+    #[arg(long, value_name = "N", default_value_t = SnapshotPolicy::default().every)]
+    pub snapshot_every: u64,
+    /// Entries before a snapshot's index kept in the log, so that a follower briefly behind
+    /// catches up with AppendEntries instead of the whole snapshot.
+    #[arg(long, value_name = "K", default_value_t = SnapshotPolicy::default().keep)]
+    pub snapshot_keep: u64,
     /// This server's certificate (PEM). It must carry the DNS name `node-<id>.ballot` and chain
     /// to --tls-ca; peers take this server's id from it.
     #[arg(long, value_name = "FILE")]
@@ -129,6 +138,12 @@ pub struct ClusterArgs {
     /// PreVote and CheckQuorum on every node (see `ballot node --pre-vote`).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub pre_vote: bool,
+    /// Every node's `--snapshot-every` (0: never compact).
+    #[arg(long, value_name = "N", default_value_t = SnapshotPolicy::default().every)]
+    pub snapshot_every: u64,
+    /// Every node's `--snapshot-keep`.
+    #[arg(long, value_name = "K", default_value_t = SnapshotPolicy::default().keep)]
+    pub snapshot_keep: u64,
     /// Run the nodes without TLS (no certificates are written). Tests and debugging only.
     #[arg(long)]
     pub insecure_plaintext: bool,
@@ -402,6 +417,10 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
         },
         recover_missing_hard_state: args.recover_missing_hard_state,
         security,
+        snapshots: SnapshotPolicy {
+            every: args.snapshot_every,
+            keep: args.snapshot_keep,
+        },
     };
     let rt = runtime()?;
     let code = rt.block_on(async move {
@@ -544,6 +563,10 @@ pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
                 &args.cluster_id,
                 "--pre-vote",
                 &args.pre_vote.to_string(),
+                "--snapshot-every",
+                &args.snapshot_every.to_string(),
+                "--snapshot-keep",
+                &args.snapshot_keep.to_string(),
             ])
             .args(&security_args)
             .stdin(Stdio::null())

@@ -29,7 +29,9 @@ use ballot_core::{Core, Entry, LogIndex, ServerId, Timer};
 use ballot_node::apply_log::ApplyLog;
 use ballot_node::codec::NodeStatus;
 use ballot_node::mailbox::{mailbox, Receiver, Sender};
-use ballot_node::runtime::{self, LoopInputs, NodeError, Observer, Shared, StateMachine, Timing};
+use ballot_node::runtime::{
+    self, LoopInputs, NodeError, Observer, Shared, SnapshotPolicy, StateMachine, Timing,
+};
 use ballot_node::server::{Proposal, ProposalOp, ProposalReply, StatusCell};
 use ballot_node::storage::{MemDisk, MemStorage};
 use ballot_node::timers::Timers;
@@ -205,6 +207,12 @@ struct NoStateMachine;
 impl StateMachine for NoStateMachine {
     type Result = ();
     fn apply(&mut self, _index: LogIndex, _entry: &Entry) {}
+    fn snapshot(&self) -> Vec<u8> {
+        Vec::new()
+    }
+    fn restore(&mut self, _index: LogIndex, _data: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The latest view of a core, written by the runtime's observer hook.
@@ -340,10 +348,14 @@ impl<K: NodeKind> Cluster<K> {
         // No TCP, so no connection ever closes: the harness never sends `Event::PeerLost`
         // (the model's `timeout` is what it stands for).
         let (_peer_lost_tx, peer_lost_rx) = mailbox(1);
+        // Snapshots are not mapped yet: nothing asks for compaction, and the policy never does.
+        let (_compact_tx, compact_rx) = mailbox(1);
         let inputs = LoopInputs {
             proposals: proposals_rx,
             peer_lost: peer_lost_rx,
             shutdown: shutdown_rx,
+            compact: compact_rx,
+            snapshots: SnapshotPolicy::NEVER,
         };
         let node = runtime::run(
             id,

@@ -5,15 +5,23 @@
 //!  Timers ------- Timer ------> |        | ---- SetTimer/Cancel --> Timers
 //!  Client ------- Request ----> |  core  | ---- Accepted/Rejected-> Client
 //!  Storage ------ Persisted --> |        | ---- Persist ----------> Storage (fsync)
-//!                               +--------+ ---- Apply ------------> state machine
+//!  State machine  Compact ---> |        | ---- Apply/RestoreState -> state machine
+//!                               +--------+
 //! ```
+//!
+//! Snapshots (`docs/protocols/raft.md` § Snapshots and log compaction): the core never sees
+//! inside the state machine. The runtime hands it a serialized state with `Event::Compact`
+//! (the state after the last applied entry); the core keeps it to send to followers whose
+//! entries are gone, and asks for it to be made durable (`LogWrite::Snapshot`) before the log
+//! prefix is dropped (`LogWrite::Compact`), both in the order of `Persist`s. A snapshot received
+//! from a leader comes back out as `Command::RestoreState`.
 //!
 //! A core is deterministic: the same events in the same order yield the same commands.
 //! Ordering rules live in the data: a core withholds a `Send` that depends on durable state
 //! until the `Persisted` event for the `Persist` it depends on arrives, so a runtime may
 //! execute `Send`s at once and `Persist`s in the background, in order.
 
-use crate::types::{Entry, LogIndex, PersistId, RequestId, ServerId, Term};
+use crate::types::{Entry, LogBase, LogIndex, PersistId, RequestId, ServerId, Snapshot, Term};
 use serde::{Deserialize, Serialize};
 
 /// The timers a core asks for. Durations are the runtime's business (it owns the RNG).
@@ -39,6 +47,16 @@ pub enum LogWrite {
         index: LogIndex,
         /// The entry.
         entry: Entry,
+    },
+    /// Make `snapshot` durable, replacing the previous one. Entries it covers stay in the log
+    /// until a `Compact` drops them (always later in the same or a later `Persist`).
+    Snapshot(Snapshot),
+    /// Drop every entry at or below `base.index`: the log now starts after `base` (the index
+    /// and term of its last dropped entry). Entries after it are kept. A durable snapshot
+    /// covers `base.index` (an earlier `Snapshot` write) before this is issued.
+    Compact {
+        /// What the log starts after.
+        base: LogBase,
     },
 }
 
@@ -87,6 +105,19 @@ pub enum Event<M> {
         /// Whose connection closed.
         peer: ServerId,
     },
+    /// The state machine after applying every entry up to `index` (the core's last `Apply`,
+    /// or the last `RestoreState`) serializes to `state`: take it as the snapshot and drop the
+    /// log up to `index`, keeping the last `keep` entries so that a follower briefly behind
+    /// still gets `AppendEntries` (raft.snapshot.take). The one entry point of compaction: a
+    /// runtime sends it at its threshold, a harness whenever its model compacts (`keep = 0`).
+    Compact {
+        /// The applied index the state is at.
+        index: LogIndex,
+        /// The serialized state machine (opaque to the core).
+        state: Vec<u8>,
+        /// Entries at or below `index` to keep in the log.
+        keep: u64,
+    },
 }
 
 /// An output of a core, executed by the runtime.
@@ -120,6 +151,13 @@ pub enum Command<M, H> {
         index: LogIndex,
         /// The entry.
         entry: Entry,
+    },
+    /// Replace the state machine with `snapshot.data`, the state after applying every entry
+    /// up to `snapshot.last_index` (raft.snapshot.install: received from a leader). The next
+    /// `Apply` is `snapshot.last_index + 1`; results of the skipped indices are never produced.
+    RestoreState {
+        /// The snapshot received.
+        snapshot: Snapshot,
     },
     /// The leader appended the client's command at `index` in `term`. The client's answer is
     /// the state machine's result when `index` is applied, provided the entry applied there
@@ -161,7 +199,7 @@ pub struct CoreStatus {
     pub leader: Option<ServerId>,
     /// Highest committed index known.
     pub commit: LogIndex,
-    /// Length of the log.
+    /// Index of the log's last entry (or of the snapshot, when the log is empty after it).
     pub last_index: LogIndex,
 }
 

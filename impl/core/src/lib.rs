@@ -28,4 +28,6 @@ pub mod raft;
 pub mod types;
 
 pub use command::{Command, Core, CoreStatus, Event, LogWrite, Timer};
-pub use types::{Entry, LogIndex, Payload, PersistId, RequestId, ServerId, Term};
+pub use types::{
+    Entry, LogBase, LogIndex, Payload, PersistId, RequestId, ServerId, Snapshot, Term,
+};

@@ -92,3 +92,50 @@ impl Entry {
         }
     }
 }
+
+/// Where a log starts: the index and term of the entry just before its first one (both 0 for a
+/// log from the beginning). After compaction, the entries up to `index` are in a snapshot, and
+/// `term` is still known for the log check at `index`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct LogBase {
+    /// Last index no longer in the log.
+    pub index: LogIndex,
+    /// Its term.
+    pub term: Term,
+}
+
+/// A snapshot (Raft §7, Figure 13): the state machine after applying every entry up to
+/// `last_index`, whose term is `last_term`; `data` is the state machine's own encoding, opaque
+/// to the core.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Last index it covers.
+    pub last_index: LogIndex,
+    /// Term of that entry.
+    pub last_term: Term,
+    /// The serialized state machine.
+    pub data: Vec<u8>,
+}
+
+impl Snapshot {
+    /// Where a log that holds nothing before this snapshot's end starts.
+    pub fn base(&self) -> LogBase {
+        LogBase {
+            index: self.last_index,
+            term: self.last_term,
+        }
+    }
+}
+
+impl fmt::Debug for Snapshot {
+    /// Sizes, not contents: a snapshot's data can be megabytes, and commands are traced.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("last_index", &self.last_index)
+            .field("last_term", &self.last_term)
+            .field("data_bytes", &self.data.len())
+            .finish()
+    }
+}

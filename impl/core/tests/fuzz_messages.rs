@@ -1,20 +1,23 @@
 //! Random event sequences against a 3-server Raft cluster of `RaftCore`s: the cores' own
 //! messages delivered out of order, duplicated or lost, interleaved with forged messages from
 //! random senders (random fields, huge terms and indices included), timers, persist
-//! acknowledgements, client requests and restarts from what was durable. Forged messages go
+//! acknowledgements, client requests, compactions (`Event::Compact` at the applied index,
+//! keeping 0-3 entries; forged `InstallSnapshot`s too) and restarts from what was durable. Forged messages go
 //! through `Message::validate` first, as the node's transport does; what passes must never make
 //! a core panic.
 //!
 //! Besides "no panic", the run checks the positive space: every message a core sends passes
 //! `validate` (so the transport never refuses a correct server), the durable log is written
-//! contiguously, entries are applied in order, and terms never come near overflow.
+//! contiguously, compacted only up to a durable snapshot, entries are applied in order (a
+//! restored snapshot carries the index it was taken at), and terms never come near overflow.
 //!
 //! Reproduce a failure with the seed it prints:
 //! `BALLOT_FUZZ_SEED=0x... cargo test --release -p ballot-core --test fuzz_messages`.
 
-use ballot_core::raft::{HardState, Message, RaftConfig, RaftCore};
+use ballot_core::raft::{DurableLog, HardState, Message, RaftConfig, RaftCore};
 use ballot_core::{
-    Command, Core, Entry, Event, LogIndex, LogWrite, PersistId, RequestId, ServerId, Term, Timer,
+    Command, Core, Entry, Event, LogBase, LogIndex, LogWrite, PersistId, RequestId, ServerId,
+    Snapshot, Term, Timer,
 };
 use std::collections::VecDeque;
 
@@ -69,7 +72,15 @@ impl Rng {
 #[derive(Clone, Debug, Default)]
 struct Disk {
     hard_state: HardState,
+    snapshot: Option<Snapshot>,
+    /// The log holds the entries after this.
+    base: LogBase,
     log: Vec<Entry>,
+}
+
+/// The state a snapshot at `index` carries here: the index itself, so a restore can be checked.
+fn state_at(index: LogIndex) -> Vec<u8> {
+    index.0.to_le_bytes().to_vec()
 }
 
 /// A `Persist` not yet acknowledged.
@@ -92,6 +103,8 @@ struct Cluster {
     /// Messages in flight: (from, to, message).
     network: Vec<(ServerId, ServerId, Message)>,
     next_request: u64,
+    /// `RestoreState` commands executed (installed or restarted-from snapshots).
+    restores: u64,
     forged_refused: u64,
     forged_delivered: u64,
 }
@@ -124,6 +137,7 @@ impl Cluster {
             servers,
             network: Vec::new(),
             next_request: 0,
+            restores: 0,
             forged_refused: 0,
             forged_delivered: 0,
         };
@@ -172,6 +186,19 @@ impl Cluster {
                 | Command::ClientAccepted { .. }
                 | Command::ClientRejected { .. }
                 | Command::ReadReady { .. } => {}
+                Command::RestoreState { snapshot } => {
+                    assert_eq!(
+                        snapshot.data,
+                        state_at(snapshot.last_index),
+                        "server {me} restores the state taken at its index"
+                    );
+                    assert!(
+                        snapshot.last_index.0 >= server.applied,
+                        "server {me} goes back"
+                    );
+                    server.applied = snapshot.last_index.0;
+                    self.restores += 1;
+                }
             }
         }
         assert!(
@@ -194,15 +221,29 @@ impl Cluster {
                 server.disk.hard_state = hard_state;
             }
             for write in p.log {
-                let log = &mut server.disk.log;
+                let disk = &mut server.disk;
+                let first = disk.base.index.0 + 1;
+                let end = first + disk.log.len() as u64;
                 match write {
                     LogWrite::Truncate { from } => {
-                        assert!(from.0 >= 1 && from.0 <= log.len() as u64 + 1, "{from}");
-                        log.truncate(from.0 as usize - 1);
+                        assert!(from.0 >= first && from.0 <= end, "{from}");
+                        disk.log.truncate((from.0 - first) as usize);
                     }
                     LogWrite::Append { index, entry } => {
-                        assert_eq!(index.0, log.len() as u64 + 1, "appends are contiguous");
-                        log.push(entry);
+                        assert_eq!(index.0, end, "appends are contiguous");
+                        disk.log.push(entry);
+                    }
+                    LogWrite::Snapshot(snapshot) => disk.snapshot = Some(snapshot),
+                    LogWrite::Compact { base } => {
+                        let covered = disk.snapshot.as_ref().map_or(0, |s| s.last_index.0);
+                        assert!(
+                            base.index.0 <= covered,
+                            "compaction past the durable snapshot"
+                        );
+                        assert!(base.index >= disk.base.index, "compaction goes forward");
+                        let dropped = (base.index.0 + 1 - first).min(disk.log.len() as u64);
+                        disk.log.drain(..dropped as usize);
+                        disk.base = base;
                     }
                 }
             }
@@ -221,10 +262,36 @@ impl Cluster {
         let server = &mut self.servers[i];
         server.pending.clear();
         server.applied = 0;
-        server.core = RaftCore::restore(
+        // What a storage's recovery does: a log that ends before the snapshot, or disagrees with
+        // it there, starts after it.
+        let disk = &server.disk;
+        let (base, log) = match &disk.snapshot {
+            Some(s) => {
+                let last = disk.base.index.0 + disk.log.len() as u64;
+                let at = s.last_index.0 - disk.base.index.0;
+                let agrees = s.last_index.0 <= last
+                    && s.last_term
+                        == if at == 0 {
+                            disk.base.term
+                        } else {
+                            disk.log[at as usize - 1].term
+                        };
+                if agrees {
+                    (disk.base, disk.log.clone())
+                } else {
+                    (s.base(), Vec::new())
+                }
+            }
+            None => (disk.base, disk.log.clone()),
+        };
+        server.core = RaftCore::restore_compacted(
             server.config.clone(),
-            server.disk.hard_state,
-            server.disk.log.clone(),
+            disk.hard_state,
+            DurableLog {
+                snapshot: disk.snapshot.clone(),
+                base,
+                entries: log,
+            },
         );
         server.core.start();
         self.execute(i);
@@ -271,7 +338,13 @@ impl Cluster {
             35..=59 => self.forge(rng),
             60..=67 => self.handle(i, Event::Timer(Timer::Election)),
             68..=74 => self.handle(i, Event::Timer(Timer::Heartbeat)),
-            75..=95 => self.acknowledge(i, rng.chance(30)),
+            75..=93 => self.acknowledge(i, rng.chance(30)),
+            94..=95 => {
+                let index = self.servers[i].core.applied();
+                let keep = rng.below(4);
+                let state = state_at(index);
+                self.handle(i, Event::Compact { index, state, keep });
+            }
             96..=98 => {
                 if self.servers[i].core.log().len() < MAX_LOG {
                     self.next_request += 1;
@@ -321,14 +394,33 @@ fn forged_entries(rng: &mut Rng, from: u64, term: u64) -> Vec<Entry> {
 
 fn forged_message(rng: &mut Rng, target: &RaftCore) -> Message {
     let current = target.term().0;
-    let last = target.log().len() as u64;
+    let base = target.log_base();
+    let last = base.index.0 + target.log().len() as u64;
     let term = Term(rng.near(current, Message::MAX_TERM.0));
     let term_at = |index: u64| match index {
         0 => 0,
-        i if i <= last => target.log()[i as usize - 1].term.0,
+        i if i < base.index.0 => 1,
+        i if i == base.index.0 => base.term.0,
+        i if i <= last => target.log()[(i - base.index.0) as usize - 1].term.0,
         _ => current,
     };
-    match rng.below(8) {
+    match rng.below(9) {
+        6 => {
+            let last_index = rng.near(last, Message::MAX_INDEX.0);
+            let last_term = if rng.chance(70) {
+                term_at(last_index).min(term.0)
+            } else {
+                rng.near(current, Message::MAX_TERM.0)
+            };
+            Message::InstallSnapshot {
+                term,
+                snapshot: Snapshot {
+                    last_index: LogIndex(last_index),
+                    last_term: Term(last_term),
+                    data: state_at(LogIndex(last_index)),
+                },
+            }
+        }
         0 | 1 => {
             let last_log_index = rng.near(last, Message::MAX_INDEX.0);
             let last_log_term = if rng.chance(70) {
@@ -391,7 +483,7 @@ fn forged_message(rng: &mut Rng, target: &RaftCore) -> Message {
             term,
             ctx: rng.below(4),
         },
-        6 => Message::ReadIndexResponse {
+        7 => Message::ReadIndexResponse {
             term,
             ctx: rng.below(4),
             read_index: rng
@@ -445,6 +537,10 @@ struct Totals {
     committed: u64,
     /// Segments in which a forged term took a server to `MAX_TERM`.
     at_max_term: u64,
+    /// Snapshots restored (installed from a leader or a forger, or restarted from).
+    restores: u64,
+    /// Servers whose log was compacted (a base above 0) at the end of a segment.
+    compacted: u64,
 }
 
 /// 10^6 events in all, in fresh clusters of [`SEGMENT_EVENTS`]: alternately plain Raft and
@@ -468,6 +564,12 @@ fn validated_random_messages_never_make_a_core_panic() {
         }
         totals.forged_delivered += cluster.forged_delivered;
         totals.forged_refused += cluster.forged_refused;
+        totals.restores += cluster.restores;
+        totals.compacted += cluster
+            .servers
+            .iter()
+            .filter(|s| s.core.log_base().index.0 > 0)
+            .count() as u64;
         totals.committed += cluster
             .servers
             .iter()
@@ -487,4 +589,5 @@ fn validated_random_messages_never_make_a_core_panic() {
     assert!(totals.forged_delivered > 100_000, "{totals:?}");
     assert!(totals.forged_refused > 10_000, "{totals:?}");
     assert!(totals.committed > 1_000, "{totals:?}");
+    assert!(totals.restores > 100 && totals.compacted > 10, "{totals:?}");
 }

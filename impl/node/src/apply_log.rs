@@ -102,6 +102,40 @@ impl<R: Clone> ApplyLog<R> {
         }
     }
 
+    /// Publishes `index` without results for the indices up to it: the state machine was
+    /// replaced by a snapshot taken there. Readers waiting at or below it find
+    /// [`Applied::Expired`] (their entry's result was never produced here; a session's retry is
+    /// answered from the replicated session table).
+    ///
+    /// # Panics
+    /// If `index` is below the last published index (a snapshot only moves forward).
+    pub fn skip_to(&self, index: LogIndex) {
+        {
+            let mut results = self.results.lock();
+            let next = results.first + results.slots.len() as u64;
+            assert!(index.0 + 1 >= next, "skip back to {index} from {next}");
+            results.slots.clear();
+            results.first = index.0 + 1;
+        }
+        self.applied.store(index.0, Ordering::Release);
+        let ready: Vec<Waker> = {
+            let mut waiters = self.waiters.lock();
+            let mut ready = Vec::new();
+            waiters.retain(|(wanted, waker)| {
+                if *wanted <= index.0 {
+                    ready.push(waker.clone());
+                    false
+                } else {
+                    true
+                }
+            });
+            ready
+        };
+        for waker in ready {
+            waker.wake();
+        }
+    }
+
     /// The result at `index` if it is published.
     pub fn get(&self, index: LogIndex) -> Option<Applied<R>> {
         if self.applied.load(Ordering::Acquire) < index.0 {
@@ -159,6 +193,29 @@ mod tests {
             })
         );
         assert_eq!(log.get(LogIndex(4)), None);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_skips_indices_and_wakes_their_waiters_with_expired() {
+        let log = std::sync::Arc::new(ApplyLog::new(8));
+        log.publish(LogIndex(1), Term(1), 'a');
+        let reader = {
+            let log = log.clone();
+            tokio::spawn(async move { log.wait(LogIndex(3)).await })
+        };
+        tokio::task::yield_now().await;
+        log.skip_to(LogIndex(5));
+        assert_eq!(reader.await.unwrap(), Applied::Expired);
+        assert_eq!(log.applied(), LogIndex(5));
+        assert_eq!(log.get(LogIndex(1)), Some(Applied::Expired));
+        log.publish(LogIndex(6), Term(2), 'f');
+        assert_eq!(
+            log.get(LogIndex(6)),
+            Some(Applied::Result {
+                term: Term(2),
+                result: 'f'
+            })
+        );
     }
 
     #[tokio::test]

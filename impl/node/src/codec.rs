@@ -29,8 +29,18 @@ pub const READ_CHUNK_MAX_BYTES: usize = 64 * 1024;
 
 /// Wire version; a `Hello` with another one is refused. 2: [`Frame::Read`], and
 /// [`KvOp::Windowed`] with its refusals (a version-1 server could not decode them). 3: the
-/// `round` of AppendEntries and its response, and `ReadIndex`/`ReadIndexResponse` (raft.read.*).
+/// `round` of AppendEntries and its response, `ReadIndex`/`ReadIndexResponse` (raft.read.*),
+/// Raft's `InstallSnapshot` and [`Frame::PeerChunk`].
 pub const WIRE_VERSION: u16 = 3;
+
+/// Largest peer message a receiver reassembles from [`Frame::PeerChunk`]s (128 MiB): in
+/// practice an `InstallSnapshot`, so this bounds the state machine a leader can send to a
+/// follower (a bigger one is not sent, and logged). The buffer grows with the chunks that
+/// arrived, never with a length a peer announced.
+pub const MAX_PEER_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
+
+/// Bytes of a peer message per [`Frame::PeerChunk`]: half a frame.
+pub const PEER_CHUNK_BYTES: usize = MAX_FRAME_BYTES / 2;
 
 /// Opens every `Hello`, so that a stray client of another protocol is refused at once.
 pub const MAGIC: [u8; 4] = *b"BALT";
@@ -127,6 +137,79 @@ pub enum Frame<M> {
         /// How the server serves it.
         consistency: Consistency,
     },
+    /// Part of a peer message too big for one frame (a snapshot): the postcard encoding of the
+    /// message, cut into consecutive chunks of at most [`PEER_CHUNK_BYTES`]; the receiver
+    /// decodes it after the chunk with `more == false`. Nothing else travels between a
+    /// message's chunks on a connection.
+    PeerChunk {
+        /// Whether more chunks of this message follow.
+        more: bool,
+        /// The next bytes of the encoding.
+        bytes: Vec<u8>,
+    },
+}
+
+/// Appends `msg` to `buf` as one [`Frame::Peer`], or, when that exceeds a frame, as
+/// [`Frame::PeerChunk`]s. A message above [`MAX_PEER_MESSAGE_BYTES`] is refused
+/// ([`FrameError::Oversized`]); nothing is appended then.
+pub fn encode_peer<M: Serialize>(msg: &M, buf: &mut Vec<u8>) -> Result<(), FrameError> {
+    let frame = Frame::Peer(msg);
+    match encode_into(&frame, buf) {
+        Err(FrameError::Oversized { .. }) => {}
+        other => return other,
+    }
+    let whole = postcard::to_allocvec(msg).map_err(FrameError::Encode)?;
+    if whole.len() > MAX_PEER_MESSAGE_BYTES {
+        return Err(FrameError::Oversized { len: whole.len() });
+    }
+    let count = whole.len().div_ceil(PEER_CHUNK_BYTES);
+    for (k, chunk) in whole.chunks(PEER_CHUNK_BYTES).enumerate() {
+        let frame: Frame<()> = Frame::PeerChunk {
+            more: k + 1 < count,
+            bytes: chunk.to_vec(),
+        };
+        encode_into(&frame, buf).expect("a chunk fits a frame");
+    }
+    Ok(())
+}
+
+/// Reassembles a peer message from [`Frame::PeerChunk`]s, bounded by [`MAX_PEER_MESSAGE_BYTES`].
+#[derive(Debug, Default)]
+pub struct PeerChunks {
+    bytes: Vec<u8>,
+}
+
+impl PeerChunks {
+    /// Adds a chunk; returns the message after the last one. An error (the bound exceeded, an
+    /// undecodable message) names what went wrong; the connection should be closed.
+    pub fn push<M: DeserializeOwned>(
+        &mut self,
+        more: bool,
+        chunk: &[u8],
+    ) -> Result<Option<M>, String> {
+        let total = self.bytes.len() + chunk.len();
+        if total > MAX_PEER_MESSAGE_BYTES {
+            return Err(format!(
+                "a chunked peer message of more than {total} bytes, above {MAX_PEER_MESSAGE_BYTES}"
+            ));
+        }
+        self.bytes.extend_from_slice(chunk);
+        if more {
+            return Ok(None);
+        }
+        let bytes = std::mem::take(&mut self.bytes);
+        postcard::from_bytes(&bytes).map(Some).map_err(|e| {
+            format!(
+                "undecodable chunked peer message of {} bytes: {e}",
+                bytes.len()
+            )
+        })
+    }
+
+    /// Whether a message is partly received.
+    pub fn is_partial(&self) -> bool {
+        !self.bytes.is_empty()
+    }
 }
 
 /// Why a frame could not be read or written.
@@ -609,6 +692,68 @@ mod tests {
             consistency: Consistency::Sequential,
         };
         assert_eq!(body(&read), 7);
+        let chunk = Frame::PeerChunk {
+            more: false,
+            bytes: vec![],
+        };
+        assert_eq!(body(&chunk), 8);
+    }
+
+    /// A message bigger than a frame travels as chunks and comes back whole; one above the
+    /// bound is refused on both sides.
+    #[test]
+    fn a_peer_message_above_a_frame_is_chunked_and_reassembled() {
+        let big = Message::InstallSnapshot {
+            term: Term(3),
+            snapshot: ballot_core::Snapshot {
+                last_index: ballot_core::LogIndex(9),
+                last_term: Term(2),
+                data: (0..3 * MAX_FRAME_BYTES).map(|i| i as u8).collect(),
+            },
+        };
+        let mut buf = Vec::new();
+        encode_peer(&big, &mut buf).unwrap();
+        let mut chunks = PeerChunks::default();
+        let mut rest = &buf[..];
+        let mut frames = 0;
+        let mut whole = None;
+        while !rest.is_empty() {
+            let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+            assert!(len <= MAX_FRAME_BYTES);
+            let Frame::<Message>::PeerChunk { more, bytes } = decode(&rest[4..4 + len]).unwrap()
+            else {
+                panic!("not a chunk")
+            };
+            frames += 1;
+            whole = chunks.push::<Message>(more, &bytes).unwrap();
+            assert_eq!(whole.is_some(), !more);
+            rest = &rest[4 + len..];
+        }
+        assert_eq!(frames, 7); // 1.5 MiB + header in 256 KiB chunks
+        assert_eq!(whole, Some(big));
+        assert!(!chunks.is_partial());
+        // A small message stays one Peer frame.
+        let mut small = Vec::new();
+        let hb = Message::RequestVoteResponse {
+            term: Term(1),
+            granted: true,
+        };
+        encode_peer(&hb, &mut small).unwrap();
+        assert!(matches!(
+            decode::<Message>(&small[4..]).unwrap(),
+            Frame::Peer(_)
+        ));
+        // The receiver's bound: a sender that keeps saying "more" is cut off.
+        let mut endless = PeerChunks::default();
+        let chunk = vec![0u8; PEER_CHUNK_BYTES];
+        let mut refused = None;
+        for _ in 0..=MAX_PEER_MESSAGE_BYTES / PEER_CHUNK_BYTES {
+            if let Err(e) = endless.push::<Message>(true, &chunk) {
+                refused = Some(e);
+                break;
+            }
+        }
+        assert!(refused.unwrap().contains("above 134217728"));
     }
 
     #[tokio::test]

@@ -295,7 +295,7 @@ pub enum KvOutcome {
 
 /// What a session remembers of an applied request, to answer a duplicate of it: one byte, so a
 /// full window costs [`MAX_SESSION_WINDOW`] bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Remembered {
     /// A put: answered `Done` again.
     Put,
@@ -317,7 +317,7 @@ impl Remembered {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct SessionRecord {
     /// Log index of the newest entry naming this session (at first, its registration).
     active_at: LogIndex,
@@ -365,7 +365,7 @@ impl SessionRecord {
 }
 
 /// The session table: bounded, evicting by log index only, so replicas evict identically.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Sessions {
     by_client: BTreeMap<ClientId, SessionRecord>,
     /// `active_at` → session. An entry names at most one session, so keys are unique.
@@ -406,10 +406,41 @@ impl Sessions {
         assert!(self.by_client.len() <= MAX_SESSIONS);
         assert_eq!(self.by_client.len(), self.by_activity.len());
     }
+
+    /// What `check` and the records' own assertions rely on, for a table decoded from a
+    /// snapshot (which came from a file or a peer): an error instead of a later panic.
+    fn validate(&self) -> Result<(), String> {
+        if self.by_client.len() > MAX_SESSIONS {
+            return Err(format!(
+                "{} sessions, above {MAX_SESSIONS}",
+                self.by_client.len()
+            ));
+        }
+        if self.by_client.len() != self.by_activity.len() {
+            return Err("session indices disagree".into());
+        }
+        for (client, record) in &self.by_client {
+            if self.by_activity.get(&record.active_at) != Some(client) {
+                return Err(format!(
+                    "session {client} is not indexed at {}",
+                    record.active_at
+                ));
+            }
+            let len = record.results.len() as u64;
+            if len > MAX_SESSION_WINDOW || record.results.back().is_some_and(Option::is_none) {
+                return Err(format!("session {client} has a malformed window"));
+            }
+            if record.first_outstanding == 0 {
+                return Err(format!("session {client} has first_outstanding 0"));
+            }
+        }
+        Ok(())
+    }
 }
 
-/// The state machine: the map and the client sessions, both replicated.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The state machine: the map and the client sessions, both replicated; a snapshot holds both
+/// (exactly-once depends on the session table as much as on the map).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStore {
     map: BTreeMap<String, String>,
     sessions: Sessions,
@@ -446,6 +477,17 @@ impl KvStore {
             } => self.apply_in_session(index, session, first_outstanding, *op),
             op => execute(&mut self.map, op),
         }
+    }
+
+    /// An entry at `index` that changes nothing here (a leader's no-op, an op this build cannot
+    /// decode) was applied: only the applied index moves, so that a snapshot taken there says
+    /// the index it is at.
+    ///
+    /// # Panics
+    /// If `index` is not above the last applied index.
+    pub fn skip(&mut self, index: LogIndex) {
+        assert!(index > self.applied, "index {index} applied out of order");
+        self.applied = index;
     }
 
     fn apply_in_session(
@@ -513,7 +555,36 @@ impl KvStore {
     pub fn sessions(&self) -> usize {
         self.sessions.by_client.len()
     }
+
+    /// The whole state as a snapshot's data: a format byte, then postcard.
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        postcard::to_extend(self, vec![SNAPSHOT_FORMAT]).expect("the store always encodes")
+    }
+
+    /// The state a snapshot's data holds, which must be at `index`; an error names what is
+    /// wrong (the data came from a file or a peer).
+    pub fn decode_snapshot(index: LogIndex, data: &[u8]) -> Result<KvStore, String> {
+        let (&format, body) = data.split_first().ok_or("empty KV snapshot")?;
+        if format != SNAPSHOT_FORMAT {
+            return Err(format!(
+                "KV snapshot format {format}, expected {SNAPSHOT_FORMAT}"
+            ));
+        }
+        let store: KvStore =
+            postcard::from_bytes(body).map_err(|e| format!("undecodable KV snapshot: {e}"))?;
+        if store.applied != index {
+            return Err(format!(
+                "KV snapshot is at index {}, the log's snapshot at {index}",
+                store.applied
+            ));
+        }
+        store.sessions.validate()?;
+        Ok(store)
+    }
 }
+
+/// The first byte of a KV snapshot: its encoding's version.
+pub const SNAPSHOT_FORMAT: u8 = 1;
 
 /// The store shared between the node loop, which applies committed entries to it, and the
 /// client connections, which read it for [`Consistency::Sequential`] gets. One lock (from the
@@ -533,6 +604,11 @@ impl SharedStore {
         self.0.lock().apply(index, op)
     }
 
+    /// An entry that changes nothing was applied at `index` ([`KvStore::skip`]).
+    pub fn skip(&self, index: LogIndex) {
+        self.0.lock().skip(index)
+    }
+
     /// `key`'s value in the applied state now, and the index that state is at.
     pub fn get(&self, key: &str) -> (Option<String>, LogIndex) {
         let store = self.0.lock();
@@ -542,6 +618,19 @@ impl SharedStore {
     /// A copy of the whole state (tests and diagnostics).
     pub fn snapshot(&self) -> KvStore {
         self.0.lock().clone()
+    }
+
+    /// The state as a snapshot's data ([`KvStore::encode_snapshot`]).
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        self.0.lock().encode_snapshot()
+    }
+
+    /// Replaces the state with a snapshot's ([`KvStore::decode_snapshot`]); on an error the
+    /// state is unchanged.
+    pub fn restore(&self, index: LogIndex, data: &[u8]) -> Result<(), String> {
+        let store = KvStore::decode_snapshot(index, data)?;
+        *self.0.lock() = store;
+        Ok(())
     }
 }
 
@@ -747,6 +836,47 @@ mod tests {
 
     fn del(key: &str) -> KvOp {
         KvOp::Delete { key: key.into() }
+    }
+
+    /// A snapshot holds the map and the session table: a retry of a request applied before
+    /// the snapshot is still a duplicate after a restore (exactly-once across compaction).
+    #[test]
+    fn a_snapshot_restores_the_sessions_so_a_retry_after_it_is_a_duplicate() {
+        let mut log = Log::new();
+        let c = log.register();
+        log.step(windowed(c, 1, 1, put("k", "first")));
+        log.step(windowed(c, 2, 1, del("gone")));
+        let data = log.kv.encode_snapshot();
+        let restored = KvStore::decode_snapshot(LogIndex(3), &data).unwrap();
+        assert_eq!(restored, log.kv);
+        let mut after = Log {
+            kv: restored,
+            next: 4,
+        };
+        after.step(put("k", "other")); // another client's write
+                                       // The retry of request 1 is answered from the table, not applied again.
+        assert_eq!(
+            after.step(windowed(c, 1, 1, put("k", "first"))),
+            KvResult::Done
+        );
+        assert_eq!(after.kv.get("k").as_deref(), Some("other"));
+        assert_eq!(
+            after.step(windowed(c, 2, 1, del("gone"))),
+            KvResult::Deleted(false)
+        );
+        // A snapshot must be at the index it claims, and be whole.
+        assert!(KvStore::decode_snapshot(LogIndex(4), &data)
+            .unwrap_err()
+            .contains("at index 3, the log's snapshot at 4"));
+        assert!(
+            KvStore::decode_snapshot(LogIndex(3), &data[..data.len() - 1])
+                .unwrap_err()
+                .starts_with("undecodable KV snapshot")
+        );
+        let mut broken = log.kv.clone();
+        broken.sessions.by_activity.clear();
+        let err = KvStore::decode_snapshot(LogIndex(3), &broken.encode_snapshot()).unwrap_err();
+        assert_eq!(err, "session indices disagree");
     }
 
     /// What session `client` remembers: the window's start and how many slots it holds.

@@ -6,7 +6,8 @@ use crate::codec::NodeStatus;
 use crate::kv::{KvOp, KvResult, SharedStore};
 use crate::mailbox::{mailbox, Sender};
 use crate::runtime::{
-    self, LoopInputs, NodeError, Shared, StateMachine, Timing, PROPOSAL_QUEUE_CAPACITY,
+    self, LoopInputs, NodeError, Shared, SnapshotPolicy, StateMachine, Timing,
+    PROPOSAL_QUEUE_CAPACITY,
 };
 use crate::server::{self, ServerContext, ServerLimits, StatusCell};
 use crate::storage::{FileStorage, Storage};
@@ -14,7 +15,7 @@ use crate::sync::Arc;
 use crate::timers::TokioTimers;
 use crate::tls::NodeSecurity;
 use crate::transport::{TcpTransport, INBOUND_QUEUE_CAPACITY};
-use ballot_core::raft::{HardState, Message, RaftConfig, RaftCore};
+use ballot_core::raft::{DurableLog, HardState, Message, RaftConfig, RaftCore};
 use ballot_core::{Entry, LogIndex, Payload, ServerId};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -70,6 +71,8 @@ pub struct RaftNodeConfig {
     /// Mutual TLS with peers and TLS for clients (`--tls-cert/--tls-key/--tls-ca`), or
     /// plaintext (`--insecure-plaintext`).
     pub security: NodeSecurity,
+    /// When to take snapshots (`--snapshot-every`, `--snapshot-keep`).
+    pub snapshots: SnapshotPolicy,
 }
 
 /// The KV store as a state machine over log entries; client sessions live in the store, so a
@@ -98,18 +101,32 @@ impl StateMachine for KvStateMachine {
     type Result = KvResult;
 
     fn apply(&mut self, index: LogIndex, entry: &Entry) -> KvResult {
+        // Entries that change nothing still move the store's applied index: a snapshot taken
+        // at a no-op must say it is at the no-op's index.
         match &entry.payload {
-            Payload::Noop => KvResult::Noop,
+            Payload::Noop => {
+                self.store.skip(index);
+                KvResult::Noop
+            }
             Payload::Command(bytes) => match postcard::from_bytes::<KvOp>(bytes) {
                 Ok(op) => self.store.apply(index, op),
                 Err(e) => {
                     // Only validated ops enter the log; an undecodable one came from a newer
                     // build. Every replica skips it identically, so state stays consistent.
                     tracing::error!(index = %index, error = %e, "undecodable KV op skipped");
+                    self.store.skip(index);
                     KvResult::Noop
                 }
             },
         }
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.store.encode_snapshot()
+    }
+
+    fn restore(&mut self, index: LogIndex, data: &[u8]) -> Result<(), String> {
+        self.store.restore(index, data)
     }
 }
 
@@ -140,21 +157,28 @@ impl RunningNode {
 }
 
 /// The recovery path of every Raft node: reads `storage` and rebuilds the core from what is
-/// durable (a follower with commit 0, as after any restart). `ballot node` and the conformance
-/// harness both restart through here.
+/// durable (a follower whose commit is its snapshot's index, 0 without one; the core's `start`
+/// restores the state machine from the snapshot). `ballot node` and the conformance harness
+/// both restart through here.
 pub fn recover<S: Storage<HardState>>(
     storage: &mut S,
     config: RaftConfig,
 ) -> Result<RaftCore, NodeError> {
     let recovered = storage.recover()?;
     tracing::info!(
-        node = %config.id, term = %recovered.hard_state.term, log = recovered.log.len(),
+        node = %config.id, term = %recovered.hard_state.term,
+        snapshot = ?recovered.snapshot.as_ref().map(|s| (s.last_index, s.data.len())),
+        base = %recovered.base.index, log = recovered.log.len(),
         torn_tail_bytes = recovered.torn_tail_bytes, "recovered"
     );
-    Ok(RaftCore::restore(
+    Ok(RaftCore::restore_compacted(
         config,
         recovered.hard_state,
-        recovered.log,
+        DurableLog {
+            snapshot: recovered.snapshot,
+            base: recovered.base,
+            entries: recovered.log,
+        },
     ))
 }
 
@@ -216,10 +240,14 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
         applied,
         status: status.clone(),
     };
+    // Nothing asks for compaction from outside in a node: the policy decides.
+    let (_compact_tx, compact_rx) = mailbox(1);
     let inputs = LoopInputs {
         proposals: proposals_rx,
         peer_lost: peer_lost_rx,
         shutdown: shutdown_rx,
+        compact: compact_rx,
+        snapshots: config.snapshots,
     };
     let id = config.id;
     let task = tokio::spawn(async move {
@@ -247,4 +275,35 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
         shutdown: shutdown_tx,
         task,
     })
+}
+
+#[cfg(all(test, not(ballot_loom)))]
+mod tests {
+    use super::*;
+    use crate::kv::KvOp;
+    use ballot_core::Term;
+
+    /// A snapshot taken right after a leader's no-op is at the no-op's index: restoring it
+    /// there succeeds (the store's applied index moves on no-ops too).
+    #[test]
+    fn a_snapshot_taken_at_a_noop_restores_at_its_index() {
+        let mut sm = KvStateMachine::default();
+        let put = KvOp::Put {
+            key: "k".into(),
+            value: "v".into(),
+        };
+        let put = Entry::command(Term(1), postcard::to_allocvec(&put).unwrap());
+        sm.apply(LogIndex(1), &Entry::noop(Term(1)));
+        sm.apply(LogIndex(2), &put);
+        sm.apply(LogIndex(3), &Entry::noop(Term(2)));
+        let data = sm.snapshot();
+        let mut restored = KvStateMachine::default();
+        restored.restore(LogIndex(3), &data).unwrap();
+        assert_eq!(restored.store().get("k"), (Some("v".into()), LogIndex(3)));
+        // Entries after it apply from index 4.
+        assert_eq!(
+            restored.apply(LogIndex(4), &Entry::noop(Term(2))),
+            KvResult::Noop
+        );
+    }
 }

@@ -11,6 +11,12 @@
 //!      └──────────────────────────────────────────────────────────┘
 //! ```
 //!
+//! Snapshots: every [`SnapshotPolicy::every`] applied entries (or when a harness asks through
+//! [`LoopInputs::compact`]) the loop serializes the state machine and hands it to the core as
+//! `Event::Compact`; the core's `Persist` then writes the snapshot and drops the log prefix, in
+//! order with every other persist. `Command::RestoreState` (a snapshot received from a leader,
+//! or the one a node restarted from) replaces the state machine.
+//!
 //! Durations live here, not in the core: election timeouts are drawn from the runtime's seeded
 //! RNG, so a run is reproducible from its seed.
 
@@ -61,6 +67,38 @@ pub trait StateMachine: Send + 'static {
     type Result: Clone + Send + Sync + 'static;
     /// Applies the entry committed at `index`.
     fn apply(&mut self, index: LogIndex, entry: &Entry) -> Self::Result;
+    /// The state after the last applied entry, serialized: a snapshot's data.
+    fn snapshot(&self) -> Vec<u8>;
+    /// Replaces the state with `data`, a snapshot of the state after applying every entry up
+    /// to `index`. An error names what is wrong with the data (it came from a peer or a file).
+    fn restore(&mut self, index: LogIndex, data: &[u8]) -> Result<(), String>;
+}
+
+/// When the node loop compacts its log (`ballot node --snapshot-every N --snapshot-keep K`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    /// Take a snapshot once this many entries were applied since the last one (0: never).
+    pub every: u64,
+    /// Entries at or below the snapshot's index kept in the log, so that a follower briefly
+    /// behind still gets `AppendEntries` rather than the whole state.
+    pub keep: u64,
+}
+
+impl SnapshotPolicy {
+    /// No snapshots at the loop's own initiative (the conformance harness compacts on request).
+    pub const NEVER: SnapshotPolicy = SnapshotPolicy { every: 0, keep: 0 };
+}
+
+impl Default for SnapshotPolicy {
+    /// Every 10,000 applied entries, keeping 1,000 (`docs/protocols/raft.md` § Snapshots): with
+    /// 100-byte commands the log stays under about 1.5 MB and a snapshot is written at most
+    /// once per 10,000 writes.
+    fn default() -> Self {
+        SnapshotPolicy {
+            every: 10_000,
+            keep: 1_000,
+        }
+    }
 }
 
 /// Why a node stopped on its own.
@@ -78,6 +116,15 @@ pub enum NodeError {
     /// Binding or serving failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A snapshot could not be restored into the state machine: the node cannot serve a state
+    /// it does not have.
+    #[error("restoring the snapshot at index {index}: {reason}")]
+    Snapshot {
+        /// The snapshot's last index.
+        index: LogIndex,
+        /// What the state machine found wrong.
+        reason: String,
+    },
 }
 
 /// Handles shared between the node loop and the rest of the process.
@@ -98,6 +145,20 @@ pub struct LoopInputs {
     pub peer_lost: Receiver<ServerId>,
     /// Closing it (or sending) stops the loop.
     pub shutdown: Receiver<()>,
+    /// Compaction on request: each value received compacts up to the applied index now,
+    /// keeping that many entries (a harness's `compact`, with 0).
+    pub compact: Receiver<u64>,
+    /// Compaction at the loop's own initiative.
+    pub snapshots: SnapshotPolicy,
+}
+
+/// What the loop knows of its state machine's position, from the commands it executed.
+#[derive(Clone, Copy, Debug, Default)]
+struct Position {
+    /// Index of the last entry applied (or of the snapshot restored last).
+    applied: LogIndex,
+    /// Index of the last snapshot taken or restored.
+    snapshot: LogIndex,
 }
 
 /// Sees the core after every event, once that event's commands were executed: how a
@@ -181,6 +242,7 @@ where
     let mut next_request = 0u64;
     // Closed peer connections waiting out their jitter before the core hears of them.
     let mut lost: Vec<(tokio::time::Instant, ServerId)> = Vec::new();
+    let mut position = Position::default();
     core.start();
     let result = loop {
         let commands = core.take_commands();
@@ -197,6 +259,7 @@ where
             &mut pending,
             &mut rng,
             timing,
+            &mut position,
         ) {
             break Err(e);
         }
@@ -210,6 +273,19 @@ where
             commit: status.commit.0,
             last_index: status.last_index.0,
         });
+        let due = inputs.snapshots.every > 0
+            && position.applied.0 >= position.snapshot.0 + inputs.snapshots.every;
+        if due {
+            position.snapshot = position.applied;
+            let event = Event::Compact {
+                index: position.applied,
+                state: state_machine.snapshot(),
+                keep: inputs.snapshots.keep,
+            };
+            tracing::debug!(node = %id, index = %position.applied, "taking a snapshot");
+            core.handle(event);
+            continue;
+        }
         let event = tokio::select! {
             biased;
             _ = inputs.shutdown.recv() => break Ok(()),
@@ -223,6 +299,14 @@ where
                 None => break Err(NodeError::TransportClosed),
             },
             timer = timers.fired() => Event::Timer(timer),
+            Some(keep) = inputs.compact.recv() => {
+                position.snapshot = position.applied;
+                Event::Compact {
+                    index: position.applied,
+                    state: state_machine.snapshot(),
+                    keep,
+                }
+            }
             Some(peer) = inputs.peer_lost.recv() => {
                 // Handed to the core after a random delay (see PEER_LOST_JITTER_MS).
                 let jitter = rng.range(0, PEER_LOST_JITTER_MS);
@@ -310,6 +394,7 @@ fn execute<M, H, T, Tm, SM>(
     pending: &mut BTreeMap<RequestId, (Sender<ProposalReply>, LogIndex)>,
     rng: &mut SeededRng,
     timing: Timing,
+    position: &mut Position,
 ) -> Result<(), NodeError>
 where
     T: Transport<M>,
@@ -345,6 +430,19 @@ where
             Command::Apply { index, entry } => {
                 let result = state_machine.apply(index, &entry);
                 applied.publish(index, entry.term, result);
+                position.applied = index;
+            }
+            Command::RestoreState { snapshot } => {
+                let index = snapshot.last_index;
+                state_machine
+                    .restore(index, &snapshot.data)
+                    .map_err(|reason| NodeError::Snapshot { index, reason })?;
+                applied.skip_to(index);
+                *position = Position {
+                    applied: index,
+                    snapshot: index,
+                };
+                tracing::info!(index = %index, bytes = snapshot.data.len(), "state restored from a snapshot");
             }
             Command::ClientAccepted {
                 request,

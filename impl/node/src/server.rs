@@ -16,7 +16,7 @@
 
 use crate::apply_log::{Applied, ApplyLog};
 use crate::codec::{
-    encode_into, read_frame_within, write_frame, Caller, Frame, FrameError, NodeStatus,
+    encode_into, read_frame_within, write_frame, Caller, Frame, FrameError, NodeStatus, PeerChunks,
     ReadDeadlines, MAGIC, WIRE_VERSION,
 };
 use crate::kv::{Consistency, KvOp, KvOutcome, KvResult, SharedStore};
@@ -409,9 +409,25 @@ where
         idle: None,
         frame: Some(ctx.limits.frame_timeout),
     };
+    let mut chunks = PeerChunks::default();
     loop {
-        match read_frame_within::<M, _>(reader, body, deadlines).await {
-            Ok(Frame::Peer(msg)) => {
+        let msg = match read_frame_within::<M, _>(reader, body, deadlines).await {
+            Ok(Frame::Peer(_)) if chunks.is_partial() => {
+                return Err(format!(
+                    "peer {peer} interleaved a message with a chunked one"
+                ));
+            }
+            Ok(Frame::Peer(msg)) => Some(msg),
+            Ok(Frame::PeerChunk { more, bytes }) => chunks
+                .push(more, &bytes)
+                .map_err(|reason| format!("peer {peer}: {reason}"))?,
+            Ok(_) => return Err(format!("peer {peer} sent a non-peer frame")),
+            Err(FrameError::Closed) => return Ok(()),
+            Err(e) => return Err(format!("peer {peer}: {e}")),
+        };
+        match msg {
+            None => {} // more chunks follow
+            Some(msg) => {
                 if let Err(reason) = msg.validate() {
                     tracing::warn!(node = %ctx.id, peer = %peer, %reason, "invalid peer message refused");
                     return Err(format!("peer {peer}: invalid message: {reason}"));
@@ -424,9 +440,6 @@ where
                     Err(SendError::Closed(_)) => return Ok(()),
                 }
             }
-            Ok(_) => return Err(format!("peer {peer} sent a non-peer frame")),
-            Err(FrameError::Closed) => return Ok(()),
-            Err(e) => return Err(format!("peer {peer}: {e}")),
         }
     }
 }

@@ -1,11 +1,17 @@
 //! Durable storage: the `Storage` trait the runtime executes `Persist` commands against, the
 //! on-disk implementation ([`FileStorage`]) and an in-memory one for tests and harnesses.
 //!
-//! On disk, a directory holds three files:
+//! On disk, a directory holds four files:
 //! - `log`: append-only records `len:u32le | crc(payload):u32le | crc(first 8 bytes):u32le |
 //!   payload`, the payload a postcard [`LogRecord`] (an append or a truncation). Truncation is
 //!   itself a record, so the file is only ever appended to (and cut back to its valid prefix
-//!   after a torn tail on recovery).
+//!   after a torn tail on recovery). After a compaction it is rewritten whole (`log.tmp`,
+//!   fsync, rename, fsync the directory), starting with a [`LogRecord::Start`] that names the
+//!   index and term it starts after.
+//! - `snapshot` (once the log was compacted): `crc(body):u32le | len:u64le | body`, the body a
+//!   postcard [`Snapshot`]; replaced atomically like `hardstate`, and always made durable
+//!   before the log prefix it covers is dropped, so every crash between the steps leaves a
+//!   snapshot and a log that together hold every entry (see [`FileStorage::recover`]).
 //! - `hardstate`: `crc:u32le | len:u32le | payload`, replaced atomically (write `hardstate.tmp`,
 //!   fsync, rename, fsync the directory).
 //! - `LOCK`: held with an exclusive advisory lock ([`File::try_lock`]) for as long as the
@@ -25,7 +31,7 @@
 
 use crate::sync::{Arc, Mutex};
 use ballot_core::raft::HardState;
-use ballot_core::{Entry, LogIndex, LogWrite, Term};
+use ballot_core::{Entry, LogBase, LogIndex, LogWrite, Snapshot, Term};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -49,6 +55,12 @@ pub enum LogRecord {
     Truncate {
         /// First deleted index.
         from: LogIndex,
+    },
+    /// The log starts after `base` (the first record of a compacted log, and only there).
+    /// Appended last: the earlier variants keep their encoding.
+    Start {
+        /// The last compacted index and its term.
+        base: LogBase,
     },
 }
 
@@ -104,8 +116,9 @@ pub enum StorageError {
 pub trait RecoverableHardState {
     /// The current term it records.
     fn term(&self) -> Term;
-    /// The hard state implied by `log` alone: its highest term, no vote.
-    fn from_log(log: &[Entry]) -> Self;
+    /// The hard state implied by the log alone, whose highest term is `term`: that term, no
+    /// vote.
+    fn from_log_term(term: Term) -> Self;
 }
 
 impl RecoverableHardState for HardState {
@@ -113,9 +126,9 @@ impl RecoverableHardState for HardState {
         self.term
     }
 
-    fn from_log(log: &[Entry]) -> Self {
+    fn from_log_term(term: Term) -> Self {
         HardState {
-            term: log.iter().map(|e| e.term).max().unwrap_or_default(),
+            term,
             voted_for: None,
         }
     }
@@ -126,7 +139,11 @@ impl RecoverableHardState for HardState {
 pub struct Recovered<H> {
     /// The last hard state written (default when none was).
     pub hard_state: H,
-    /// The log; index `i` is element `i - 1`.
+    /// The latest snapshot (none before the first compaction).
+    pub snapshot: Option<Snapshot>,
+    /// What the log starts after: at most the snapshot's last index.
+    pub base: LogBase,
+    /// The log after `base`; index `i` is element `i - base.index - 1`.
     pub log: Vec<Entry>,
     /// Bytes of a torn tail that were cut off (0 when the log ended cleanly).
     pub torn_tail_bytes: u64,
@@ -197,13 +214,26 @@ pub fn encode_record(record: &LogRecord, buf: &mut Vec<u8>) {
     buf.extend_from_slice(&payload);
 }
 
-/// Replays the records in `bytes`; returns the log and the length of the valid prefix.
-pub fn replay_log(path: &Path, bytes: &[u8]) -> Result<(Vec<Entry>, usize), StorageError> {
+/// What [`replay_log`] read: where the log starts, its entries, and the length of the valid
+/// prefix of the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replayed {
+    /// What the log starts after (0, 0 without a [`LogRecord::Start`]).
+    pub base: LogBase,
+    /// The entries after `base`.
+    pub log: Vec<Entry>,
+    /// Bytes of whole, valid records.
+    pub valid: usize,
+}
+
+/// Replays the records in `bytes`.
+pub fn replay_log(path: &Path, bytes: &[u8]) -> Result<Replayed, StorageError> {
     let corrupt = |offset: usize, reason: String| StorageError::Corrupt {
         path: path.to_owned(),
         offset: offset as u64,
         reason,
     };
+    let mut base = LogBase::default();
     let mut log: Vec<Entry> = Vec::new();
     let mut offset = 0usize;
     while offset < bytes.len() {
@@ -237,30 +267,88 @@ pub fn replay_log(path: &Path, bytes: &[u8]) -> Result<(Vec<Entry>, usize), Stor
         }
         let record: LogRecord = postcard::from_bytes(body)
             .map_err(|e| corrupt(offset, format!("undecodable record: {e}")))?;
+        let last = base.index.0 + log.len() as u64;
         match record {
             LogRecord::Append { index, entry } => {
-                if index.0 != log.len() as u64 + 1 {
+                if index.0 != last + 1 {
                     return Err(corrupt(
                         offset,
-                        format!("append at {index} to a log of length {}", log.len()),
+                        format!("append at {index} to a log ending at {last}"),
                     ));
                 }
                 log.push(entry);
             }
             LogRecord::Truncate { from } => {
-                if from.0 == 0 || from.0 > log.len() as u64 + 1 {
+                if from <= base.index || from.0 > last + 1 {
                     return Err(corrupt(
                         offset,
-                        format!("truncate from {from} of a log of length {}", log.len()),
+                        format!(
+                            "truncate from {from} of a log holding ({}, {last}]",
+                            base.index
+                        ),
                     ));
                 }
-                log.truncate((from.0 - 1) as usize);
+                log.truncate((from.0 - base.index.0 - 1) as usize);
+            }
+            LogRecord::Start { base: start } => {
+                if offset != 0 {
+                    return Err(corrupt(offset, "a start record after the first".into()));
+                }
+                base = start;
             }
         }
         offset += end;
     }
-    Ok((log, offset))
+    Ok(Replayed {
+        base,
+        log,
+        valid: offset,
+    })
 }
+
+/// Encodes `snapshot` as the `snapshot` file holds it: `crc(body):u32le | len:u64le | body`.
+pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
+    let body = postcard::to_allocvec(snapshot).expect("snapshots always encode");
+    let mut bytes = Vec::with_capacity(SNAPSHOT_HEADER_BYTES + body.len());
+    bytes.extend_from_slice(&crc32(&body).to_le_bytes());
+    bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&body);
+    bytes
+}
+
+/// Decodes a `snapshot` file read from `path`; any mismatch is corruption naming the file.
+pub fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<Snapshot, StorageError> {
+    let corrupt = |reason: String| StorageError::Corrupt {
+        path: path.to_owned(),
+        offset: 0,
+        reason,
+    };
+    if bytes.len() < SNAPSHOT_HEADER_BYTES {
+        return Err(corrupt(format!(
+            "snapshot shorter than its {SNAPSHOT_HEADER_BYTES}-byte header ({} bytes)",
+            bytes.len()
+        )));
+    }
+    let crc = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
+    let len = u64::from_le_bytes(bytes[4..12].try_into().expect("8 bytes"));
+    let body = &bytes[SNAPSHOT_HEADER_BYTES..];
+    if body.len() as u64 != len {
+        return Err(corrupt(format!(
+            "snapshot body is {} bytes, its header says {len}",
+            body.len()
+        )));
+    }
+    let actual = crc32(body);
+    if actual != crc {
+        return Err(corrupt(format!(
+            "snapshot checksum mismatch (header {crc:#010x}, body {actual:#010x})"
+        )));
+    }
+    postcard::from_bytes(body).map_err(|e| corrupt(format!("undecodable snapshot: {e}")))
+}
+
+/// Header bytes of the `snapshot` file.
+pub const SNAPSHOT_HEADER_BYTES: usize = 12;
 
 /// Storage in a directory (see the module doc for the format).
 #[derive(Debug)]
@@ -305,6 +393,95 @@ impl<H> FileStorage<H> {
     fn hard_state_path(&self) -> PathBuf {
         self.dir.join("hardstate")
     }
+
+    fn snapshot_path(&self) -> PathBuf {
+        self.dir.join("snapshot")
+    }
+
+    /// The snapshot on disk: `None` if there is no file; a corrupt one is an error naming it.
+    fn read_snapshot(&self) -> Result<Option<Snapshot>, StorageError> {
+        let path = self.snapshot_path();
+        match fs::read(&path) {
+            Ok(bytes) => decode_snapshot(&path, &bytes).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path, "read")(e)),
+        }
+    }
+
+    /// Replaces the snapshot atomically: `snapshot.tmp`, fsync, rename, fsync the directory.
+    fn write_snapshot(&self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        write_atomically(&self.dir, "snapshot", &encode_snapshot(snapshot))
+    }
+
+    /// Writes the records buffered in `buf` to the log and fsyncs it.
+    fn flush_log(&mut self) -> Result<(), StorageError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let path = self.log_path();
+        let file = self.log.as_mut().expect("recover before persist");
+        file.write_all(&self.buf).map_err(io_err(&path, "append"))?;
+        file.sync_data().map_err(io_err(&path, "fsync"))?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Drops the log's entries up to `base.index`: the entries after it are rewritten, after a
+    /// start record, to `log.tmp`, which then replaces `log` atomically (fsync, rename, fsync
+    /// the directory). A crash before the rename leaves the old log, which the snapshot written
+    /// before covers; after it, the new one.
+    fn compact_log(&mut self, base: LogBase) -> Result<(), StorageError> {
+        self.flush_log()?;
+        let path = self.log_path();
+        let bytes = fs::read(&path).map_err(io_err(&path, "read"))?;
+        let replayed = replay_log(&path, &bytes)?;
+        assert_eq!(
+            replayed.valid,
+            bytes.len(),
+            "the log this storage wrote is whole"
+        );
+        assert!(
+            base.index >= replayed.base.index,
+            "compaction goes forward: {base:?} after {:?}",
+            replayed.base
+        );
+        let dropped = (base.index.0 - replayed.base.index.0).min(replayed.log.len() as u64);
+        self.rewrite_log(base, &replayed.log[dropped as usize..])
+    }
+
+    /// Replaces `log` with one that starts after `base` and holds `entries`.
+    fn rewrite_log(&mut self, base: LogBase, entries: &[Entry]) -> Result<(), StorageError> {
+        let mut bytes = Vec::new();
+        encode_record(&LogRecord::Start { base }, &mut bytes);
+        for (k, entry) in entries.iter().enumerate() {
+            let record = LogRecord::Append {
+                index: LogIndex(base.index.0 + 1 + k as u64),
+                entry: entry.clone(),
+            };
+            encode_record(&record, &mut bytes);
+        }
+        // Close the old file first: the new one replaces it under the same name.
+        self.log = None;
+        write_atomically(&self.dir, "log", &bytes)?;
+        let path = self.log_path();
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path, "open"))?;
+        self.log = Some(file);
+        Ok(())
+    }
+}
+
+/// Replaces `dir/name` with `bytes` atomically: `name.tmp`, fsync, rename, fsync the directory.
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut file = File::create(&tmp).map_err(io_err(&tmp, "create"))?;
+    file.write_all(bytes).map_err(io_err(&tmp, "write"))?;
+    file.sync_all().map_err(io_err(&tmp, "fsync"))?;
+    let path = dir.join(name);
+    fs::rename(&tmp, &path).map_err(io_err(&path, "rename"))?;
+    sync_dir(dir)
 }
 
 fn io_err<'a>(
@@ -396,27 +573,28 @@ where
     fn checked_hard_state(
         &self,
         on_disk: Result<Option<H>, StorageError>,
+        base: LogBase,
         log: &[Entry],
         log_has_records: bool,
     ) -> Result<H, StorageError> {
         let path = self.hard_state_path();
-        let last_term = log.last().map_or(Term(0), |e| e.term);
+        let last_term = log.last().map_or(base.term, |e| e.term);
+        let last_index = base.index.0 + log.len() as u64;
         let problem = match on_disk {
             Ok(Some(hard_state)) if hard_state.term() >= last_term => return Ok(hard_state),
             Ok(Some(hard_state)) => StorageError::Corrupt {
                 path: path.clone(),
                 offset: 0,
                 reason: format!(
-                    "term {} is below the term {last_term} of the log's last entry (index {}): \
-                     the file is older than the log",
+                    "term {} is below the term {last_term} of the log's last entry (index \
+                     {last_index}): the file is older than the log",
                     hard_state.term(),
-                    log.len()
                 ),
             },
             Ok(None) if !log_has_records => return Ok(H::default()),
             Ok(None) => StorageError::MissingHardState {
                 path: path.clone(),
-                log_len: log.len(),
+                log_len: last_index as usize,
             },
             Err(e @ StorageError::Corrupt { .. }) => e,
             Err(e) => return Err(e),
@@ -424,7 +602,7 @@ where
         if !self.allow_missing_hard_state {
             return Err(problem);
         }
-        let rebuilt = H::from_log(log);
+        let rebuilt = H::from_log_term(last_term);
         tracing::warn!(
             file = %path.display(), problem = %problem, term = %rebuilt.term(),
             "rebuilding the hard state from the log as allowed: highest log term, no vote"
@@ -439,13 +617,66 @@ where
         bytes.extend_from_slice(&crc32(&body).to_le_bytes());
         bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
         bytes.extend_from_slice(&body);
-        let tmp = self.dir.join("hardstate.tmp");
-        let mut file = File::create(&tmp).map_err(io_err(&tmp, "create"))?;
-        file.write_all(&bytes).map_err(io_err(&tmp, "write"))?;
-        file.sync_all().map_err(io_err(&tmp, "fsync"))?;
-        let path = self.hard_state_path();
-        fs::rename(&tmp, &path).map_err(io_err(&path, "rename"))?;
-        sync_dir(&self.dir)
+        write_atomically(&self.dir, "hardstate", &bytes)
+    }
+}
+
+/// How a recovered log stands against the recovered snapshot.
+enum Reconciled {
+    /// The log starts at or before the snapshot's end and agrees with it there (or there is no
+    /// snapshot and the log starts at 0).
+    Consistent { base: LogBase, log: Vec<Entry> },
+    /// The log ends before the snapshot's index, or holds another term there: it is replaced
+    /// by an empty one starting after the snapshot (Figure 13 step 7).
+    Discard { base: LogBase },
+}
+
+impl<H> FileStorage<H> {
+    /// Checks the log against the snapshot. A log that starts after the snapshot's end (or
+    /// after 0 with no snapshot) has lost entries that nothing else holds: corruption.
+    fn reconcile(
+        &self,
+        snapshot: Option<&Snapshot>,
+        base: LogBase,
+        log: Vec<Entry>,
+    ) -> Result<Reconciled, StorageError> {
+        let last = base.index.0 + log.len() as u64;
+        let Some(snapshot) = snapshot else {
+            if base != LogBase::default() {
+                return Err(StorageError::Corrupt {
+                    path: self.snapshot_path(),
+                    offset: 0,
+                    reason: format!(
+                        "missing, but the log starts after index {}: the entries up to it are lost",
+                        base.index
+                    ),
+                });
+            }
+            return Ok(Reconciled::Consistent { base, log });
+        };
+        if base.index > snapshot.last_index {
+            return Err(StorageError::Corrupt {
+                path: self.log_path(),
+                offset: 0,
+                reason: format!(
+                    "starts after index {}, past the snapshot's last index {}: entries between \
+                     are lost",
+                    base.index, snapshot.last_index
+                ),
+            });
+        }
+        let agrees = snapshot.last_index.0 <= last && {
+            let at = (snapshot.last_index.0 - base.index.0) as usize;
+            let term = if at == 0 { base.term } else { log[at - 1].term };
+            term == snapshot.last_term
+        };
+        Ok(if agrees {
+            Reconciled::Consistent { base, log }
+        } else {
+            Reconciled::Discard {
+                base: snapshot.base(),
+            }
+        })
     }
 }
 
@@ -469,19 +700,41 @@ where
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(io_err(&path, "read"))?;
-        let (log, valid) = replay_log(&path, &bytes)?;
+        let Replayed { base, log, valid } = replay_log(&path, &bytes)?;
         let torn_tail_bytes = (bytes.len() - valid) as u64;
+        drop(bytes);
         if torn_tail_bytes > 0 {
             tracing::warn!(file = %path.display(), offset = valid, bytes = torn_tail_bytes, "dropping torn tail of the log");
             file.set_len(valid as u64)
                 .map_err(io_err(&path, "truncate torn tail"))?;
             file.sync_all().map_err(io_err(&path, "fsync"))?;
         }
-        let hard_state = self.checked_hard_state(hard_state, &log, valid > 0)?;
+        let snapshot = self.read_snapshot()?;
+        let has_records = valid > 0 || snapshot.is_some();
+        let hard_state = self.checked_hard_state(hard_state, base, &log, has_records)?;
         sync_dir(&self.dir)?;
         self.log = Some(file);
+        let (base, log) = match self.reconcile(snapshot.as_ref(), base, log)? {
+            Reconciled::Consistent { base, log } => (base, log),
+            Reconciled::Discard { base } => {
+                // The log was left behind by a crash between a snapshot's write and the
+                // compaction after it: the snapshot holds every entry the log agreed on.
+                tracing::warn!(
+                    file = %path.display(), base = ?base,
+                    "log ends before, or disagrees with, the snapshot: starting after the snapshot"
+                );
+                self.rewrite_log(base, &[])?;
+                (base, Vec::new())
+            }
+        };
+        for leftover in ["log.tmp", "snapshot.tmp", "hardstate.tmp"] {
+            // A crash before a rename; the file it would have replaced is intact.
+            let _ = fs::remove_file(self.dir.join(leftover));
+        }
         Ok(Recovered {
             hard_state,
+            snapshot,
+            base,
             log,
             torn_tail_bytes,
         })
@@ -501,17 +754,21 @@ where
                     entry: entry.clone(),
                 },
                 LogWrite::Truncate { from } => LogRecord::Truncate { from: *from },
+                LogWrite::Snapshot(snapshot) => {
+                    // Records before it first, in order; then the snapshot, durable before any
+                    // write after it can drop what it covers.
+                    self.flush_log()?;
+                    self.write_snapshot(snapshot)?;
+                    continue;
+                }
+                LogWrite::Compact { base } => {
+                    self.compact_log(*base)?;
+                    continue;
+                }
             };
             encode_record(&record, &mut self.buf);
         }
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let path = self.log_path();
-        let file = self.log.as_mut().expect("recover before persist");
-        file.write_all(&self.buf).map_err(io_err(&path, "append"))?;
-        file.sync_data().map_err(io_err(&path, "fsync"))?;
-        Ok(())
+        self.flush_log()
     }
 }
 
@@ -520,7 +777,11 @@ where
 pub struct MemDisk<H> {
     /// Durable hard state.
     pub hard_state: H,
-    /// Durable log.
+    /// Durable snapshot.
+    pub snapshot: Option<Snapshot>,
+    /// What the durable log starts after.
+    pub base: LogBase,
+    /// Durable log, after `base`.
     pub log: Vec<Entry>,
     /// Number of `persist` calls (each is one "fsync").
     pub syncs: u64,
@@ -574,6 +835,8 @@ impl<H: Clone + Send + 'static> Storage<H> for MemStorage<H> {
         let disk = self.disk.lock();
         Ok(Recovered {
             hard_state: disk.hard_state.clone(),
+            snapshot: disk.snapshot.clone(),
+            base: disk.base,
             log: disk.log.clone(),
             torn_tail_bytes: 0,
         })
@@ -592,12 +855,29 @@ impl<H: Clone + Send + 'static> Storage<H> for MemStorage<H> {
             disk.hard_state = hard_state.clone();
         }
         for write in batch.iter().flat_map(|r| &r.log) {
+            let first = disk.base.index.0 + 1;
             match write {
                 LogWrite::Append { index, entry } => {
-                    assert_eq!(index.0, disk.log.len() as u64 + 1, "append out of order");
+                    let next = first + disk.log.len() as u64;
+                    assert_eq!(index.0, next, "append out of order");
                     disk.log.push(entry.clone());
                 }
-                LogWrite::Truncate { from } => disk.log.truncate((from.0 - 1) as usize),
+                LogWrite::Truncate { from } => {
+                    assert!(from.0 >= first, "truncating the compacted prefix at {from}");
+                    disk.log.truncate((from.0 - first) as usize)
+                }
+                LogWrite::Snapshot(snapshot) => disk.snapshot = Some(snapshot.clone()),
+                LogWrite::Compact { base } => {
+                    let covered = disk.snapshot.as_ref().map_or(LogIndex(0), |s| s.last_index);
+                    assert!(
+                        base.index <= covered,
+                        "compacting past the durable snapshot"
+                    );
+                    let dropped = (base.index.0 + 1).saturating_sub(first);
+                    let dropped = dropped.min(disk.log.len() as u64) as usize;
+                    disk.log.drain(..dropped);
+                    disk.base = *base;
+                }
             }
         }
         disk.syncs += 1;
@@ -877,8 +1157,309 @@ mod tests {
         );
         let valid = bytes.len();
         bytes.extend_from_slice(&[0; 40]);
-        let (log, end) = replay_log(Path::new("log"), &bytes).unwrap();
+        let Replayed {
+            log, valid: end, ..
+        } = replay_log(Path::new("log"), &bytes).unwrap();
         assert_eq!((log.len(), end), (1, valid));
+    }
+
+    // --- snapshots and compaction ---
+
+    fn snap(last_index: u64, last_term: u64) -> Snapshot {
+        Snapshot {
+            last_index: LogIndex(last_index),
+            last_term: Term(last_term),
+            data: format!("state@{last_index}").into_bytes(),
+        }
+    }
+
+    fn entry(term: u64, data: &[u8]) -> Entry {
+        Entry::command(Term(term), data.to_vec())
+    }
+
+    fn log_base(index: u64, term: u64) -> LogBase {
+        LogBase {
+            index: LogIndex(index),
+            term: Term(term),
+        }
+    }
+
+    /// Entries 1..=5 of term 1 (data "1".."5") and hard state term 1, durable in a new directory.
+    fn five_entries() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = FileStorage::<HardState>::new(dir.path());
+        s.recover().unwrap();
+        let log = (1..=5)
+            .map(|i| append(i, 1, i.to_string().as_bytes()))
+            .collect();
+        s.persist(&[PersistRequest {
+            hard_state: Some(term(1)),
+            log,
+        }])
+        .unwrap();
+        dir
+    }
+
+    fn entries(range: std::ops::RangeInclusive<u64>) -> Vec<Entry> {
+        range.map(|i| entry(1, i.to_string().as_bytes())).collect()
+    }
+
+    fn recover(dir: &Path) -> Result<Recovered<HardState>, StorageError> {
+        FileStorage::<HardState>::new(dir).recover()
+    }
+
+    /// What a compaction of `five_entries` to a snapshot at 3, keeping 1, leaves when complete.
+    fn compacted_log_bytes() -> Vec<u8> {
+        let mut bytes = Vec::new();
+        encode_record(
+            &LogRecord::Start {
+                base: log_base(2, 1),
+            },
+            &mut bytes,
+        );
+        for i in 3..=5 {
+            let record = LogRecord::Append {
+                index: LogIndex(i),
+                entry: entry(1, i.to_string().as_bytes()),
+            };
+            encode_record(&record, &mut bytes);
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_snapshot_and_a_compacted_log_come_back_after_a_restart_and_grow_on() {
+        let dir = five_entries();
+        let mut s = FileStorage::<HardState>::new(dir.path());
+        s.recover().unwrap();
+        s.persist(&[PersistRequest {
+            hard_state: None,
+            log: vec![
+                LogWrite::Snapshot(snap(3, 1)),
+                LogWrite::Compact {
+                    base: log_base(2, 1),
+                },
+                append(6, 1, b"6"),
+            ],
+        }])
+        .unwrap();
+        assert_eq!(
+            fs::read(dir.path().join("log")).unwrap()[..],
+            {
+                let mut expected = compacted_log_bytes();
+                encode_record(
+                    &LogRecord::Append {
+                        index: LogIndex(6),
+                        entry: entry(1, b"6"),
+                    },
+                    &mut expected,
+                );
+                expected
+            }[..]
+        );
+        drop(s);
+        let r = recover(dir.path()).unwrap();
+        assert_eq!(r.snapshot, Some(snap(3, 1)));
+        assert_eq!(r.base, log_base(2, 1));
+        assert_eq!(r.log, entries(3..=6));
+        // Truncation and appends after the base keep working across restarts.
+        let mut s = FileStorage::<HardState>::new(dir.path());
+        s.recover().unwrap();
+        s.persist(&[PersistRequest {
+            hard_state: None,
+            log: vec![LogWrite::Truncate { from: LogIndex(5) }, append(5, 1, b"5")],
+        }])
+        .unwrap();
+        drop(s);
+        assert_eq!(recover(dir.path()).unwrap().log, entries(3..=5));
+        for leftover in ["log.tmp", "snapshot.tmp"] {
+            assert!(!dir.path().join(leftover).exists(), "{leftover}");
+        }
+    }
+
+    /// A crash between any two steps of a compaction (snapshot.tmp written; renamed; log.tmp
+    /// written; renamed) recovers every entry, and the node writes on from there.
+    #[test]
+    fn a_crash_between_any_two_steps_of_a_compaction_loses_nothing() {
+        let full = || (None, LogBase::default(), entries(1..=5));
+        let with_snapshot = || (Some(snap(3, 1)), LogBase::default(), entries(1..=5));
+        let compacted = || (Some(snap(3, 1)), log_base(2, 1), entries(3..=5));
+        type Step = fn(&Path);
+        type Durable = (Option<Snapshot>, LogBase, Vec<Entry>);
+        let steps: [(&str, Step, Durable); 5] = [
+            (
+                "snapshot.tmp half written",
+                |d| {
+                    let bytes = encode_snapshot(&snap(3, 1));
+                    fs::write(d.join("snapshot.tmp"), &bytes[..bytes.len() / 2]).unwrap();
+                },
+                full(),
+            ),
+            (
+                "snapshot renamed, log untouched",
+                |d| {
+                    fs::write(d.join("snapshot"), encode_snapshot(&snap(3, 1))).unwrap();
+                },
+                with_snapshot(),
+            ),
+            (
+                "log.tmp half written",
+                |d| {
+                    fs::write(d.join("snapshot"), encode_snapshot(&snap(3, 1))).unwrap();
+                    let bytes = compacted_log_bytes();
+                    fs::write(d.join("log.tmp"), &bytes[..bytes.len() / 2]).unwrap();
+                },
+                with_snapshot(),
+            ),
+            (
+                "log.tmp whole, not renamed",
+                |d| {
+                    fs::write(d.join("snapshot"), encode_snapshot(&snap(3, 1))).unwrap();
+                    fs::write(d.join("log.tmp"), compacted_log_bytes()).unwrap();
+                },
+                with_snapshot(),
+            ),
+            (
+                "log renamed",
+                |d| {
+                    fs::write(d.join("snapshot"), encode_snapshot(&snap(3, 1))).unwrap();
+                    fs::write(d.join("log"), compacted_log_bytes()).unwrap();
+                },
+                compacted(),
+            ),
+        ];
+        for (name, crash, (snapshot, base, log)) in steps {
+            let dir = five_entries();
+            crash(dir.path());
+            let r = recover(dir.path()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                (&r.snapshot, r.base, &r.log),
+                (&snapshot, base, &log),
+                "{name}"
+            );
+            for leftover in ["log.tmp", "snapshot.tmp"] {
+                assert!(!dir.path().join(leftover).exists(), "{name}: {leftover}");
+            }
+            // The node writes on, and a second restart sees it all.
+            let mut s = FileStorage::<HardState>::new(dir.path());
+            s.recover().unwrap();
+            s.persist(&[PersistRequest {
+                hard_state: None,
+                log: vec![append(6, 1, b"6")],
+            }])
+            .unwrap();
+            drop(s);
+            let again = recover(dir.path()).unwrap();
+            let mut grown = log.clone();
+            grown.push(entry(1, b"6"));
+            assert_eq!(
+                (again.snapshot, again.base, again.log),
+                (snapshot, base, grown),
+                "{name}"
+            );
+        }
+    }
+
+    /// Figure 13 step 7 interrupted: the snapshot (term 2 at index 3) is durable, the log still
+    /// holds index 3 of term 1. Recovery starts after the snapshot and rewrites the log.
+    #[test]
+    fn a_log_that_disagrees_with_the_snapshot_is_replaced_by_one_after_it() {
+        let dir = five_entries();
+        fs::write(dir.path().join("hardstate"), {
+            let body = postcard::to_allocvec(&term(2)).unwrap();
+            let mut bytes = crc32(&body).to_le_bytes().to_vec();
+            bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&body);
+            bytes
+        })
+        .unwrap();
+        fs::write(dir.path().join("snapshot"), encode_snapshot(&snap(3, 2))).unwrap();
+        let r = recover(dir.path()).unwrap();
+        assert_eq!((r.base, r.log), (log_base(3, 2), vec![]));
+        let mut s = FileStorage::<HardState>::new(dir.path());
+        s.recover().unwrap();
+        s.persist(&[PersistRequest {
+            hard_state: None,
+            log: vec![append(4, 2, b"x")],
+        }])
+        .unwrap();
+        drop(s);
+        assert_eq!(recover(dir.path()).unwrap().log, vec![entry(2, b"x")]);
+    }
+
+    #[test]
+    fn a_corrupt_snapshot_is_an_error_naming_the_file() {
+        let dir = five_entries();
+        let mut bytes = encode_snapshot(&snap(3, 1));
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        let path = dir.path().join("snapshot");
+        fs::write(&path, &bytes).unwrap();
+        let err = recover(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}: corrupt at byte offset 0: snapshot checksum mismatch",
+                path.display()
+            )),
+            "{err}"
+        );
+        fs::write(&path, &bytes[..5]).unwrap();
+        let err = recover(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("snapshot shorter than its 12-byte header"),
+            "{err}"
+        );
+        fs::write(&path, &encode_snapshot(&snap(3, 1))[..20]).unwrap();
+        let err = recover(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("its header says"), "{err}");
+    }
+
+    #[test]
+    fn a_log_starting_after_the_snapshot_is_an_error() {
+        let dir = five_entries();
+        fs::write(dir.path().join("log"), compacted_log_bytes()).unwrap();
+        let err = recover(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "snapshot: corrupt at byte offset 0: missing, but the log starts after index 2"
+            ),
+            "{err}"
+        );
+        fs::write(dir.path().join("snapshot"), encode_snapshot(&snap(1, 1))).unwrap();
+        let err = recover(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("starts after index 2, past the snapshot's last index 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn memory_storage_compacts_as_the_file_storage_does() {
+        let mut s = MemStorage::<HardState>::default();
+        let log = (1..=5)
+            .map(|i| append(i, 1, i.to_string().as_bytes()))
+            .collect();
+        s.persist(&[PersistRequest {
+            hard_state: Some(term(1)),
+            log,
+        }])
+        .unwrap();
+        s.persist(&[PersistRequest {
+            hard_state: None,
+            log: vec![
+                LogWrite::Snapshot(snap(3, 1)),
+                LogWrite::Compact {
+                    base: log_base(2, 1),
+                },
+                append(6, 1, b"6"),
+            ],
+        }])
+        .unwrap();
+        let r = s.recover().unwrap();
+        assert_eq!(
+            (r.snapshot, r.base, r.log),
+            (Some(snap(3, 1)), log_base(2, 1), entries(3..=6))
+        );
     }
 
     fn arb_writes() -> impl Strategy<Value = Vec<(bool, u64, Vec<u8>)>> {
@@ -923,7 +1504,7 @@ mod tests {
             }
             let cut = (cut_seed % (bytes.len() as u64 + 1)) as usize;
             let expected = boundaries.iter().rev().find(|(end, _)| *end <= cut).expect("0 is a boundary");
-            let (recovered, valid) = replay_log(Path::new("log"), &bytes[..cut]).unwrap();
+            let Replayed { log: recovered, valid, .. } = replay_log(Path::new("log"), &bytes[..cut]).unwrap();
             prop_assert_eq!(valid, expected.0);
             prop_assert_eq!(&recovered, &expected.1);
         }

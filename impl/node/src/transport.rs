@@ -8,7 +8,7 @@
 //! Under TLS ([`NodeSecurity::Tls`]) the dialer checks that the acceptor's certificate names the
 //! peer it dialed and shows its own, from which the acceptor takes this server's id.
 
-use crate::codec::{encode_into, Caller, Frame, Hello};
+use crate::codec::{encode_into, encode_peer, Caller, Frame, Hello};
 use crate::mailbox::{mailbox, Receiver, SendError, Sender};
 use crate::tls::{NodeSecurity, ReadHalf, WriteHalf};
 use ballot_core::ServerId;
@@ -221,8 +221,8 @@ async fn peer_writer<M: Serialize>(dial: Dial, hello: Hello, mut queue: Receiver
             buf.clear();
             let mut batch = Some(first);
             while let Some(msg) = batch.take().or_else(|| queue.try_recv()) {
-                let frame = Frame::Peer(msg);
-                if let Err(e) = encode_into(&frame, &mut buf) {
+                // A message above a frame (a snapshot) goes as consecutive chunks in this batch.
+                if let Err(e) = encode_peer(&msg, &mut buf) {
                     tracing::error!(node = %id, peer = %peer, error = %e, "message not sent");
                 }
                 if buf.len() > WRITE_BATCH_BYTES {

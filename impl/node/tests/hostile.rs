@@ -12,7 +12,7 @@ use ballot_node::codec::{
 };
 use ballot_node::kv::{ClientId, Consistency, KvOp, KvOutcome, KvResult, Session};
 use ballot_node::raft_node::{start, RaftNodeConfig, RunningNode};
-use ballot_node::runtime::{NodeError, Timing};
+use ballot_node::runtime::{NodeError, SnapshotPolicy, Timing};
 use ballot_node::server::ServerLimits;
 use ballot_node::storage::StorageError;
 use ballot_node::tls::NodeSecurity;
@@ -56,6 +56,7 @@ fn quiet_node(dir: &Path, limits: ServerLimits) -> RaftNodeConfig {
         limits,
         recover_missing_hard_state: false,
         security: NodeSecurity::InsecurePlaintext,
+        snapshots: SnapshotPolicy::default(),
     }
 }
 

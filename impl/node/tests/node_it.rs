@@ -7,7 +7,7 @@ use ballot_node::client::{status, KvClient, KvPipeline};
 use ballot_node::codec::{encode_into, Caller, Frame, Hello, MAX_FRAME_BYTES};
 use ballot_node::kv::{Consistency, KvOp, KvResult};
 use ballot_node::raft_node::{start, RaftNodeConfig, RunningNode};
-use ballot_node::runtime::Timing;
+use ballot_node::runtime::{SnapshotPolicy, Timing};
 use ballot_node::server::ServerLimits;
 use ballot_node::tls::NodeSecurity;
 use std::collections::BTreeMap;
@@ -49,6 +49,7 @@ async fn start_cluster(dir: &std::path::Path, seed: u64) -> (Vec<RunningNode>, V
             limits: ServerLimits::default(),
             recover_missing_hard_state: false,
             security: NodeSecurity::InsecurePlaintext,
+            snapshots: SnapshotPolicy::default(),
         };
         nodes.push(start(config).await.expect("node starts"));
     }

@@ -9,7 +9,7 @@ use ballot_core::{LogIndex, ServerId, Term};
 use ballot_node::client::{status, status_with, KvClient};
 use ballot_node::codec::{encode_into, read_frame, Caller, Frame, FrameError, Hello};
 use ballot_node::raft_node::{start, RaftNodeConfig, RunningNode};
-use ballot_node::runtime::Timing;
+use ballot_node::runtime::{SnapshotPolicy, Timing};
 use ballot_node::server::ServerLimits;
 use ballot_node::tls::{
     write_cluster_tls, CertAuthority, ClientSecurity, ClientTls, ClusterTlsFiles, NodeSecurity,
@@ -73,6 +73,7 @@ fn config(
         limits: ServerLimits::default(),
         recover_missing_hard_state: false,
         security,
+        snapshots: SnapshotPolicy::default(),
     }
 }
 

@@ -11,6 +11,13 @@
 //! stray candidates, and a leader that has not heard from a majority for an election timeout
 //! steps down. Each function implementing one of those rules cites its id (`raft.prevote.grant`).
 //!
+//! Snapshots (§ Snapshots and log compaction): the log holds the entries after `base`; the
+//! entries up to `base.index` are in the latest snapshot (whose own index may be higher when
+//! the last entries before it are kept). The runtime hands the core the serialized state machine
+//! with `Event::Compact` (raft.snapshot.take); a leader sends the snapshot to a follower whose
+//! next entries are gone (raft.snapshot.send); a follower installs one
+//! (raft.snapshot.install) and the runtime restores its state machine (`Command::RestoreState`).
+//!
 //! With the `impl-mutants` feature, `RaftConfig::mutant` switches on one seeded bug
 //! (`ImplMutant`); each is one changed rule, marked `// MUTANT(name)` where it branches.
 
@@ -19,7 +26,7 @@ mod read;
 use super::message::Message;
 use super::mutants::ImplMutant;
 use crate::command::{Command, Core, CoreStatus, Event, LogWrite, Timer};
-use crate::types::{Entry, LogIndex, PersistId, RequestId, ServerId, Term};
+use crate::types::{Entry, LogBase, LogIndex, PersistId, RequestId, ServerId, Snapshot, Term};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -124,11 +131,24 @@ pub struct Progress {
     pub match_index: LogIndex,
 }
 
+/// What a server recovers from disk besides its hard state: its latest snapshot, where its log
+/// starts, and the entries after that.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DurableLog {
+    /// The latest durable snapshot (none before the first compaction).
+    pub snapshot: Option<Snapshot>,
+    /// What the log starts after: at most the snapshot's index, 0 without a snapshot.
+    pub base: LogBase,
+    /// The entries after `base.index`.
+    pub entries: Vec<Entry>,
+}
+
 /// A `Persist` not yet acknowledged, with the sends that wait for it.
 #[derive(Clone, Debug)]
 struct Pending {
     id: PersistId,
-    log_len_after: u64,
+    /// Index of the last log entry once this persist is durable.
+    last_index_after: u64,
     sends: Vec<(ServerId, Message)>,
 }
 
@@ -138,8 +158,12 @@ pub struct RaftCore {
     config: RaftConfig,
     term: Term,
     voted_for: Option<ServerId>,
-    /// Entry at index `i` is `log[i - 1]`.
+    /// Entry at index `i` is `log[i - base.index - 1]`.
     log: Vec<Entry>,
+    /// What the log starts after (the last compacted entry).
+    base: LogBase,
+    /// The latest snapshot, taken or installed; it covers at least up to `base.index`.
+    snapshot: Option<Snapshot>,
     role: Role,
     commit: LogIndex,
     applied: LogIndex,
@@ -154,8 +178,8 @@ pub struct RaftCore {
     recent_active: BTreeSet<ServerId>,
     /// raft.read.*: confirmation rounds and the reads waiting on them.
     reads: read::Reads,
-    /// Log length covered by acknowledged persists.
-    durable_len: u64,
+    /// Last log index covered by acknowledged persists.
+    durable_last: u64,
     next_persist: u64,
     pending: VecDeque<Pending>,
     // Per-event scratch: what this event changed, flushed by `finish`.
@@ -166,24 +190,86 @@ pub struct RaftCore {
 }
 
 impl RaftCore {
-    /// A server started or restarted from its durable state: follower, commit 0 (raft.tla).
+    /// A server started or restarted from its durable state with no snapshot: follower,
+    /// commit 0 (raft.tla).
     pub fn restore(config: RaftConfig, hard_state: HardState, log: Vec<Entry>) -> Self {
-        let durable_len = log.len() as u64;
+        Self::restore_compacted(
+            config,
+            hard_state,
+            DurableLog {
+                snapshot: None,
+                base: LogBase::default(),
+                entries: log,
+            },
+        )
+    }
+
+    /// A server restarted from its durable state: follower, and commit and applied index at
+    /// the snapshot's last index (a snapshot holds only committed entries), 0 without one. The
+    /// runtime restores its state machine from `durable.snapshot` before the next `Apply`.
+    ///
+    /// # Panics
+    /// If the snapshot does not cover `base`, or the log holds an entry at the snapshot's index
+    /// of another term (a storage's recovery reconciles both before).
+    pub fn restore_compacted(
+        config: RaftConfig,
+        hard_state: HardState,
+        durable: DurableLog,
+    ) -> Self {
+        let DurableLog {
+            snapshot,
+            base,
+            entries,
+        } = durable;
+        let last = base.index.0 + entries.len() as u64;
+        let commit = match &snapshot {
+            Some(s) => {
+                assert!(s.last_index >= base.index, "log base {base:?} past {s:?}");
+                if s.last_index.0 <= last {
+                    let at = s.last_index.0 - base.index.0;
+                    let term = if at == 0 {
+                        base.term
+                    } else {
+                        entries[at as usize - 1].term
+                    };
+                    assert_eq!(term, s.last_term, "the log disagrees with {s:?}");
+                } else {
+                    assert!(entries.is_empty(), "a log with a gap before {s:?}");
+                }
+                s.last_index
+            }
+            None => {
+                assert_eq!(
+                    base,
+                    LogBase::default(),
+                    "a compacted log without a snapshot"
+                );
+                LogIndex(0)
+            }
+        };
+        // A log that ends before its snapshot starts after it.
+        let base = match &snapshot {
+            Some(s) if s.last_index.0 > last => s.base(),
+            _ => base,
+        };
+        let durable_last = base.index.0 + entries.len() as u64;
         RaftCore {
             config,
             term: hard_state.term,
             voted_for: hard_state.voted_for,
-            log,
+            log: entries,
+            base,
+            snapshot,
             role: Role::Follower,
-            commit: LogIndex(0),
-            applied: LogIndex(0),
+            commit,
+            applied: commit,
             votes: BTreeSet::new(),
             leader: None,
             progress: BTreeMap::new(),
             inflight: BTreeMap::new(),
             recent_active: BTreeSet::new(),
             reads: read::Reads::default(),
-            durable_len,
+            durable_last,
             next_persist: 1,
             pending: VecDeque::new(),
             hard_state_dirty: false,
@@ -209,9 +295,22 @@ impl RaftCore {
     pub fn role(&self) -> Role {
         self.role
     }
-    /// The log; index `i` is element `i - 1`.
+    /// The log after [`RaftCore::log_base`]: index `i` is element `i - log_base().index - 1`
+    /// (element `i - 1` until the first compaction).
     pub fn log(&self) -> &[Entry] {
         &self.log
+    }
+    /// What the log starts after: the last compacted index and its term (0, 0 before any).
+    pub fn log_base(&self) -> LogBase {
+        self.base
+    }
+    /// The latest snapshot taken or installed.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+    /// Index of the last entry handed to the state machine (`Apply` or `RestoreState`).
+    pub fn applied(&self) -> LogIndex {
+        self.applied
     }
     /// Commit index.
     pub fn commit(&self) -> LogIndex {
@@ -263,14 +362,27 @@ impl RaftCore {
     }
 
     fn last_index(&self) -> LogIndex {
-        LogIndex(self.log.len() as u64)
+        LogIndex(self.base.index.0 + self.log.len() as u64)
     }
 
+    /// Position in `log` of the entry at `index` (which must be after `base`).
+    fn position(&self, index: LogIndex) -> usize {
+        assert!(
+            index > self.base.index && index <= self.last_index(),
+            "index {index} outside the log ({}, {}]",
+            self.base.index,
+            self.last_index()
+        );
+        (index.0 - self.base.index.0 - 1) as usize
+    }
+
+    /// The term of the entry at `index`, which must be in the log or be its base (the empty
+    /// prefix, index 0, has term 0).
     fn term_at(&self, index: LogIndex) -> Term {
-        if index.0 == 0 {
-            Term(0)
+        if index == self.base.index {
+            self.base.term
         } else {
-            self.log[(index.0 - 1) as usize].term
+            self.log[self.position(index)].term
         }
     }
 
@@ -428,6 +540,9 @@ impl RaftCore {
     /// (after a rejection it is the probe).
     fn send_append(&mut self, j: ServerId) {
         if !self.config.pipeline {
+            if self.needs_snapshot(j) {
+                return self.send_snapshot(j);
+            }
             let msg = self.append_entries(j, true);
             self.emit(Command::Send { to: j, msg });
             return;
@@ -440,6 +555,10 @@ impl RaftCore {
                 return;
             }
             first = false;
+            if self.needs_snapshot(j) {
+                self.send_snapshot(j);
+                continue;
+            }
             let msg = self.append_entries(j, true);
             if let Message::AppendEntries {
                 prev_log_index,
@@ -464,9 +583,44 @@ impl RaftCore {
         }
     }
 
-    /// A heartbeat to peer `j`: `AppendEntries` after `next_index[j] - 1` with no entries.
+    /// A heartbeat to peer `j`: `AppendEntries` after `next_index[j] - 1` with no entries (or
+    /// the snapshot, when that index is compacted: raft.snapshot.send).
     fn send_heartbeat(&mut self, j: ServerId) {
+        if self.needs_snapshot(j) {
+            return self.send_snapshot(j);
+        }
         let msg = self.append_entries(j, false);
+        self.emit(Command::Send { to: j, msg });
+    }
+
+    /// Whether the entries peer `j` needs next are compacted away: `next_index[j] <= base`.
+    /// The page says `<= snapshot.last_index`; the two are one with the model's `keep = 0`,
+    /// and with entries kept below the snapshot's index a follower briefly behind still gets
+    /// them as `AppendEntries`.
+    fn needs_snapshot(&self, j: ServerId) -> bool {
+        self.progress[&j].next_index <= self.base.index
+    }
+
+    /// raft.snapshot.send: `InstallSnapshot {term, last_index, last_term, state}` to peer `j`,
+    /// whose next entries are compacted away. With pipelining `next_index[j]` moves past the
+    /// snapshot at once (raft.pipeline.send), and it takes a slot of the window as an
+    /// `AppendEntries` ending at its index would.
+    fn send_snapshot(&mut self, j: ServerId) {
+        let snapshot = self
+            .snapshot
+            .clone()
+            .expect("a log compacted past a follower's next index has a snapshot");
+        assert!(snapshot.last_index >= self.base.index);
+        if self.config.pipeline {
+            let last = snapshot.last_index;
+            let progress = self.progress.get_mut(&j).expect("a peer's progress");
+            progress.next_index = LogIndex(last.0 + 1);
+            self.inflight.entry(j).or_default().push_back(last);
+        }
+        let msg = Message::InstallSnapshot {
+            term: self.term,
+            snapshot,
+        };
         self.emit(Command::Send { to: j, msg });
     }
 
@@ -476,15 +630,18 @@ impl RaftCore {
     fn append_entries(&self, j: ServerId, with_entries: bool) -> Message {
         let next = self.progress[&j].next_index;
         assert!(
-            next.0 >= 1 && next.0 <= self.last_index().0 + 1,
-            "next_index {next} out of range"
+            next > self.base.index && next.0 <= self.last_index().0 + 1,
+            "next_index {next} out of range (the log holds ({}, {}])",
+            self.base.index,
+            self.last_index()
         );
         let prev_log_index = LogIndex(next.0 - 1);
         let prev_log_term = self.term_at(prev_log_index);
         let mut entries = Vec::new();
         if with_entries {
             let mut bytes = 0usize;
-            for entry in &self.log[prev_log_index.0 as usize..] {
+            let from = (prev_log_index.0 - self.base.index.0) as usize;
+            for entry in &self.log[from..] {
                 let size = entry.payload.size_bytes() + 16;
                 if !entries.is_empty()
                     && (entries.len() >= self.config.max_append_entries
@@ -520,15 +677,17 @@ impl RaftCore {
             return;
         }
         let mut matched: Vec<u64> = self.progress.values().map(|p| p.match_index.0).collect();
-        matched.push(self.durable_len.min(self.last_index().0));
+        matched.push(self.durable_last.min(self.last_index().0));
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let quorum = self.config.servers.len() / 2; // position of the majority's smallest
         let n = LogIndex(matched[quorum]);
         // MUTANT(commit-previous-term): without the term check, an entry of an earlier term
         // commits by counting replicas, and a later leader may still overwrite it (Figure 8).
-        let current_term =
-            self.term_at(n) == self.term || self.mutated(ImplMutant::CommitPreviousTerm);
-        if n > self.commit && current_term {
+        // Checked after `n > commit`: at or below commit the entry may be compacted away.
+        let current_term = |core: &Self| {
+            core.term_at(n) == core.term || core.mutated(ImplMutant::CommitPreviousTerm)
+        };
+        if n > self.commit && current_term(self) {
             self.commit = n;
             self.apply_committed();
             self.start_waiting_reads(); // raft.read.start: an entry of this term is committed
@@ -538,7 +697,7 @@ impl RaftCore {
     fn apply_committed(&mut self) {
         while self.applied < self.commit {
             self.applied = LogIndex(self.applied.0 + 1);
-            let entry = self.log[(self.applied.0 - 1) as usize].clone();
+            let entry = self.log[self.position(self.applied)].clone();
             self.emit(Command::Apply {
                 index: self.applied,
                 entry,
@@ -603,6 +762,9 @@ impl RaftCore {
             Message::PreVoteResponse { term, granted } => {
                 self.on_pre_vote_response(from, term, granted)
             }
+            Message::InstallSnapshot { term, snapshot } => {
+                self.on_install_snapshot(from, term, snapshot)
+            }
         }
     }
 
@@ -612,6 +774,9 @@ impl RaftCore {
     /// - An `AppendEntries` of this term or newer that would truncate a committed entry
     ///   (`truncates_committed`). Under the keep-conflicting-suffix mutant it goes through, as
     ///   that mutant's point is to overwrite committed entries.
+    /// - An `AppendEntries` of this term or newer whose entry at the log's base has another
+    ///   term than the base (`contradicts_base`): the compacted prefix is committed, so no
+    ///   leader's log differs there.
     fn ignores(&self, msg: &Message) -> bool {
         match msg {
             Message::RequestVote { term, .. } => *term > self.term && self.in_lease(),
@@ -625,8 +790,9 @@ impl RaftCore {
                 // MUTANT(keep-conflicting-suffix): such a message goes through (see
                 // `replace_keeping_suffix`).
                 *term >= self.term
-                    && !self.mutated(ImplMutant::KeepConflictingSuffix)
-                    && self.truncates_committed(*prev_log_index, *prev_log_term, entries)
+                    && (self.contradicts_base(*prev_log_index, entries)
+                        || !self.mutated(ImplMutant::KeepConflictingSuffix)
+                            && self.truncates_committed(*prev_log_index, *prev_log_term, entries))
             }
             _ => false,
         }
@@ -849,8 +1015,11 @@ impl RaftCore {
     }
 
     /// Figure 2's log check: the log holds an entry at `prev_log_index` of `prev_log_term`.
+    /// Below the base it passes (raft.md § Snapshots): the compacted prefix is committed, and
+    /// committed entries match every leader's log (Leader Completeness).
     fn log_matches(&self, prev_log_index: LogIndex, prev_log_term: Term) -> bool {
         prev_log_index.0 == 0
+            || prev_log_index < self.base.index
             || (prev_log_index <= self.last_index()
                 && self.term_at(prev_log_index) == prev_log_term)
     }
@@ -862,9 +1031,26 @@ impl RaftCore {
     /// leader back.
     fn rejection_hint(&self, prev: LogIndex, prev_term: Term) -> LogIndex {
         let top = prev.0.saturating_sub(1).min(self.last_index().0);
+        if top <= self.base.index.0 {
+            // The compacted prefix is committed, so it matches the leader's log.
+            return LogIndex(top);
+        }
         // Terms in a log never decrease: binary search for the last entry of term <= prev_term.
-        let within = &self.log[..top as usize];
-        LogIndex(within.partition_point(|e| e.term <= prev_term) as u64)
+        let within = &self.log[..(top - self.base.index.0) as usize];
+        LogIndex(self.base.index.0 + within.partition_point(|e| e.term <= prev_term) as u64)
+    }
+
+    /// Whether an `AppendEntries` after `prev_log_index`, below the base, carries an entry at the
+    /// base of another term. Entries at or below the base are skipped unread (they are in the
+    /// snapshot), so without this check a forged message could append entries after the base
+    /// whose terms are below the base's, and the log's terms would decrease.
+    fn contradicts_base(&self, prev_log_index: LogIndex, entries: &[Entry]) -> bool {
+        let base = self.base;
+        if prev_log_index >= base.index {
+            return false; // the log check covers it
+        }
+        let at = (base.index.0 - prev_log_index.0) as usize; // 1-based position of the base
+        entries.get(at - 1).is_some_and(|e| e.term != base.term)
     }
 
     /// Whether an `AppendEntries` would delete an entry at or below the commit index. A
@@ -882,7 +1068,8 @@ impl RaftCore {
         }
         let conflict = entries.iter().enumerate().find_map(|(k, entry)| {
             let index = LogIndex(prev_log_index.0 + 1 + k as u64);
-            (index <= self.last_index() && self.term_at(index) != entry.term).then_some(index)
+            let held = index > self.base.index && index <= self.last_index();
+            (held && self.term_at(index) != entry.term).then_some(index)
         });
         conflict.is_some_and(|index| index <= self.commit)
     }
@@ -931,6 +1118,9 @@ impl RaftCore {
         let count = entries.len() as u64;
         for (k, entry) in entries.into_iter().enumerate() {
             let index = LogIndex(prev_log_index.0 + 1 + k as u64);
+            if index <= self.base.index {
+                continue; // in the snapshot: committed, so the same entry (Leader Completeness)
+            }
             if index <= self.last_index() {
                 if self.term_at(index) == entry.term {
                     continue; // a stale, shorter AppendEntries never truncates
@@ -942,7 +1132,7 @@ impl RaftCore {
                 // `ignores` dropped any message that truncates a committed entry
                 // (`truncates_committed`), so this holds whatever a peer sends.
                 assert!(index > self.commit, "truncating committed index {index}");
-                self.log.truncate((index.0 - 1) as usize);
+                self.log.truncate(self.position(index));
                 self.log_writes.push(LogWrite::Truncate { from: index });
             }
             self.append(entry);
@@ -969,12 +1159,113 @@ impl RaftCore {
         self.send_durable(from, reply);
     }
 
+    /// raft.snapshot.install: after the term rules (a smaller term is answered as a stale
+    /// `AppendEntries` is; a candidate of the same term becomes follower and the sender is this
+    /// term's leader), a snapshot at or below `commit` changes nothing. Otherwise, if the log
+    /// holds an entry at `last_index` of `last_term`, the entries after it are kept (Figure 13
+    /// step 6), else the whole log is discarded (step 7); the snapshot replaces the state
+    /// machine and `commit = last_index`. Either way the answer is
+    /// `AppendEntriesResponse {success: true, match_index: last_index}`, sent once what it
+    /// reveals is durable.
+    fn on_install_snapshot(&mut self, from: ServerId, term: Term, snapshot: Snapshot) {
+        if term < self.term {
+            let reply = Message::AppendEntriesResponse {
+                term: self.term,
+                success: false,
+                match_index: LogIndex(0),
+                round: 0, // raft.read.round: proves nothing to anyone
+            };
+            return self.send_durable(from, reply);
+        }
+        match self.role {
+            Role::Leader => return, // two leaders in one term: election safety is broken
+            Role::PreCandidate | Role::Candidate => self.set_role(Role::Follower),
+            Role::Follower => {}
+        }
+        self.leader = Some(from);
+        self.emit(Command::SetTimer(Timer::Election));
+        let last_index = snapshot.last_index;
+        if last_index > self.commit {
+            self.install_snapshot(snapshot);
+        }
+        // raft.read.round: an InstallSnapshot carries no round, so its answer confirms none.
+        let reply = Message::AppendEntriesResponse {
+            term: self.term,
+            success: true,
+            match_index: last_index,
+            round: 0,
+        };
+        self.send_durable(from, reply);
+    }
+
+    /// Figure 13 steps 6-8 for a snapshot past `commit`. The snapshot is written first: the log
+    /// writes after it drop entries (committed ones among them) that only the snapshot then
+    /// holds.
+    fn install_snapshot(&mut self, snapshot: Snapshot) {
+        let last_index = snapshot.last_index;
+        assert!(last_index > self.commit && self.commit >= self.base.index);
+        let keeps_tail =
+            last_index <= self.last_index() && self.term_at(last_index) == snapshot.last_term;
+        self.log_writes.push(LogWrite::Snapshot(snapshot.clone()));
+        if keeps_tail {
+            let dropped = self.position(last_index) + 1;
+            self.log.drain(..dropped);
+        } else if !self.log.is_empty() {
+            self.log_writes.push(LogWrite::Truncate {
+                from: LogIndex(self.base.index.0 + 1),
+            });
+            self.log.clear();
+        }
+        self.base = snapshot.base();
+        self.log_writes.push(LogWrite::Compact { base: self.base });
+        self.commit = last_index;
+        self.applied = last_index;
+        self.emit(Command::RestoreState {
+            snapshot: snapshot.clone(),
+        });
+        self.snapshot = Some(snapshot);
+    }
+
+    /// raft.snapshot.take: the state machine at the applied index `index` becomes the snapshot
+    /// `(index, term at index, state)`, and the log up to `index - keep` is dropped. Never past
+    /// commit (the page's SN1): `index` is the applied index, which never passes `commit`. A
+    /// request at or below the current snapshot changes nothing.
+    fn on_compact(&mut self, index: LogIndex, state: Vec<u8>, keep: u64) {
+        assert!(
+            index <= self.applied && self.applied <= self.commit,
+            "compaction at {index} past applied {} (commit {})",
+            self.applied,
+            self.commit
+        );
+        if index <= self.snapshot.as_ref().map_or(LogIndex(0), |s| s.last_index) {
+            return;
+        }
+        let snapshot = Snapshot {
+            last_index: index,
+            last_term: self.term_at(index),
+            data: state,
+        };
+        self.log_writes.push(LogWrite::Snapshot(snapshot.clone()));
+        self.snapshot = Some(snapshot);
+        let through = LogIndex(index.0.saturating_sub(keep).max(self.base.index.0));
+        if through > self.base.index {
+            let base = LogBase {
+                index: through,
+                term: self.term_at(through),
+            };
+            let dropped = self.position(through) + 1;
+            self.log.drain(..dropped);
+            self.base = base;
+            self.log_writes.push(LogWrite::Compact { base });
+        }
+    }
+
     /// MUTANT(keep-conflicting-suffix): the conflicting entry at `index` is replaced and every
     /// entry after it kept (Figure 2 deletes them). The durable log is made the same: truncate at
     /// `index`, then append the new entry and re-append the kept ones. No assertion on `commit`:
     /// the mutant may overwrite a committed entry, which is what a harness must catch.
     fn replace_keeping_suffix(&mut self, index: LogIndex, entry: Entry) {
-        let at = (index.0 - 1) as usize;
+        let at = self.position(index);
         self.log[at] = entry;
         self.log_writes.push(LogWrite::Truncate { from: index });
         for (k, kept) in self.log[at..].iter().enumerate() {
@@ -1080,7 +1371,7 @@ impl RaftCore {
                 break;
             }
             let done = self.pending.pop_front().expect("front exists");
-            self.durable_len = done.log_len_after;
+            self.durable_last = done.last_index_after;
             for (to, msg) in done.sends {
                 self.emit(Command::Send { to, msg });
             }
@@ -1117,7 +1408,7 @@ impl RaftCore {
             });
             self.pending.push_back(Pending {
                 id,
-                log_len_after: self.log.len() as u64,
+                last_index_after: self.last_index().0,
                 sends: deferred,
             });
         } else if let Some(last) = self.pending.back_mut() {
@@ -1134,7 +1425,12 @@ impl Core for RaftCore {
     type Message = Message;
     type HardState = HardState;
 
+    /// Arms the election timer; a server restarted from a snapshot first has its state
+    /// machine restored from it (the next `Apply` is the snapshot's index + 1).
     fn start(&mut self) {
+        if let Some(snapshot) = self.snapshot.clone() {
+            self.emit(Command::RestoreState { snapshot });
+        }
         self.emit(Command::SetTimer(Timer::Election));
     }
 
@@ -1148,6 +1444,7 @@ impl Core for RaftCore {
             Event::ClientBatch { requests } => self.on_client_batch(requests),
             Event::Read { requests } => self.on_read(requests),
             Event::Persisted { id } => self.on_persisted(id),
+            Event::Compact { index, state, keep } => self.on_compact(index, state, keep),
         }
         self.finish();
     }

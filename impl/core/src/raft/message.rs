@@ -1,9 +1,10 @@
 //! Raft's messages, with exactly the fields of `docs/protocols/raft.md` § Messages: Figure 2's
-//! four, and the two of PreVote (§ PreVote and CheckQuorum).
+//! four, the two of PreVote (§ PreVote and CheckQuorum), and Figure 13's `InstallSnapshot`
+//! (§ Snapshots and log compaction), sent whole: a transport splits it if it exceeds a frame.
 //!
 //! The sender and receiver travel in the envelope (`Event::Message::from`, `Command::Send::to`).
 
-use crate::types::{Entry, LogIndex, Term};
+use crate::types::{Entry, LogIndex, Snapshot, Term};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -85,6 +86,14 @@ pub enum Message {
         /// The read index, or `None`: the receiver is not the leader of that term.
         read_index: Option<LogIndex>,
     },
+    /// A leader sends its snapshot to a follower whose next entries it no longer holds
+    /// (raft.snapshot.send). Answered with an `AppendEntriesResponse` (raft.snapshot.install).
+    InstallSnapshot {
+        /// The leader's term.
+        term: Term,
+        /// The snapshot: `last_index`, `last_term` and the state machine's encoding.
+        snapshot: Snapshot,
+    },
 }
 
 impl Message {
@@ -98,7 +107,8 @@ impl Message {
             | Message::PreVote { term, .. }
             | Message::PreVoteResponse { term, .. }
             | Message::ReadIndex { term, .. }
-            | Message::ReadIndexResponse { term, .. } => *term,
+            | Message::ReadIndexResponse { term, .. }
+            | Message::InstallSnapshot { term, .. } => *term,
         }
     }
 
@@ -113,6 +123,7 @@ impl Message {
             Message::PreVoteResponse { .. } => "PreVoteResponse",
             Message::ReadIndex { .. } => "ReadIndex",
             Message::ReadIndexResponse { .. } => "ReadIndexResponse",
+            Message::InstallSnapshot { .. } => "InstallSnapshot",
         }
     }
 }
@@ -203,6 +214,13 @@ impl Message {
             } => {
                 check.term("term", *term)?;
                 check.index("read_index", read_index.map_or(0, |i| i.0))
+            }
+            Message::InstallSnapshot { term, snapshot } => {
+                check.term("term", *term)?;
+                check.term("last_term", snapshot.last_term)?;
+                check.index("last_index", snapshot.last_index.0)?;
+                check.empty_prefix("last_term", snapshot.last_index, snapshot.last_term)?;
+                check.not_above("last_term", snapshot.last_term.0, "term", term.0)
             }
         }
     }
@@ -343,6 +361,14 @@ mod validate_tests {
                 match_index: Message::MAX_INDEX,
                 round: 0,
             },
+            Message::InstallSnapshot {
+                term: Term(4),
+                snapshot: Snapshot {
+                    last_index: LogIndex(7),
+                    last_term: Term(4),
+                    data: vec![1, 2, 3],
+                },
+            },
         ];
         for msg in ok {
             assert_eq!(msg.validate(), Ok(()), "{msg:?}");
@@ -442,6 +468,28 @@ mod validate_tests {
                     round: 0,
                 },
                 "AppendEntriesResponse.match_index = 18446744073709551615: above MAX_INDEX",
+            ),
+            (
+                Message::InstallSnapshot {
+                    term: Term(2),
+                    snapshot: Snapshot {
+                        last_index: LogIndex(5),
+                        last_term: Term(3),
+                        data: Vec::new(),
+                    },
+                },
+                "InstallSnapshot.last_term = 3: above term 2",
+            ),
+            (
+                Message::InstallSnapshot {
+                    term: Term(2),
+                    snapshot: Snapshot {
+                        last_index: LogIndex(big),
+                        last_term: Term(1),
+                        data: Vec::new(),
+                    },
+                },
+                "InstallSnapshot.last_index = 4611686018427387905: above MAX_INDEX",
             ),
         ];
         for (msg, expected) in cases {

@@ -6,6 +6,6 @@ mod mutants;
 #[cfg(test)]
 mod tests;
 
-pub use self::core::{HardState, Progress, RaftConfig, RaftCore, Role};
+pub use self::core::{DurableLog, HardState, Progress, RaftConfig, RaftCore, Role};
 pub use self::message::{InvalidMessage, Message};
 pub use self::mutants::ImplMutant;

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::command::{Command, Core, Event, LogWrite, Timer};
-use crate::types::{Entry, LogIndex, PersistId, RequestId, ServerId, Term};
+use crate::types::{Entry, LogBase, LogIndex, PersistId, RequestId, ServerId, Snapshot, Term};
 use std::collections::BTreeSet;
 
 type Cmds = Vec<Command<Message, HardState>>;
@@ -1911,4 +1911,415 @@ fn a_one_server_leader_serves_reads_at_once() {
     assert_eq!(c.role(), Role::Leader);
     assert_eq!(c.commit(), LogIndex(1));
     assert_eq!(step(&mut c, read(&[1])), vec![ready(1, 1)]);
+}
+
+// --- § Snapshots and log compaction (raft.snapshot.*) ---
+
+fn snap(last_index: u64, last_term: u64, data: &[u8]) -> Snapshot {
+    Snapshot {
+        last_index: LogIndex(last_index),
+        last_term: Term(last_term),
+        data: data.to_vec(),
+    }
+}
+
+fn base(index: u64, term: u64) -> LogBase {
+    LogBase {
+        index: LogIndex(index),
+        term: Term(term),
+    }
+}
+
+fn is(term: u64, snapshot: Snapshot) -> Message {
+    Message::InstallSnapshot {
+        term: Term(term),
+        snapshot,
+    }
+}
+
+fn compact(index: u64, state: &[u8], keep: u64) -> Event<Message> {
+    Event::Compact {
+        index: LogIndex(index),
+        state: state.to_vec(),
+        keep,
+    }
+}
+
+/// A follower (leader S2, of the term of the last entry, 1 if none) holding `log`, of which the first `commit` entries are
+/// committed, applied and durable; no commands queued.
+fn follower_with(log: &[(u64, u8)], commit: u64) -> RaftCore {
+    let mut c = core(S1, 1, None, log);
+    let cmds = deliver(
+        &mut c,
+        S2,
+        ae(
+            1,
+            log.len() as u64,
+            log.last().map_or(0, |e| e.0),
+            &[],
+            commit,
+        ),
+    );
+    assert_eq!(cmds.len(), 2 + commit as usize, "{cmds:?}"); // timer, applies, reply
+    assert_eq!(c.commit(), LogIndex(commit));
+    c
+}
+
+#[test]
+fn compaction_snapshots_the_applied_state_and_drops_the_log_keeping_k_entries() {
+    // raft.snapshot.take: snapshot = (applied, term there, state); entries up to applied - k go.
+    let mut c = follower_with(&[(1, 1), (1, 2), (1, 3), (1, 4), (1, 5)], 4);
+    assert_eq!(
+        step(&mut c, compact(4, b"state@4", 1)),
+        vec![persist(
+            1,
+            None,
+            vec![
+                LogWrite::Snapshot(snap(4, 1, b"state@4")),
+                LogWrite::Compact { base: base(3, 1) },
+            ]
+        )]
+    );
+    assert_eq!(c.log_base(), base(3, 1));
+    assert_eq!(c.log(), &[entry(1, 4), entry(1, 5)]);
+    assert_eq!(c.snapshot(), Some(&snap(4, 1, b"state@4")));
+    assert_eq!(c.status().last_index, LogIndex(5));
+    // The same or an older index again changes nothing.
+    assert_eq!(step(&mut c, compact(4, b"state@4", 0)), vec![]);
+    // keep = 0 (the model's compact): the log starts right after the snapshot.
+    assert_eq!(
+        deliver(&mut c, S2, ae(1, 5, 1, &[], 5)),
+        vec![Command::SetTimer(Timer::Election), apply(5, 1, 5)]
+    );
+    assert_eq!(persisted(&mut c, 1), vec![send(S2, aer(1, true, 5))]);
+    assert_eq!(
+        step(&mut c, compact(5, b"state@5", 0)),
+        vec![persist(
+            2,
+            None,
+            vec![
+                LogWrite::Snapshot(snap(5, 1, b"state@5")),
+                LogWrite::Compact { base: base(5, 1) },
+            ]
+        )]
+    );
+    assert!(c.log().is_empty());
+    // Log checks still work at the base, and entries after it append at the right index.
+    assert_eq!(
+        deliver(&mut c, S2, ae(1, 5, 1, &[(1, 6)], 5)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            persist(3, None, vec![append_write(6, 1, 6)])
+        ]
+    );
+}
+
+#[test]
+#[should_panic(expected = "past applied")]
+fn compaction_past_the_applied_index_is_refused() {
+    // SN1 (compact-uncommitted): the state handed in can only be the applied one.
+    let mut c = follower_with(&[(1, 1), (1, 2)], 1);
+    step(&mut c, compact(2, b"state@2", 0));
+}
+
+#[test]
+fn a_follower_behind_the_leaders_snapshot_gets_install_snapshot_then_the_rest() {
+    // raft.snapshot.send, without pipelining: the snapshot instead of AppendEntries, and the
+    // entries after it once the follower acknowledges it.
+    let mut c = leader_of_term_1();
+    step(
+        &mut c,
+        Event::ClientRequest {
+            request: RequestId(1),
+            data: vec![2],
+        },
+    );
+    persisted(&mut c, 3);
+    deliver(&mut c, S2, aer(1, true, 2)); // commits 1 and 2
+    assert_eq!(c.commit(), LogIndex(2));
+    step(
+        &mut c,
+        Event::ClientRequest {
+            request: RequestId(2),
+            data: vec![3],
+        },
+    );
+    assert_eq!(
+        step(&mut c, compact(2, b"s2", 0)),
+        vec![persist(
+            5,
+            None,
+            vec![
+                LogWrite::Snapshot(snap(2, 1, b"s2")),
+                LogWrite::Compact { base: base(2, 1) },
+            ]
+        )]
+    );
+    // S3 (next_index 2 after the no-op was sent to it) rejects: its next entries are gone.
+    assert_eq!(
+        deliver(&mut c, S3, aer(1, false, 0)),
+        vec![send(S3, is(1, snap(2, 1, b"s2")))]
+    );
+    // A heartbeat to it carries the snapshot again (nothing acknowledged it yet).
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Heartbeat)),
+        vec![
+            Command::SetTimer(Timer::Heartbeat),
+            send(S2, ae(1, 2, 1, &[], 2)), // entry 3 is unacknowledged there
+            send(S3, is(1, snap(2, 1, b"s2"))),
+        ]
+    );
+    // The acknowledgement is an AppendEntriesResponse at the snapshot's index.
+    assert_eq!(
+        deliver(&mut c, S3, aer(1, true, 2)),
+        vec![send(S3, ae(1, 2, 1, &[(1, 3)], 2))]
+    );
+    assert_eq!(c.progress()[&S3].match_index, LogIndex(2));
+}
+
+#[test]
+fn with_pipelining_next_index_passes_the_snapshot_at_once_and_entries_follow() {
+    // raft.snapshot.send with raft.pipeline.send: next_index = last_index + 1 at once.
+    let mut c = leader_of_term_1_with(pipelined(usize::MAX));
+    step(
+        &mut c,
+        Event::ClientRequest {
+            request: RequestId(1),
+            data: vec![2],
+        },
+    );
+    persisted(&mut c, 3);
+    deliver(&mut c, S2, aer(1, true, 2));
+    step(
+        &mut c,
+        Event::ClientRequest {
+            request: RequestId(2),
+            data: vec![3],
+        },
+    );
+    step(&mut c, compact(2, b"s2", 0));
+    // S3 rejects with hint 0: back to 1, which is compacted: the snapshot, then entry 3.
+    assert_eq!(
+        deliver(&mut c, S3, aer(1, false, 0)),
+        vec![
+            send(S3, is(1, snap(2, 1, b"s2"))),
+            send(S3, ae(1, 2, 1, &[(1, 3)], 2)),
+        ]
+    );
+    assert_eq!(c.progress()[&S3].next_index, LogIndex(4));
+    // A heartbeat now goes after the entries already sent, not the snapshot again.
+    assert_eq!(
+        step(&mut c, Event::Timer(Timer::Heartbeat)),
+        vec![
+            Command::SetTimer(Timer::Heartbeat),
+            send(S2, ae(1, 3, 1, &[], 2)),
+            send(S3, ae(1, 3, 1, &[], 2)),
+        ]
+    );
+}
+
+#[test]
+fn install_snapshot_keeps_the_log_after_a_matching_entry() {
+    // raft.snapshot.install, Figure 13 step 6.
+    let mut c = follower_with(&[(1, 1), (1, 2), (1, 3), (1, 4)], 1);
+    assert_eq!(
+        deliver(&mut c, S2, is(1, snap(3, 1, b"s3"))),
+        vec![
+            Command::SetTimer(Timer::Election),
+            Command::RestoreState {
+                snapshot: snap(3, 1, b"s3")
+            },
+            persist(
+                1,
+                None,
+                vec![
+                    LogWrite::Snapshot(snap(3, 1, b"s3")),
+                    LogWrite::Compact { base: base(3, 1) },
+                ]
+            ),
+        ]
+    );
+    assert_eq!(c.commit(), LogIndex(3));
+    assert_eq!(c.applied(), LogIndex(3));
+    assert_eq!(c.log(), &[entry(1, 4)]);
+    // The reply waits for the snapshot to be durable.
+    assert_eq!(persisted(&mut c, 1), vec![send(S2, aer(1, true, 3))]);
+    // The next commit applies from 4.
+    assert_eq!(
+        deliver(&mut c, S2, ae(1, 4, 1, &[], 4)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            apply(4, 1, 4),
+            send(S2, aer(1, true, 4))
+        ]
+    );
+}
+
+#[test]
+fn install_snapshot_discards_a_log_without_the_matching_entry() {
+    // raft.snapshot.install, Figure 13 step 7: the entry at last_index has another term.
+    let mut c = core(S1, 2, None, &[(1, 1), (1, 2), (1, 3)]);
+    deliver(&mut c, S2, ae(2, 3, 1, &[], 1));
+    assert_eq!(
+        deliver(&mut c, S2, is(2, snap(3, 2, b"s3"))),
+        vec![
+            Command::SetTimer(Timer::Election),
+            Command::RestoreState {
+                snapshot: snap(3, 2, b"s3")
+            },
+            persist(
+                1,
+                None,
+                vec![
+                    LogWrite::Snapshot(snap(3, 2, b"s3")),
+                    LogWrite::Truncate { from: LogIndex(1) },
+                    LogWrite::Compact { base: base(3, 2) },
+                ]
+            ),
+        ]
+    );
+    assert!(c.log().is_empty());
+    assert_eq!(c.log_base(), base(3, 2));
+    assert_eq!(c.status().last_index, LogIndex(3));
+    // A log shorter than the snapshot is discarded too.
+    let mut c = follower_with(&[(1, 1)], 1);
+    let cmds = deliver(&mut c, S2, is(1, snap(5, 1, b"s5")));
+    assert_eq!(
+        cmds[2],
+        persist(
+            1,
+            None,
+            vec![
+                LogWrite::Snapshot(snap(5, 1, b"s5")),
+                LogWrite::Truncate { from: LogIndex(1) },
+                LogWrite::Compact { base: base(5, 1) },
+            ]
+        )
+    );
+    assert_eq!(c.status().last_index, LogIndex(5));
+}
+
+#[test]
+fn install_snapshot_at_or_below_commit_changes_nothing_but_is_acknowledged() {
+    let mut c = follower_with(&[(1, 1), (1, 2), (1, 3)], 3);
+    assert_eq!(
+        deliver(&mut c, S2, is(1, snap(2, 1, b"s2"))),
+        vec![
+            Command::SetTimer(Timer::Election),
+            send(S2, aer(1, true, 2))
+        ]
+    );
+    assert_eq!(c.log().len(), 3);
+    assert_eq!(c.snapshot(), None);
+}
+
+#[test]
+fn install_snapshot_term_rules() {
+    // A smaller term is answered as a stale AppendEntries; a candidate of the same term follows.
+    let mut c = core(S1, 3, None, &[]);
+    assert_eq!(
+        deliver(&mut c, S2, is(2, snap(1, 1, b"s1"))),
+        vec![send(S2, aer(3, false, 0))]
+    );
+    step(&mut c, Event::Timer(Timer::Election)); // candidate of term 4
+    persisted(&mut c, 1);
+    assert_eq!(c.role(), Role::Candidate);
+    let cmds = deliver(&mut c, S3, is(4, snap(1, 1, b"s1")));
+    assert_eq!(c.role(), Role::Follower);
+    assert_eq!(c.leader(), Some(S3));
+    assert_eq!(
+        cmds[1],
+        Command::RestoreState {
+            snapshot: snap(1, 1, b"s1")
+        }
+    );
+}
+
+#[test]
+fn append_entries_below_the_base_passes_the_log_check_and_skips_compacted_entries() {
+    let mut c = follower_with(&[(1, 1), (1, 2), (1, 3)], 3);
+    step(&mut c, compact(3, b"s3", 0));
+    persisted(&mut c, 1);
+    // prev 1 < base 3: passes; entries 2 and 3 are skipped, 4 is appended.
+    assert_eq!(
+        deliver(&mut c, S2, ae(1, 1, 1, &[(1, 2), (1, 3), (1, 4)], 3)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            persist(2, None, vec![append_write(4, 1, 4)])
+        ]
+    );
+    assert_eq!(persisted(&mut c, 2), vec![send(S2, aer(1, true, 4))]);
+}
+
+#[test]
+fn a_restart_from_a_snapshot_and_a_tail_restores_the_state_and_applies_after_it() {
+    let durable = DurableLog {
+        snapshot: Some(snap(3, 1, b"s3")),
+        base: base(2, 1),
+        entries: vec![entry(1, 3), entry(1, 4)],
+    };
+    let mut c = RaftCore::restore_compacted(
+        RaftConfig::new(S1, vec![S1, S2, S3]),
+        HardState {
+            term: Term(1),
+            voted_for: None,
+        },
+        durable,
+    );
+    c.start();
+    assert_eq!(
+        c.take_commands(),
+        vec![
+            Command::RestoreState {
+                snapshot: snap(3, 1, b"s3")
+            },
+            Command::SetTimer(Timer::Election)
+        ]
+    );
+    assert_eq!((c.commit(), c.applied()), (LogIndex(3), LogIndex(3)));
+    assert_eq!(c.status().last_index, LogIndex(4));
+    assert_eq!(
+        deliver(&mut c, S2, ae(1, 4, 1, &[], 4)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            apply(4, 1, 4),
+            send(S2, aer(1, true, 4))
+        ]
+    );
+    // A log that ends before its snapshot restarts empty after it.
+    let c = RaftCore::restore_compacted(
+        RaftConfig::new(S1, vec![S1, S2, S3]),
+        HardState::default(),
+        DurableLog {
+            snapshot: Some(snap(6, 2, b"s6")),
+            base: LogBase::default(),
+            entries: Vec::new(),
+        },
+    );
+    assert_eq!(c.log_base(), base(6, 2));
+    assert_eq!(c.status().last_index, LogIndex(6));
+}
+
+#[test]
+fn append_entries_contradicting_the_base_is_ignored_whole() {
+    // The compacted prefix is committed: a message whose entry at the base has another term
+    // came from no leader, and appending after it would make the log's terms decrease.
+    let mut c = follower_with(&[(1, 1), (1, 2), (1, 3)], 3);
+    step(&mut c, compact(3, b"s3", 0));
+    persisted(&mut c, 1);
+    assert_eq!(c.log_base(), base(3, 1));
+    assert_eq!(
+        deliver(&mut c, S2, ae(2, 1, 1, &[(2, 2), (2, 3), (2, 4)], 3)),
+        vec![]
+    );
+    assert!(c.log().is_empty());
+    // Nothing was adopted: the term is still 1. With the base's term it is a normal append.
+    assert_eq!(c.term(), Term(1));
+    assert_eq!(
+        deliver(&mut c, S2, ae(2, 1, 1, &[(1, 2), (1, 3), (2, 4)], 3)),
+        vec![
+            Command::SetTimer(Timer::Election),
+            persist(2, hs(2, None), vec![append_write(4, 2, 4)])
+        ]
+    );
 }
