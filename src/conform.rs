@@ -112,18 +112,6 @@ fn only_raft(protocol: &str, what: &str) -> Result<()> {
     .into())
 }
 
-/// The model's `--snapshots` (raft.md § Snapshots) has no conformance mapping yet.
-fn no_snapshots(model: &RaftModel, what: &str) -> Result<()> {
-    if !model.config.snapshots {
-        return Ok(());
-    }
-    Err(UsageError(format!(
-        "{what}: conformance does not cover --snapshots yet (the model has it; the mapping of \
-         InstallSnapshot and compaction to the node is not written)"
-    ))
-    .into())
-}
-
 /// `ballot replay FILE`.
 pub fn replay(args: ReplayArgs) -> Result<u8> {
     let file = args.trace.display().to_string();
@@ -139,7 +127,6 @@ pub fn replay(args: ReplayArgs) -> Result<u8> {
     let (model, actions) = trace
         .replay::<RaftModel>()
         .map_err(|e| UsageError(format!("{file}: {e}")))?;
-    no_snapshots(&model, &file)?;
     if let Some(d) = &trace.divergence {
         eprintln!(
             "{file}: recorded divergence at step {}: {}",
@@ -193,7 +180,6 @@ pub fn conform(args: ConformArgs) -> Result<u8> {
         return Err(UsageError("--walk-depth: must be at least 1".into()).into());
     }
     let model: RaftModel = protocols::build_raft(&args.bounds)?;
-    no_snapshots(&model, "ballot conform")?;
     let (mode, label) = match (args.walks, args.simulate) {
         (Some(n), _) => (
             Mode::Walks(n),

@@ -115,7 +115,7 @@ pub struct FaultArgs {
     #[arg(
         long,
         value_name = "FILE",
-        conflicts_with_all = ["seed", "duration", "clients", "keys", "nemesis", "dir", "keep", "pre_vote"]
+        conflicts_with_all = ["seed", "duration", "clients", "keys", "nemesis", "dir", "keep", "pre_vote", "snapshot_every", "snapshot_keep"]
     )]
     pub check_history: Option<PathBuf>,
     /// Bound on the checker's search, in (linearized set, state) pairs per key.
@@ -124,6 +124,14 @@ pub struct FaultArgs {
     /// PreVote and CheckQuorum on every node (see `ballot node --pre-vote`).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub pre_vote: bool,
+    /// Every node's `--snapshot-every`: far below a node's default (10,000), so that a run's
+    /// faults meet compactions, and a node killed or cut off falls behind a snapshot and
+    /// catches up through InstallSnapshot (0: never compact).
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub snapshot_every: u64,
+    /// Every node's `--snapshot-keep`.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub snapshot_keep: u64,
 }
 
 /// The kinds of fault the nemesis injects.
@@ -195,6 +203,8 @@ struct Plan {
     keep: bool,
     max_states: u64,
     pre_vote: bool,
+    snapshot_every: u64,
+    snapshot_keep: u64,
 }
 
 impl Plan {
@@ -233,6 +243,8 @@ impl Plan {
             keep: args.keep,
             max_states: args.max_states,
             pre_vote: args.pre_vote,
+            snapshot_every: args.snapshot_every,
+            snapshot_keep: args.snapshot_keep,
         })
     }
 
@@ -257,6 +269,10 @@ impl Plan {
         if !self.pre_vote {
             line += " --pre-vote false";
         }
+        line += &format!(
+            " --snapshot-every {} --snapshot-keep {}",
+            self.snapshot_every, self.snapshot_keep
+        );
         if self.max_states != MAX_STATES_PER_KEY {
             line += &format!(" --max-states {}", self.max_states);
         }
@@ -273,13 +289,15 @@ pub fn run(args: FaultArgs) -> anyhow::Result<ExitCode> {
     let created = prepare_dir(&plan.dir)?;
     let exe = std::env::current_exe().context("locating the ballot executable")?;
     println!(
-        "fault: seed {}, {} s, {} clients on {} keys, nemesis {}, pre-vote {}; data in {}",
+        "fault: seed {}, {} s, {} clients on {} keys, nemesis {}, pre-vote {}, snapshot every {} keeping {}; data in {}",
         plan.seed,
         plan.duration.as_secs_f64(),
         plan.clients,
         plan.keys.len(),
         plan.nemesis_names(),
         plan.pre_vote,
+        plan.snapshot_every,
+        plan.snapshot_keep,
         plan.dir.display()
     );
     let _ = std::io::stdout().flush();
@@ -474,6 +492,8 @@ async fn start_cluster(plan: &Plan, exe: &Path) -> anyhow::Result<(Nodes, Option
         tls,
         security: ClientSecurity::Tls(client_tls),
         pre_vote: plan.pre_vote,
+        snapshot_every: plan.snapshot_every,
+        snapshot_keep: plan.snapshot_keep,
         seed: plan.seed,
         starts: 0,
     };
@@ -765,6 +785,8 @@ struct Nodes {
     /// How clients connect (TLS, trusting the CA).
     security: ClientSecurity,
     pre_vote: bool,
+    snapshot_every: u64,
+    snapshot_keep: u64,
     seed: u64,
     procs: Vec<Option<Child>>,
     paused: Vec<bool>,
@@ -792,6 +814,8 @@ impl Nodes {
             .args(["--listen", &self.listen[i].to_string()])
             .args(["--seed", &seed.to_string()])
             .args(["--pre-vote", &self.pre_vote.to_string()])
+            .args(["--snapshot-every", &self.snapshot_every.to_string()])
+            .args(["--snapshot-keep", &self.snapshot_keep.to_string()])
             .arg("--dir")
             .arg(self.dir.join(format!("node{id}")))
             .arg("--tls-cert")

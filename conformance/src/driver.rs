@@ -201,18 +201,46 @@ impl Timers for HarnessTimers {
     }
 }
 
-/// A state machine that applies nothing: conformance compares protocol state, not the store.
-struct NoStateMachine;
+/// The state machine of a conformance run: the sequence of entries applied, which is exactly
+/// the model's image of a state machine (a snapshot's `entries`). Its snapshot encoding is
+/// [`encode_applied`], so a snapshot's data maps to the model's message field by field, and a
+/// snapshot that restored the wrong state shows up as a wrong log prefix.
+#[derive(Default)]
+struct AppliedEntries(Vec<Entry>);
 
-impl StateMachine for NoStateMachine {
+impl StateMachine for AppliedEntries {
     type Result = ();
-    fn apply(&mut self, _index: LogIndex, _entry: &Entry) {}
-    fn snapshot(&self) -> Vec<u8> {
-        Vec::new()
+    fn apply(&mut self, index: LogIndex, entry: &Entry) {
+        // Applied in order from the snapshot on: anything else is a runtime bug, and the
+        // compared log prefix would show it; keep the record honest rather than panic here.
+        if index.0 == self.0.len() as u64 + 1 {
+            self.0.push(entry.clone());
+        }
     }
-    fn restore(&mut self, _index: LogIndex, _data: &[u8]) -> Result<(), String> {
+    fn snapshot(&self) -> Vec<u8> {
+        encode_applied(&self.0)
+    }
+    fn restore(&mut self, index: LogIndex, data: &[u8]) -> Result<(), String> {
+        let entries = decode_applied(data)?;
+        if entries.len() as u64 != index.0 {
+            return Err(format!(
+                "a snapshot at index {index} holds {} entries",
+                entries.len()
+            ));
+        }
+        self.0 = entries;
         Ok(())
     }
+}
+
+/// The snapshot encoding of a conformance state machine: its applied entries, in order.
+pub fn encode_applied(entries: &[Entry]) -> Vec<u8> {
+    serde_json::to_vec(entries).expect("entries encode")
+}
+
+/// The entries of a conformance snapshot, or why the data is not one.
+pub fn decode_applied(data: &[u8]) -> Result<Vec<Entry>, String> {
+    serde_json::from_slice(data).map_err(|e| format!("not a conformance snapshot: {e}"))
 }
 
 /// The latest view of a core, written by the runtime's observer hook.
@@ -228,6 +256,7 @@ impl<K: NodeKind> Observer<K::Core> for ViewCell<K> {
 struct Incarnation<K: NodeKind> {
     inbox: Sender<(ServerId, K::Message)>,
     proposals: Sender<Proposal>,
+    compact: Sender<u64>,
     timers: Arc<Mutex<TimerState>>,
     view: Arc<Mutex<Option<K::View>>>,
     task: tokio::task::JoinHandle<Result<(), NodeError>>,
@@ -348,8 +377,9 @@ impl<K: NodeKind> Cluster<K> {
         // No TCP, so no connection ever closes: the harness never sends `Event::PeerLost`
         // (the model's `timeout` is what it stands for).
         let (_peer_lost_tx, peer_lost_rx) = mailbox(1);
-        // Snapshots are not mapped yet: nothing asks for compaction, and the policy never does.
-        let (_compact_tx, compact_rx) = mailbox(1);
+        // Compaction happens only when the harness asks (the model's `compact`); the policy
+        // never takes a snapshot on its own.
+        let (compact_tx, compact_rx) = mailbox(1);
         let inputs = LoopInputs {
             proposals: proposals_rx,
             peer_lost: peer_lost_rx,
@@ -365,7 +395,7 @@ impl<K: NodeKind> Cluster<K> {
             HarnessTimers {
                 state: timers.clone(),
             },
-            NoStateMachine,
+            AppliedEntries::default(),
             Timing::default(),
             0,
             shared,
@@ -376,6 +406,7 @@ impl<K: NodeKind> Cluster<K> {
         self.slots[i].running = Some(Incarnation {
             inbox: inbox_tx,
             proposals: proposals_tx,
+            compact: compact_tx,
             timers,
             view,
             task,
@@ -467,6 +498,15 @@ impl<K: NodeKind> Cluster<K> {
             .send(Proposal { op, reply })
             .unwrap_or_else(|_| panic!("the proposal queue of {id} is open and below capacity"));
         ProposalTicket(answer)
+    }
+
+    /// Node `id` takes a snapshot at its applied index and compacts its whole log behind it
+    /// (the model's `compact`: raft.snapshot.take with nothing kept).
+    pub fn compact(&mut self, id: ServerId) {
+        self.running(id)
+            .compact
+            .send(0)
+            .unwrap_or_else(|_| panic!("the compaction queue of {id} is open and empty"));
     }
 
     /// The latest view of node `id`'s core (`None` before it handled anything, or when down).

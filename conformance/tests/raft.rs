@@ -63,6 +63,36 @@ fn reads() -> RaftModel {
     })
 }
 
+/// Snapshots (raft.snapshot.*): SN2's start (three logs holding an uncommitted 1v1), two terms
+/// with no-ops and two client values, where a compaction leaves a follower behind the snapshot
+/// and an InstallSnapshot meets a log with a matching entry and a tail.
+fn snapshots() -> RaftModel {
+    model(|c| {
+        *c = RaftMutant::InstallDropsTail.info().bounds;
+        c.mutant = None;
+    })
+}
+
+/// Snapshots over a stale tail: s2 holds three entries of a term no leader committed; the
+/// leader of term 3 commits its no-op with s1, compacts, and can only reach s2 by a snapshot
+/// whose last entry s2 holds with another term, so Figure 13 step 7 (discard the whole log)
+/// decides what s2 keeps.
+fn snapshot_over_stale_tail() -> RaftModel {
+    model(|c| {
+        c.snapshots = true;
+        c.leader_noop = true;
+        c.max_term = 3;
+        c.max_log = 1;
+        c.values = 4;
+        c.max_candidates = 1;
+        c.crashes = 0;
+        c.init = "2/1v1,2/,2/2v2+2v3+2v4"
+            .split(',')
+            .map(|s| InitServer::parse(s).expect("parses"))
+            .collect();
+    })
+}
+
 fn passes(what: &str, r: Result<Summary, Failure<Action>>) -> Summary {
     match r {
         Ok(s) => s,
@@ -145,6 +175,38 @@ fn pre_vote_and_check_quorum_conform() {
             None,
             &Progress::default(),
         ),
+    );
+}
+
+/// Snapshots (raft.snapshot.*): every transition within depth 15 from SN2's start, with and
+/// without pipelining, walks deeper, and the implementation's own schedules. SN2's
+/// counterexample (15 steps, an InstallSnapshot delivered to a log with a matching tail) is a
+/// path of that depth, so its transitions are among those covered.
+#[test]
+fn snapshots_conform() {
+    let s = passes(
+        "--snapshots depth 15",
+        conform_depth(&snapshots(), 15, None, &Progress::default()),
+    );
+    assert_eq!(s.covered, s.transitions);
+    let mut pipelined = snapshots();
+    pipelined.config.pipeline = true;
+    passes(
+        "--snapshots --pipeline depth 14",
+        conform_depth(&pipelined, 14, None, &Progress::default()),
+    );
+    let s = passes(
+        "--snapshots over a stale tail depth 16",
+        conform_depth(&snapshot_over_stale_tail(), 16, None, &Progress::default()),
+    );
+    assert_eq!(s.covered, s.transitions);
+    passes(
+        "--snapshots walks",
+        conform_walks(&snapshots(), 2_000, 6, 60, None, &Progress::default()),
+    );
+    passes(
+        "--snapshots --pipeline simulate",
+        simulate(&pipelined, 50_000, 13, 60, None, &Progress::default()),
     );
 }
 
@@ -283,7 +345,7 @@ fn mutant_hook(m: ImplMutant) -> ConfigHook {
 type Plan<'a> = [(
     &'static str,
     Box<dyn Fn() -> Result<Summary, Failure<Action>> + 'a>,
-); 11];
+); 14];
 
 fn ci_plan(hook: &ConfigHook) -> Option<(&'static str, Box<Divergence>)> {
     let p = Progress::default();
@@ -327,6 +389,22 @@ fn ci_plan(hook: &ConfigHook) -> Option<(&'static str, Box<Divergence>)> {
                     Some(hook.clone()),
                     &p,
                 )
+            }),
+        ),
+        (
+            "depth 15 with --snapshots",
+            Box::new(|| conform_depth(&snapshots(), 15, Some(hook.clone()), &p)),
+        ),
+        (
+            "depth 16 over a stale tail",
+            Box::new(|| conform_depth(&snapshot_over_stale_tail(), 16, Some(hook.clone()), &p)),
+        ),
+        (
+            "simulate with --snapshots --pipeline",
+            Box::new(|| {
+                let mut m = snapshots();
+                m.config.pipeline = true;
+                simulate(&m, 50_000, 13, 60, Some(hook.clone()), &p)
             }),
         ),
         (
@@ -404,12 +482,7 @@ fn a_divergence_is_deterministic() {
 
 #[test]
 fn every_model_mutant_counterexample_diverges_on_the_correct_implementation() {
-    // The node has no snapshots in conformance yet (raft.md § Snapshots; `ballot conform`
-    // refuses --snapshots), so SN1/SN2's paths cannot be replayed.
-    for m in RaftMutant::ALL
-        .into_iter()
-        .filter(|m| !m.info().bounds.snapshots)
-    {
+    for m in RaftMutant::ALL {
         let info = m.info();
         let spec = RaftModel::build(info.bounds.clone(), Some(info.name)).expect("builds");
         let options = CheckOptions {

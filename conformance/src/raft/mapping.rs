@@ -8,9 +8,12 @@
 
 use ballot_core::raft::{HardState, Message, Progress, RaftConfig, RaftCore, Role as CoreRole};
 use ballot_core::Term as CoreTerm;
-use ballot_core::{Entry as CoreEntry, LogIndex as CoreIndex, Payload, ServerId as CoreId};
+use ballot_core::{
+    Entry as CoreEntry, LogBase, LogIndex as CoreIndex, Payload, ServerId as CoreId, Snapshot,
+};
 use ballot_models::raft::{
-    Entries, Entry, LogIndex, Msg, RaftModel, RaftState, Role, ServerId, Term, Value, MAX_LOG,
+    Entries, Entry, LogIndex, Msg, RaftConfig as ModelConfig, RaftModel, RaftState, Role, ServerId,
+    Term, Value, MAX_LOG,
 };
 use ballot_node::raft_node;
 use ballot_node::runtime::NodeError;
@@ -19,7 +22,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::driver::NodeKind;
+use crate::driver::{decode_applied, encode_applied, NodeKind};
 
 /// The implementation id of model server `s`.
 pub fn core_id(s: ServerId) -> CoreId {
@@ -70,6 +73,45 @@ fn model_entries(entries: &[CoreEntry]) -> Result<Entries, String> {
         ));
     }
     entries.iter().map(model_entry).collect()
+}
+
+/// The entries a conformance snapshot holds (its state machine's image), which must be exactly
+/// `1..=last_index`.
+fn snapshot_entries(snapshot: &Snapshot) -> Result<Entries, String> {
+    let entries = decode_applied(&snapshot.data)?;
+    if entries.len() as u64 != snapshot.last_index.0 {
+        return Err(format!(
+            "a snapshot at index {} holds {} entries",
+            snapshot.last_index,
+            entries.len()
+        ));
+    }
+    model_entries(&entries)
+}
+
+/// The whole log a server holds, in the model's representation (raft.md § Snapshots): the
+/// snapshot's entries, then the log's entries after the snapshot's last index. The log starts
+/// after its base, which is never past the snapshot (nothing is dropped that no snapshot holds).
+fn whole_log(
+    snapshot: Option<&Snapshot>,
+    base: LogBase,
+    log: &[CoreEntry],
+) -> Result<(Vec<Entry>, LogIndex), String> {
+    let mut whole: Vec<Entry> = Vec::new();
+    let mut last = 0u64;
+    if let Some(snapshot) = snapshot {
+        whole.extend(snapshot_entries(snapshot)?.iter().copied());
+        last = snapshot.last_index.0;
+    }
+    if base.index.0 > last {
+        return Err(format!(
+            "the log starts after {} but the snapshot ends at {last}",
+            base.index
+        ));
+    }
+    let skip = (last - base.index.0) as usize;
+    whole.extend(model_entries(&log[skip.min(log.len())..])?.iter().copied());
+    Ok((whole, LogIndex(small("snapshot index", last)?)))
 }
 
 /// The implementation message of a model message.
@@ -129,8 +171,20 @@ pub fn core_message(m: &Msg) -> Message {
             term: t(term),
             granted,
         },
-        // The CLI refuses `ballot conform`/`replay` with --snapshots until the core has it.
-        Msg::InstallSnapshot { .. } => unimplemented!("conformance does not cover --snapshots"),
+        // raft.snapshot.send: the model's prefix is the conformance state machine's image.
+        Msg::InstallSnapshot {
+            term,
+            last_index,
+            last_term,
+            entries,
+        } => Message::InstallSnapshot {
+            term: t(term),
+            snapshot: Snapshot {
+                last_index: i(last_index),
+                last_term: t(last_term),
+                data: encode_applied(&entries.iter().map(core_entry).collect::<Vec<_>>()),
+            },
+        },
     }
 }
 
@@ -198,7 +252,12 @@ pub fn model_message(m: &Message) -> Result<Msg, String> {
             granted: *granted,
         },
         // The harness never compacts, so no core sends one; mapping it is later work.
-        Message::InstallSnapshot { .. } => return Err("InstallSnapshot is not mapped yet".into()),
+        Message::InstallSnapshot { term, snapshot } => Msg::InstallSnapshot {
+            term: t(*term)?,
+            last_index: i(snapshot.last_index)?,
+            last_term: t(snapshot.last_term)?,
+            entries: snapshot_entries(snapshot)?,
+        },
     })
 }
 
@@ -217,6 +276,8 @@ pub struct CoreView {
     read_round: u64,
     read_acks: BTreeMap<CoreId, u64>,
     pending_reads: Vec<(CoreIndex, u64)>,
+    base: LogBase,
+    snapshot: Option<Snapshot>,
 }
 
 /// One server's abstract state: the model's per-server state, without ghost variables. Both
@@ -231,8 +292,11 @@ pub struct ServerAbs {
     pub term: Term,
     /// Vote in `term` (durable).
     pub voted_for: Option<ServerId>,
-    /// The log (durable).
+    /// The whole log (durable), the snapshot's prefix included (raft.md § Snapshots).
     pub log: Vec<Entry>,
+    /// `--snapshots`: the snapshot's last index (durable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<LogIndex>,
     /// Commit index (0 while down).
     pub commit: LogIndex,
     /// A candidate's granted votes.
@@ -282,6 +346,7 @@ pub fn model_server(model: &RaftModel, st: &RaftState, i: usize) -> ServerAbs {
         term: s.term,
         voted_for: s.voted_for,
         log: s.log.iter().copied().collect(),
+        snapshot: model.config.snapshots.then_some(s.snapshot),
         commit: s.commit,
         votes: (s.up && matches!(s.role, Role::Candidate | Role::PreCandidate))
             .then(|| bits(s.votes, n)),
@@ -307,7 +372,11 @@ pub fn model_server(model: &RaftModel, st: &RaftState, i: usize) -> ServerAbs {
 }
 
 /// The abstract state of a running implementation server (`pre_vote`: the model's switch).
-pub fn running_server(v: &CoreView, pre_vote: bool, reads: bool) -> Result<ServerAbs, String> {
+/// The abstract state of a running implementation server, with the model's switches
+/// (`pre_vote`, `reads`, `snapshots`) deciding which optional fields are compared.
+pub fn running_server(v: &CoreView, config: &ModelConfig) -> Result<ServerAbs, String> {
+    let (pre_vote, reads) = (config.pre_vote, config.reads > 0);
+    let (log, snapshot) = whole_log(v.snapshot.as_ref(), v.base, &v.log)?;
     let ids = |set: &mut dyn Iterator<Item = &CoreId>| -> Result<Vec<ServerId>, String> {
         set.map(|id| model_id(*id)).collect()
     };
@@ -322,7 +391,8 @@ pub fn running_server(v: &CoreView, pre_vote: bool, reads: bool) -> Result<Serve
         role,
         term: Term(small("term", v.term.0)?),
         voted_for: v.voted_for.map(model_id).transpose()?,
-        log: model_entries(&v.log)?.iter().copied().collect(),
+        log,
+        snapshot: config.snapshots.then_some(snapshot),
         commit: LogIndex(small("commit index", v.commit.0)?),
         votes: matches!(role, Role::Candidate | Role::PreCandidate)
             .then(|| ids(&mut v.votes.iter()))
@@ -374,13 +444,15 @@ pub fn running_server(v: &CoreView, pre_vote: bool, reads: bool) -> Result<Serve
 }
 
 /// The abstract state of a server that is down: what its disk holds.
-pub fn down_server(disk: &MemDisk<HardState>) -> Result<ServerAbs, String> {
+pub fn down_server(disk: &MemDisk<HardState>, config: &ModelConfig) -> Result<ServerAbs, String> {
+    let (log, snapshot) = whole_log(disk.snapshot.as_ref(), disk.base, &disk.log)?;
     Ok(ServerAbs {
         up: false,
         role: Role::Follower,
         term: Term(small("term", disk.hard_state.term.0)?),
         voted_for: disk.hard_state.voted_for.map(model_id).transpose()?,
-        log: model_entries(&disk.log)?.iter().copied().collect(),
+        log,
+        snapshot: config.snapshots.then_some(snapshot),
         commit: LogIndex(0),
         votes: None,
         progress: None,
@@ -460,6 +532,8 @@ impl NodeKind for RaftNodes {
             read_round: core.read_round(),
             read_acks: core.read_acks().clone(),
             pending_reads: core.pending_reads().collect(),
+            base: core.log_base(),
+            snapshot: core.snapshot().cloned(),
         }
     }
 
@@ -505,18 +579,26 @@ impl NodeKind for RaftNodes {
                 success: true,
                 match_index,
                 ..
-            } if (disk.log.len() as u64) < match_index.0 => Err(format!(
-                "it acknowledges index {match_index} but only {} entries are durable",
-                disk.log.len()
+            } if durable_last(disk) < match_index.0 => Err(format!(
+                "it acknowledges index {match_index} but the durable log ends at {}",
+                durable_last(disk)
             )),
             _ => Ok(()),
         }
     }
 }
 
-/// Whether `m` is a heartbeat (an AppendEntries without entries).
+/// The last index a disk holds: in its log after the base, or in its snapshot.
+fn durable_last(disk: &MemDisk<HardState>) -> u64 {
+    let in_log = disk.base.index.0 + disk.log.len() as u64;
+    in_log.max(disk.snapshot.as_ref().map_or(0, |s| s.last_index.0))
+}
+
+/// Whether `m` is what a heartbeat sends: an AppendEntries without entries, or, to a follower
+/// that needs compacted entries, an InstallSnapshot (raft.snapshot.send).
 pub fn is_heartbeat(m: &Msg) -> bool {
     matches!(m, Msg::AppendEntries { entries, .. } if entries.is_empty())
+        || matches!(m, Msg::InstallSnapshot { .. })
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ impl<'m> RaftRun<'m> {
                 self.cluster.crash(core_id(server));
                 self.net.drop_to(server.0);
             }
-            Action::Compact { .. } => unimplemented!("conformance does not cover --snapshots"),
+            Action::Compact { server } => self.cluster.compact(core_id(server)),
             Action::Restart { server } => {
                 if let Err(u) = self.cluster.restart(core_id(server)) {
                     return Err(self.stopped(&label, u, &next));
@@ -372,13 +372,11 @@ impl<'m> RaftRun<'m> {
         let id = core_id(ServerId(i as u8));
         if self.cluster.is_up(id) {
             match self.cluster.view(id) {
-                Some(v) => {
-                    running_server(&v, self.model.config.pre_vote, self.model.config.reads > 0)
-                }
+                Some(v) => running_server(&v, &self.model.config),
                 None => Err("the node has not reported its state".into()),
             }
         } else {
-            down_server(&self.cluster.disk(id))
+            down_server(&self.cluster.disk(id), &self.model.config)
         }
     }
 

@@ -556,8 +556,9 @@ impl RaftCore {
             }
             first = false;
             if self.needs_snapshot(j) {
-                self.send_snapshot(j);
-                continue;
+                // One message: the entries after the snapshot follow its acknowledgement (the
+                // success handler sends what the follower still lacks), as in the model.
+                return self.send_snapshot(j);
             }
             let msg = self.append_entries(j, true);
             if let Message::AppendEntries {
@@ -1204,8 +1205,18 @@ impl RaftCore {
     fn install_snapshot(&mut self, snapshot: Snapshot) {
         let last_index = snapshot.last_index;
         assert!(last_index > self.commit && self.commit >= self.base.index);
-        let keeps_tail =
-            last_index <= self.last_index() && self.term_at(last_index) == snapshot.last_term;
+        let held = last_index <= self.last_index();
+        let keeps_tail = if self.mutated(ImplMutant::InstallDropsTail) {
+            // MUTANT(install-drops-tail): Figure 13 step 6 skipped: entries this server
+            // acknowledged after the snapshot are gone, and a commit may lose its majority.
+            false
+        } else if self.mutated(ImplMutant::InstallKeepsStaleTail) {
+            // MUTANT(install-keeps-stale-tail): step 7 skipped: a tail of another leader's term
+            // survives behind the snapshot, and Log Matching breaks.
+            held
+        } else {
+            held && self.term_at(last_index) == snapshot.last_term
+        };
         self.log_writes.push(LogWrite::Snapshot(snapshot.clone()));
         if keeps_tail {
             let dropped = self.position(last_index) + 1;

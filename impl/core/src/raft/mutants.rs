@@ -34,11 +34,17 @@ pub enum ImplMutant {
     /// A leader serves a read at once, without a round confirming it is still leader
     /// (raft.read.confirm).
     ReadWithoutConfirm,
+    /// An installed snapshot discards the log after it even where the entry at its last index
+    /// matches (Figure 13 step 6 skipped; raft.snapshot.install).
+    InstallDropsTail,
+    /// An installed snapshot keeps the log after its last index even where the entry there has
+    /// another term (Figure 13 step 7 skipped; raft.snapshot.install).
+    InstallKeepsStaleTail,
 }
 
 impl ImplMutant {
     /// Every mutant, in declaration order.
-    pub const ALL: [ImplMutant; 12] = [
+    pub const ALL: [ImplMutant; 14] = [
         ImplMutant::VoteIgnoresLog,
         ImplMutant::CommitPreviousTerm,
         ImplMutant::VoteNotPersisted,
@@ -51,6 +57,8 @@ impl ImplMutant {
         ImplMutant::PipelineCountsSent,
         ImplMutant::HintAsMatch,
         ImplMutant::ReadWithoutConfirm,
+        ImplMutant::InstallDropsTail,
+        ImplMutant::InstallKeepsStaleTail,
     ];
 
     /// Kebab-case name, as on a command line and in `// MUTANT(name)` comments.
@@ -68,6 +76,8 @@ impl ImplMutant {
             ImplMutant::PipelineCountsSent => "pipeline-counts-sent",
             ImplMutant::HintAsMatch => "hint-as-match",
             ImplMutant::ReadWithoutConfirm => "read-without-confirm",
+            ImplMutant::InstallDropsTail => "install-drops-tail",
+            ImplMutant::InstallKeepsStaleTail => "install-keeps-stale-tail",
         }
     }
 
@@ -114,6 +124,12 @@ impl ImplMutant {
             }
             ImplMutant::ReadWithoutConfirm => {
                 "a leader serves a read at once, without a heartbeat round confirming it still leads"
+            }
+            ImplMutant::InstallDropsTail => {
+                "an installed snapshot discards the entries after it even where its last entry matches"
+            }
+            ImplMutant::InstallKeepsStaleTail => {
+                "an installed snapshot keeps the entries after it even where its last entry conflicts"
             }
         }
     }

@@ -2078,7 +2078,7 @@ fn a_follower_behind_the_leaders_snapshot_gets_install_snapshot_then_the_rest() 
 }
 
 #[test]
-fn with_pipelining_next_index_passes_the_snapshot_at_once_and_entries_follow() {
+fn with_pipelining_next_index_passes_the_snapshot_at_once_and_entries_follow_its_ack() {
     // raft.snapshot.send with raft.pipeline.send: next_index = last_index + 1 at once.
     let mut c = leader_of_term_1_with(pipelined(usize::MAX));
     step(
@@ -2098,13 +2098,17 @@ fn with_pipelining_next_index_passes_the_snapshot_at_once_and_entries_follow() {
         },
     );
     step(&mut c, compact(2, b"s2", 0));
-    // S3 rejects with hint 0: back to 1, which is compacted: the snapshot, then entry 3.
+    // S3 rejects with hint 0: back to 1, which is compacted: the snapshot alone (as in the
+    // model: one message per send), next_index past it at once.
     assert_eq!(
         deliver(&mut c, S3, aer(1, false, 0)),
-        vec![
-            send(S3, is(1, snap(2, 1, b"s2"))),
-            send(S3, ae(1, 2, 1, &[(1, 3)], 2)),
-        ]
+        vec![send(S3, is(1, snap(2, 1, b"s2")))]
+    );
+    assert_eq!(c.progress()[&S3].next_index, LogIndex(3));
+    // Its acknowledgement brings the entry after the snapshot.
+    assert_eq!(
+        deliver(&mut c, S3, aer(1, true, 2)),
+        vec![send(S3, ae(1, 2, 1, &[(1, 3)], 2))]
     );
     assert_eq!(c.progress()[&S3].next_index, LogIndex(4));
     // A heartbeat now goes after the entries already sent, not the snapshot again.
