@@ -118,6 +118,17 @@ pub enum Event<M> {
         /// Entries at or below `index` to keep in the log.
         keep: u64,
     },
+    /// As `Compact`, for a snapshot the runtime has already made durable itself (beside the
+    /// log, outside the ordered persists, so that a large state holds back no log write): the
+    /// core records it and drops the log prefix, without writing the snapshot again. Ignored
+    /// if a snapshot at or past its index is already held (one installed from the leader
+    /// overtook it).
+    SnapshotDurable {
+        /// The snapshot: the state machine at `last_index`, whose entry has `last_term`.
+        snapshot: Snapshot,
+        /// Entries at or below its index to keep in the log.
+        keep: u64,
+    },
 }
 
 /// An output of a core, executed by the runtime.

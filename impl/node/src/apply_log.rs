@@ -84,22 +84,7 @@ impl<R: Clone> ApplyLog<R> {
         }
         #[cfg(not(ballot_mutant_publish_early))]
         self.applied.store(index.0, Ordering::Release);
-        let ready: Vec<Waker> = {
-            let mut waiters = self.waiters.lock();
-            let mut ready = Vec::new();
-            waiters.retain(|(wanted, waker)| {
-                if *wanted <= index.0 {
-                    ready.push(waker.clone());
-                    false
-                } else {
-                    true
-                }
-            });
-            ready
-        };
-        for waker in ready {
-            waker.wake();
-        }
+        self.wake_up_to(index);
     }
 
     /// Publishes `index` without results for the indices up to it: the state machine was
@@ -118,6 +103,12 @@ impl<R: Clone> ApplyLog<R> {
             results.first = index.0 + 1;
         }
         self.applied.store(index.0, Ordering::Release);
+        self.wake_up_to(index);
+    }
+
+    /// Wakes every reader waiting for an index at or below `index` (just published). The wakers
+    /// are taken under the lock and woken after it is released.
+    fn wake_up_to(&self, index: LogIndex) {
         let ready: Vec<Waker> = {
             let mut waiters = self.waiters.lock();
             let mut ready = Vec::new();

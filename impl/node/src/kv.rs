@@ -36,6 +36,7 @@
 
 use crate::sync::Mutex;
 use ballot_core::LogIndex;
+use im::OrdMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -442,7 +443,8 @@ impl Sessions {
 /// (exactly-once depends on the session table as much as on the map).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStore {
-    map: BTreeMap<String, String>,
+    /// A persistent map: cloning it (a snapshot) is O(1) and shares its structure.
+    map: OrdMap<String, String>,
     sessions: Sessions,
     /// Index of the last applied entry (0 before any).
     applied: LogIndex,
@@ -635,7 +637,7 @@ impl SharedStore {
 }
 
 /// Applies a put, get or delete to the map.
-fn execute(map: &mut BTreeMap<String, String>, op: KvOp) -> KvResult {
+fn execute(map: &mut OrdMap<String, String>, op: KvOp) -> KvResult {
     match op {
         KvOp::Put { key, value } => {
             map.insert(key, value);

@@ -125,6 +125,12 @@ impl StateMachine for KvStateMachine {
         self.store.encode_snapshot()
     }
 
+    fn snapshot_later(&self) -> Box<dyn FnOnce() -> Vec<u8> + Send> {
+        // An O(1) copy (the map shares its structure); the encoding happens off the loop.
+        let store = self.store.snapshot();
+        Box::new(move || store.encode_snapshot())
+    }
+
     fn restore(&mut self, index: LogIndex, data: &[u8]) -> Result<(), String> {
         self.store.restore(index, data)
     }

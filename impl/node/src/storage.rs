@@ -172,6 +172,43 @@ pub trait Storage<H>: Send + 'static {
     fn blocks(&self) -> bool {
         true
     }
+    /// A writer that makes a snapshot the node took itself durable beside the log, outside the
+    /// ordered persists: a large state then holds back no log write, and so no reply waiting on
+    /// one (a follower's acknowledgements, and with them the leader's quorum). `None`: the
+    /// snapshot goes through `persist`, in order (memory storage; the conformance harness).
+    fn snapshot_writer(&self) -> Option<SnapshotWriter> {
+        None
+    }
+}
+
+/// Writes snapshots into a storage directory from any thread, one at a time and only forward:
+/// a snapshot older than the newest one already durable is not written (a snapshot installed
+/// from the leader through `persist` may overtake one the node took itself).
+#[derive(Clone, Debug)]
+pub struct SnapshotWriter {
+    dir: PathBuf,
+    newest: Arc<Mutex<LogIndex>>,
+}
+
+impl SnapshotWriter {
+    fn new(dir: PathBuf) -> Self {
+        SnapshotWriter {
+            dir,
+            newest: Arc::new(Mutex::new(LogIndex(0))),
+        }
+    }
+
+    /// Replaces the snapshot atomically (`snapshot.tmp`, fsync, rename, fsync the directory)
+    /// unless one at the same or a later index is already durable; returns whether it wrote.
+    pub fn write(&self, snapshot: &Snapshot) -> Result<bool, StorageError> {
+        let mut newest = self.newest.lock();
+        if snapshot.last_index <= *newest {
+            return Ok(false);
+        }
+        write_atomically(&self.dir, "snapshot", &encode_snapshot(snapshot))?;
+        *newest = snapshot.last_index;
+        Ok(true)
+    }
 }
 
 /// CRC-32 (IEEE 802.3, reflected), table-driven.
@@ -359,6 +396,7 @@ pub struct FileStorage<H> {
     lock: Option<File>,
     allow_missing_hard_state: bool,
     buf: Vec<u8>,
+    snapshots: SnapshotWriter,
     _hard_state: std::marker::PhantomData<fn() -> H>,
 }
 
@@ -366,8 +404,10 @@ impl<H> FileStorage<H> {
     /// Storage in `dir` (created if missing). Nothing is touched before [`Storage::recover`],
     /// which takes the directory's lock.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
         FileStorage {
-            dir: dir.into(),
+            snapshots: SnapshotWriter::new(dir.clone()),
+            dir,
             log: None,
             lock: None,
             allow_missing_hard_state: false,
@@ -408,9 +448,10 @@ impl<H> FileStorage<H> {
         }
     }
 
-    /// Replaces the snapshot atomically: `snapshot.tmp`, fsync, rename, fsync the directory.
+    /// Replaces the snapshot atomically: `snapshot.tmp`, fsync, rename, fsync the directory
+    /// (through the one writer, so it never races one the node writes beside the log).
     fn write_snapshot(&self, snapshot: &Snapshot) -> Result<(), StorageError> {
-        write_atomically(&self.dir, "snapshot", &encode_snapshot(snapshot))
+        self.snapshots.write(snapshot).map(|_| ())
     }
 
     /// Writes the records buffered in `buf` to the log and fsyncs it.
@@ -710,6 +751,7 @@ where
             file.sync_all().map_err(io_err(&path, "fsync"))?;
         }
         let snapshot = self.read_snapshot()?;
+        *self.snapshots.newest.lock() = snapshot.as_ref().map_or(LogIndex(0), |s| s.last_index);
         let has_records = valid > 0 || snapshot.is_some();
         let hard_state = self.checked_hard_state(hard_state, base, &log, has_records)?;
         sync_dir(&self.dir)?;
@@ -738,6 +780,10 @@ where
             log,
             torn_tail_bytes,
         })
+    }
+
+    fn snapshot_writer(&self) -> Option<SnapshotWriter> {
+        Some(self.snapshots.clone())
     }
 
     fn persist(&mut self, batch: &[PersistRequest<H>]) -> Result<(), StorageError> {
@@ -1164,6 +1210,41 @@ mod tests {
     }
 
     // --- snapshots and compaction ---
+
+    /// The writer a node uses beside the log: what it writes comes back at recovery, and it never
+    /// replaces a snapshot with an older one (one installed through `persist` may overtake it).
+    #[test]
+    fn the_snapshot_writer_only_moves_forward_and_shares_the_file_with_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = FileStorage::<HardState>::new(dir.path());
+        s.recover().unwrap();
+        let writer = s
+            .snapshot_writer()
+            .expect("file storage writes snapshots beside the log");
+        assert!(writer.write(&snap(5, 1)).unwrap());
+        s.persist(&[PersistRequest {
+            hard_state: Some(HardState {
+                term: Term(2),
+                voted_for: None,
+            }),
+            log: vec![LogWrite::Snapshot(snap(9, 2))],
+        }])
+        .unwrap();
+        assert!(
+            !writer.write(&snap(7, 1)).unwrap(),
+            "older than the one installed"
+        );
+        assert!(!writer.write(&snap(9, 2)).unwrap(), "the one installed");
+        drop(s);
+        let mut again = FileStorage::<HardState>::new(dir.path());
+        assert_eq!(again.recover().unwrap().snapshot, Some(snap(9, 2)));
+        let writer = again.snapshot_writer().unwrap();
+        assert!(
+            !writer.write(&snap(8, 2)).unwrap(),
+            "recovery knows what is on disk"
+        );
+        assert!(writer.write(&snap(12, 2)).unwrap());
+    }
 
     fn snap(last_index: u64, last_term: u64) -> Snapshot {
         Snapshot {

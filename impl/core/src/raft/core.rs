@@ -1075,6 +1075,34 @@ impl RaftCore {
         conflict.is_some_and(|index| index <= self.commit)
     }
 
+    /// The term rules of a message only a leader sends (AppendEntries, InstallSnapshot), after
+    /// any newer term was adopted: one of a smaller term is refused with this server's term
+    /// (which makes the stale leader step down; round 0, raft.read.round: it proves nothing);
+    /// a leader of the same term ignores it (only possible if election safety is broken); a
+    /// candidate or pre-candidate of the same term has lost and becomes follower. The sender is
+    /// this term's leader (with PreVote, `heard_leader`: in lease until the next timeout).
+    /// Returns whether the message's own rule applies.
+    fn heed_leader(&mut self, from: ServerId, term: Term) -> bool {
+        if term < self.term {
+            let reply = Message::AppendEntriesResponse {
+                term: self.term,
+                success: false,
+                match_index: LogIndex(0),
+                round: 0,
+            };
+            self.send_durable(from, reply);
+            return false;
+        }
+        match self.role {
+            Role::Leader => return false,
+            Role::PreCandidate | Role::Candidate => self.set_role(Role::Follower),
+            Role::Follower => {}
+        }
+        self.leader = Some(from);
+        self.emit(Command::SetTimer(Timer::Election));
+        true
+    }
+
     #[allow(clippy::too_many_arguments)] // the message's fields, unpacked
     fn on_append_entries(
         &mut self,
@@ -1086,35 +1114,23 @@ impl RaftCore {
         commit: LogIndex,
         round: u64,
     ) {
-        // raft.read.round: a reply in the leader's term echoes its round; one to a smaller
-        // term carries 0 (it proves nothing to anyone).
-        let reject = |core: &mut Self, hint: LogIndex, round: u64| {
-            let reply = Message::AppendEntriesResponse {
-                term: core.term,
-                success: false,
-                match_index: hint,
-                round,
-            };
-            core.send_durable(from, reply);
-        };
-        if term < self.term {
-            return reject(self, LogIndex(0), 0);
+        if !self.heed_leader(from, term) {
+            return;
         }
-        match self.role {
-            Role::Leader => return, // two leaders in one term: election safety is broken
-            Role::PreCandidate | Role::Candidate => self.set_role(Role::Follower),
-            Role::Follower => {}
-        }
-        // With PreVote this is `heard_leader`: the follower is in lease until its next timeout.
-        self.leader = Some(from);
-        self.emit(Command::SetTimer(Timer::Election));
         if !self.log_matches(prev_log_index, prev_log_term) {
             let hint = if self.config.pipeline {
                 self.rejection_hint(prev_log_index, prev_log_term)
             } else {
                 LogIndex(0)
             };
-            return reject(self, hint, round);
+            // raft.read.round: a reply in the leader's term echoes its round, even a refusal.
+            let reply = Message::AppendEntriesResponse {
+                term: self.term,
+                success: false,
+                match_index: hint,
+                round,
+            };
+            return self.send_durable(from, reply);
         }
         let count = entries.len() as u64;
         for (k, entry) in entries.into_iter().enumerate() {
@@ -1169,22 +1185,9 @@ impl RaftCore {
     /// `AppendEntriesResponse {success: true, match_index: last_index}`, sent once what it
     /// reveals is durable.
     fn on_install_snapshot(&mut self, from: ServerId, term: Term, snapshot: Snapshot) {
-        if term < self.term {
-            let reply = Message::AppendEntriesResponse {
-                term: self.term,
-                success: false,
-                match_index: LogIndex(0),
-                round: 0, // raft.read.round: proves nothing to anyone
-            };
-            return self.send_durable(from, reply);
+        if !self.heed_leader(from, term) {
+            return;
         }
-        match self.role {
-            Role::Leader => return, // two leaders in one term: election safety is broken
-            Role::PreCandidate | Role::Candidate => self.set_role(Role::Follower),
-            Role::Follower => {}
-        }
-        self.leader = Some(from);
-        self.emit(Command::SetTimer(Timer::Election));
         let last_index = snapshot.last_index;
         if last_index > self.commit {
             self.install_snapshot(snapshot);
@@ -1257,6 +1260,35 @@ impl RaftCore {
             data: state,
         };
         self.log_writes.push(LogWrite::Snapshot(snapshot.clone()));
+        self.compact_behind(snapshot, keep);
+    }
+
+    /// `Event::SnapshotDurable`: raft.snapshot.take for a snapshot the runtime already wrote;
+    /// only the log is compacted. One at or below the snapshot held is stale (an installed one
+    /// overtook it while it was written) and changes nothing.
+    fn on_snapshot_durable(&mut self, snapshot: Snapshot, keep: u64) {
+        let index = snapshot.last_index;
+        if index <= self.snapshot.as_ref().map_or(LogIndex(0), |s| s.last_index) {
+            return;
+        }
+        assert!(
+            index <= self.applied && self.applied <= self.commit,
+            "snapshot at {index} past applied {} (commit {})",
+            self.applied,
+            self.commit
+        );
+        assert_eq!(
+            snapshot.last_term,
+            self.term_at(index),
+            "the runtime's snapshot at {index} has another term than the log"
+        );
+        self.compact_behind(snapshot, keep);
+    }
+
+    /// Holds `snapshot` (durable, or made so by a write already queued) as the latest, and
+    /// drops the log up to `keep` entries before its index.
+    fn compact_behind(&mut self, snapshot: Snapshot, keep: u64) {
+        let index = snapshot.last_index;
         self.snapshot = Some(snapshot);
         let through = LogIndex(index.0.saturating_sub(keep).max(self.base.index.0));
         if through > self.base.index {
@@ -1456,6 +1488,7 @@ impl Core for RaftCore {
             Event::Read { requests } => self.on_read(requests),
             Event::Persisted { id } => self.on_persisted(id),
             Event::Compact { index, state, keep } => self.on_compact(index, state, keep),
+            Event::SnapshotDurable { snapshot, keep } => self.on_snapshot_durable(snapshot, keep),
         }
         self.finish();
     }

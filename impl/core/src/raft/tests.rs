@@ -2014,6 +2014,33 @@ fn compaction_snapshots_the_applied_state_and_drops_the_log_keeping_k_entries() 
     );
 }
 
+/// A snapshot the runtime already wrote beside the log: only the compaction is persisted, and
+/// a stale one (overtaken by a later snapshot) changes nothing.
+#[test]
+fn a_snapshot_made_durable_by_the_runtime_only_compacts_the_log() {
+    let mut c = follower_with(&[(1, 1), (1, 2), (1, 3), (1, 4), (1, 5)], 4);
+    let durable = |index: u64, keep: u64| Event::SnapshotDurable {
+        snapshot: snap(index, 1, b"written"),
+        keep,
+    };
+    assert_eq!(
+        step(&mut c, durable(4, 1)),
+        vec![persist(
+            1,
+            None,
+            vec![LogWrite::Compact { base: base(3, 1) }]
+        )]
+    );
+    assert_eq!(c.snapshot(), Some(&snap(4, 1, b"written")));
+    assert_eq!(c.log(), &[entry(1, 4), entry(1, 5)]);
+    assert_eq!(
+        step(&mut c, durable(3, 0)),
+        vec![],
+        "older than the snapshot held"
+    );
+    assert_eq!(step(&mut c, durable(4, 0)), vec![], "the snapshot held");
+}
+
 #[test]
 #[should_panic(expected = "past applied")]
 fn compaction_past_the_applied_index_is_refused() {
