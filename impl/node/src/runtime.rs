@@ -11,10 +11,12 @@
 //!      └──────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! Snapshots: every [`SnapshotPolicy::every`] applied entries (or when a harness asks through
-//! [`LoopInputs::compact`]) the loop serializes the state machine and hands it to the core as
-//! `Event::Compact`; the core's `Persist` then writes the snapshot and drops the log prefix, in
-//! order with every other persist. `Command::RestoreState` (a snapshot received from a leader,
+//! Snapshots: at [`SnapshotPolicy`]'s threshold, with a storage that has a
+//! [`crate::storage::SnapshotWriter`], the loop takes a cheap copy of the state machine, a blocking
+//! task encodes and writes it beside the log, and the core then gets `Event::SnapshotDurable`
+//! and persists only the compaction; otherwise (memory storage, or a harness asking through
+//! [`LoopInputs::compact`]) it hands the serialized state to the core as `Event::Compact`, whose
+//! `Persist` writes the snapshot and drops the log prefix, in order with every other persist. `Command::RestoreState` (a snapshot received from a leader,
 //! or the one a node restarted from) replaces the state machine.
 //!
 //! Durations live here, not in the core: election timeouts are drawn from the runtime's seeded
@@ -88,7 +90,9 @@ pub trait StateMachine: Send + 'static {
 pub struct SnapshotPolicy {
     /// Take a snapshot once this many entries were applied since the last one (0: never), and
     /// the log applied since then is at least as large as that snapshot (so the cost of writing
-    /// snapshots stays within the cost of writing the log, however large the state grows).
+    /// snapshots stays within the cost of writing the log, however large the state grows); each
+    /// node stretches both by a random factor in [1, 2) drawn after every snapshot, so that the
+    /// servers do not all snapshot at the same index.
     pub every: u64,
     /// Entries at or below the snapshot's index kept in the log, so that a follower briefly
     /// behind still gets `AppendEntries` rather than the whole state.
@@ -267,6 +271,11 @@ where
     // Closed peer connections waiting out their jitter before the core hears of them.
     let mut lost: Vec<(tokio::time::Instant, ServerId)> = Vec::new();
     let mut position = Position::default();
+    // How far past the threshold this node's next snapshot waits, in thousandths of it: drawn
+    // anew after each snapshot from the node's own seed, so the servers of a cluster, which
+    // apply the same log, do not all snapshot (and compact) at the same index and stall their
+    // acknowledgements together (ZooKeeper randomizes snapCount for the same reason).
+    let mut spread = rng.range(0, 1000);
     core.start();
     let result = loop {
         let commands = core.take_commands();
@@ -302,12 +311,14 @@ where
         // does, however large the state grows (a state that grows with every write, as in the
         // side-by-side benchmark's, would otherwise be encoded and written whole every
         // `every` writes).
+        let stretch = |x: u64| x.saturating_add(x / 1000 * spread);
         let due = inputs.snapshots.every > 0
-            && position.applied.0 >= position.snapshot.0 + inputs.snapshots.every
-            && position.bytes_since_snapshot >= position.snapshot_bytes;
+            && position.applied.0 >= position.snapshot.0 + stretch(inputs.snapshots.every)
+            && position.bytes_since_snapshot >= stretch(position.snapshot_bytes);
         if due && !snapshot_in_flight {
             position.snapshot = position.applied;
             position.bytes_since_snapshot = 0;
+            spread = rng.range(0, 1000);
             tracing::debug!(node = %id, index = %position.applied, "taking a snapshot");
             if let Some(writer) = &snapshot_writer {
                 let encode = state_machine.snapshot_later();
