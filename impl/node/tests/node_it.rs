@@ -1,17 +1,16 @@
 //! In-process 3-node clusters on loopback: election, replication through the KV client, and
 //! the acceptor closing bad connections while it keeps serving.
 
+mod common;
+
 use ballot_core::raft::Message;
 use ballot_core::ServerId;
 use ballot_node::client::{status, KvClient, KvPipeline};
 use ballot_node::codec::{encode_into, Caller, Frame, Hello, MAX_FRAME_BYTES};
 use ballot_node::kv::{Consistency, KvOp, KvResult};
-use ballot_node::raft_node::{start, RaftNodeConfig, RunningNode};
-use ballot_node::runtime::{SnapshotPolicy, Timing};
-use ballot_node::server::ServerLimits;
-use ballot_node::tls::NodeSecurity;
-use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use ballot_node::raft_node::{start, RunningNode};
+use ballot_node::runtime::SnapshotPolicy;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -19,38 +18,11 @@ use tokio::time::Instant;
 
 const CLUSTER: &str = "it";
 
-fn free_addrs(n: usize) -> Vec<SocketAddr> {
-    // Hold all listeners at once so the ports differ, then release them for the nodes.
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners.iter().map(|l| l.local_addr().unwrap()).collect()
-}
-
 async fn start_cluster(dir: &std::path::Path, seed: u64) -> (Vec<RunningNode>, Vec<SocketAddr>) {
-    let addrs = free_addrs(3);
-    let peers: BTreeMap<ServerId, SocketAddr> = addrs
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (ServerId(i as u64 + 1), *a))
-        .collect();
+    let configs = common::cluster_configs(dir, seed, CLUSTER, SnapshotPolicy::default());
+    let addrs = configs.iter().map(|c| c.listen).collect();
     let mut nodes = Vec::new();
-    for (&id, &addr) in &peers {
-        let config = RaftNodeConfig {
-            id,
-            cluster_id: CLUSTER.into(),
-            peers: peers.clone(),
-            listen: addr,
-            dir: dir.join(format!("n{id}")),
-            timing: Timing::default(),
-            seed: seed + id.0,
-            leader_noop: true,
-            pre_vote: true,
-            limits: ServerLimits::default(),
-            recover_missing_hard_state: false,
-            security: NodeSecurity::InsecurePlaintext,
-            snapshots: SnapshotPolicy::default(),
-        };
+    for config in configs {
         nodes.push(start(config).await.expect("node starts"));
     }
     (nodes, addrs)

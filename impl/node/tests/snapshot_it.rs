@@ -3,17 +3,17 @@
 //! was down while the leader compacted past its log catches up through InstallSnapshot; a
 //! corrupt snapshot file stops the node with an error naming the file.
 
-use ballot_core::{LogBase, LogIndex, ServerId};
+mod common;
+
+use ballot_core::{LogBase, LogIndex};
 use ballot_node::client::KvClient;
 use ballot_node::codec::MAX_FRAME_BYTES;
 use ballot_node::kv::Consistency;
 use ballot_node::raft_node::{start, RaftNodeConfig, RunningNode};
-use ballot_node::runtime::{SnapshotPolicy, Timing};
-use ballot_node::server::ServerLimits;
+use ballot_node::runtime::SnapshotPolicy;
 use ballot_node::storage::{decode_snapshot, replay_log};
-use ballot_node::tls::NodeSecurity;
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -30,35 +30,8 @@ struct Cluster {
 
 impl Cluster {
     fn new(dir: &Path, seed: u64) -> Self {
-        // Hold all listeners at once so the ports differ, then release them for the nodes.
-        let listeners: Vec<TcpListener> = (0..3)
-            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
-        drop(listeners);
-        let peers: BTreeMap<ServerId, SocketAddr> = addrs
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (ServerId(i as u64 + 1), *a))
-            .collect();
-        let configs = peers
-            .iter()
-            .map(|(&id, &addr)| RaftNodeConfig {
-                id,
-                cluster_id: CLUSTER.into(),
-                peers: peers.clone(),
-                listen: addr,
-                dir: dir.join(format!("n{id}")),
-                timing: Timing::default(),
-                seed: seed + id.0,
-                leader_noop: true,
-                pre_vote: true,
-                limits: ServerLimits::default(),
-                recover_missing_hard_state: false,
-                security: NodeSecurity::InsecurePlaintext,
-                snapshots: POLICY,
-            })
-            .collect();
+        let configs = common::cluster_configs(dir, seed, CLUSTER, POLICY);
+        let addrs = configs.iter().map(|c| c.listen).collect();
         Cluster {
             configs,
             nodes: vec![None, None, None],
