@@ -276,6 +276,7 @@ where
     // apply the same log, do not all snapshot (and compact) at the same index and stall their
     // acknowledgements together (ZooKeeper randomizes snapCount for the same reason).
     let mut spread = rng.range(0, 1000);
+    let mut last_seen = ("", ballot_core::Term(0), None);
     core.start();
     let result = loop {
         let commands = core.take_commands();
@@ -298,6 +299,16 @@ where
         }
         observer.observe(&core);
         let status = core.status();
+        let seen = (status.role, status.term, status.leader);
+        if seen != last_seen {
+            // Rare (an election, a step-down), and what an operator reading the log after a
+            // benchmark or an incident wants first: when the leadership moved, and to whom.
+            tracing::info!(
+                node = %id, role = status.role, term = status.term.0, leader = ?status.leader,
+                "role or term changed"
+            );
+            last_seen = seen;
+        }
         shared.status.set(NodeStatus {
             id,
             role: status.role.to_string(),
