@@ -554,6 +554,9 @@ where
     Ok(())
 }
 
+/// A persist that takes this long is logged: it holds back every reply that depends on it.
+const SLOW_PERSIST: Duration = Duration::from_millis(50);
+
 /// Persists batches in order, one fsync per batch, and acknowledges the newest id of each.
 async fn storage_worker<H, S>(
     mut storage: S,
@@ -575,7 +578,18 @@ async fn storage_worker<H, S>(
         }
         let result = if storage.blocks() {
             let joined = tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
                 let result = storage.persist(&batch);
+                let took = started.elapsed();
+                if took >= SLOW_PERSIST {
+                    // Every reply that reveals this batch waits for it, a follower's heartbeat
+                    // answers included: long enough, and its leader's CheckQuorum hears nothing.
+                    tracing::warn!(
+                        took_ms = took.as_millis() as u64,
+                        requests = batch.len(),
+                        "slow persist (fsync): replies waiting on it are held back"
+                    );
+                }
                 (storage, result)
             })
             .await;

@@ -19,6 +19,9 @@ pub trait Timers: Send + 'static {
 }
 
 /// Timers on tokio's clock.
+/// How late a timer may fire before it is worth a warning (a heartbeat period is 20 ms).
+const LATE: Duration = Duration::from_millis(40);
+
 #[derive(Debug, Default)]
 pub struct TokioTimers {
     deadlines: BTreeMap<Timer, Instant>,
@@ -39,6 +42,17 @@ impl Timers for TokioTimers {
         };
         tokio::time::sleep_until(deadline).await;
         self.deadlines.remove(&timer);
+        let late = Instant::now().saturating_duration_since(deadline);
+        if late >= LATE {
+            // The node's task did not run for that long: whatever it should have heard from
+            // its peers meanwhile may still be unread (a leader's CheckQuorum then counts
+            // followers that did answer as silent).
+            tracing::warn!(
+                ?timer,
+                late_ms = late.as_millis() as u64,
+                "timer fired late: the node's runtime was stalled"
+            );
+        }
         timer
     }
 }

@@ -125,30 +125,43 @@ pub struct Load {
 }
 
 impl Load {
-    /// Opens `--connections` connections to `target`, and a session on each.
+    /// Opens `--connections` connections to `target`, and a session on each. A server that
+    /// answers `NotLeader` naming another (leadership moved between finding the leader and
+    /// this cell) is followed, a few times at most: the cell then runs against the new leader,
+    /// and the election shows in the cell's term count.
     pub async fn connect(target: &str, args: &Args) -> Result<Load, String> {
-        let mut conns = Vec::with_capacity(args.connections);
-        for _ in 0..args.connections {
-            let mut conn = Conn::open(target, &args.cluster_id).await?;
-            conn.queue(&Frame::Request {
-                id: 1,
-                op: KvOp::Register,
-            })?;
-            conn.flush().await?;
-            let (_, outcome) = conn
-                .response()
-                .await
-                .map_err(|e| format!("register: {e}"))?;
-            match outcome {
-                KvOutcome::Ok(KvResult::Registered { client }) => conns.push((conn, client)),
-                other => return Err(format!("register at {target}: answered {other:?}")),
+        let mut target = target.to_owned();
+        let mut moves = 0;
+        let conns = 'attempt: loop {
+            let mut conns = Vec::with_capacity(args.connections);
+            for _ in 0..args.connections {
+                let mut conn = Conn::open(&target, &args.cluster_id).await?;
+                conn.queue(&Frame::Request {
+                    id: 1,
+                    op: KvOp::Register,
+                })?;
+                conn.flush().await?;
+                let (_, outcome) = conn
+                    .response()
+                    .await
+                    .map_err(|e| format!("register: {e}"))?;
+                match outcome {
+                    KvOutcome::Ok(KvResult::Registered { client }) => conns.push((conn, client)),
+                    KvOutcome::NotLeader { addr: Some(a), .. } if a != target && moves < 5 => {
+                        eprintln!("register at {target}: not the leader any more, following it to {a}");
+                        (target, moves) = (a, moves + 1);
+                        continue 'attempt;
+                    }
+                    other => return Err(format!("register at {target}: answered {other:?}")),
+                }
             }
-        }
+            break conns;
+        };
         Ok(Load {
             conns,
             pipeline: args.pipeline,
             consistency: args.consistency.into(),
-            target: target.to_owned(),
+            target,
             cluster_id: args.cluster_id.clone(),
         })
     }
