@@ -35,7 +35,9 @@ RUNS = [
 def run(engine, strategy, threads):
     cmd = [args.ballot, "check", args.protocol, "--symmetry", "false", "--engine", engine,
            "--strategy", strategy, "--threads", str(threads), "--format", "json", "-q",
-           *args.bounds]
+           # Without bounds, `ballot check` runs the CI profile; the quick one is the default
+           # bounds alone, one configuration to compare on.
+           *(args.bounds or ["--profile", "quick"])]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"{' '.join(cmd)}: exit {r.returncode}\n{r.stderr[-2000:]}")

@@ -13,7 +13,7 @@ use crate::UsageError;
 
 /// Bounds shared by the protocols.
 #[derive(Args, Clone, Debug, Default)]
-#[command(next_help_heading = "Bounds (default: the protocol's CI bounds, or the mutant's)")]
+#[command(next_help_heading = "Bounds (default: the CI profile; with --mutant, its own bounds)")]
 pub struct CommonBounds {
     /// Number of servers (1 to 5).
     #[arg(long, value_name = "N")]

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use stateright::{Checker, Expectation};
 
+use ballot_models::config::Profile;
 use ballot_models::engine::{
     self, CheckOptions, Discovery, Progress, StopReason, Strategy, Verdict,
 };
@@ -24,7 +25,10 @@ use crate::{protocols, Protocol, UsageError};
 // `--timeout -1` is a bad value for --timeout, not an unknown argument.
 #[command(allow_negative_numbers = true)]
 #[command(after_help = "Examples:\n  \
-    ballot check                         every protocol at its CI bounds\n  \
+    ballot check                         every protocol, every configuration of its CI profile\n  \
+    ballot check raft --profile quick    Raft at its default bounds alone (seconds)\n  \
+    ballot check raft --mutant m1 --profile ci\n  \
+                                         is the seeded bug caught without its tailored bounds?\n  \
     ballot check raft --max-term 4       Raft with a deeper bound\n  \
     ballot check raft --mutant m3        a seeded bug: exits 1 and writes its counterexample\n  \
     ballot check raft --list-mutants     the seeded bugs, with their bounds and expected violations")]
@@ -35,6 +39,16 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub bounds: Bounds,
+
+    /// Run a named set of configurations per protocol: quick (the default bounds alone), ci
+    /// (small configurations from an empty start, each aimed at other rules; the
+    /// default when neither a bound flag nor --mutant is given) or deep (ci plus deeper bounds,
+    /// for a nightly run). Each configuration is reported on its own. With --mutant, each
+    /// configuration carries the bug and the run stops at the first that catches it. Bound
+    /// flags check one configuration instead and cannot be combined with --profile.
+    #[arg(long, value_name = "NAME", value_parser = parse_profile,
+          help_heading = "Bounds (default: the CI profile; with --mutant, its own bounds)")]
+    pub profile: Option<Profile>,
 
     /// Check a seeded bug (name or reference number, see --list-mutants). Its smallest exposing
     /// bounds become the defaults; bound flags still override them.
@@ -127,6 +141,10 @@ fn parse_protocols(s: &str) -> Result<ProtocolChoice, String> {
         })
 }
 
+fn parse_profile(s: &str) -> Result<Profile, String> {
+    s.parse()
+}
+
 fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
@@ -182,9 +200,16 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         )
         .into());
     }
+    if let (Some(profile), Some(flag)) = (args.profile, args.bounds.first_given()) {
+        return Err(UsageError(format!(
+            "--profile {} runs its own configurations and {flag} sets the bounds of one: give one or the other",
+            profile.name()
+        ))
+        .into());
+    }
     let mut runs = Vec::new();
     for p in protocols {
-        runs.push(protocols::check(p, &args)?);
+        runs.extend(protocols::check(p, &args)?);
     }
     let code = report::exit_code(&runs);
     match args.format {
@@ -196,6 +221,50 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             .with_context(|| format!("--junit {}: cannot write", path.display()))?;
     }
     Ok(code)
+}
+
+impl CheckArgs {
+    /// The profile this invocation runs: the one named, or `ci` when neither a bound flag nor
+    /// a mutant (whose own bounds are then the default) is given; `None`: one configuration.
+    pub fn profile_to_run(&self) -> Option<Profile> {
+        match (self.profile, &self.mutant, self.bounds.first_given()) {
+            (Some(p), _, _) => Some(p),
+            (None, None, None) => Some(Profile::Ci),
+            _ => None,
+        }
+    }
+}
+
+/// Checks every configuration of `profile` (with the mutant, if one is named), in order; with a
+/// mutant, stops after the first configuration that violates the property it is expected to
+/// break (unless --all-properties).
+pub fn check_profile<S: Spec>(profile: Profile, args: &CheckArgs) -> Result<Vec<RunReport>> {
+    let entries = S::profile(profile);
+    let mut runs = Vec::new();
+    for (k, entry) in entries.iter().enumerate() {
+        let spec = S::build(entry.config.clone(), args.mutant.as_deref())?;
+        let label = format!(
+            "{}/{} ({}/{})",
+            S::PROTOCOL,
+            entry.name,
+            k + 1,
+            entries.len()
+        );
+        let mut run = check_one(&spec, args, &label, Some(entry.name))?;
+        run.profile = Some(profile.name());
+        run.configuration = Some(entry.name);
+        run.purpose = Some(entry.purpose);
+        let caught = run.expected.is_some_and(|e| {
+            run.properties
+                .iter()
+                .any(|p| p.name == e && p.verdict == Verdict::Violated)
+        });
+        runs.push(run);
+        if caught && !args.all_properties {
+            break;
+        }
+    }
+    Ok(runs)
 }
 
 fn options(args: &CheckArgs) -> CheckOptions {
@@ -233,7 +302,7 @@ impl Drop for StopOnDrop<'_> {
 /// Prints a progress line on stderr every second until `done`: rewritten in place on a terminal,
 /// one line every 10 s otherwise (CI logs).
 fn progress_reporter(
-    protocol: &'static str,
+    protocol: &str,
     done: &AtomicBool,
     read: impl Fn() -> (u64, u64, u64, &'static str),
     quiet: bool,
@@ -284,6 +353,18 @@ fn progress_reporter(
 }
 
 pub fn check_spec<S: Spec>(spec: &S, args: &CheckArgs) -> Result<RunReport> {
+    check_one(spec, args, S::PROTOCOL, None)
+}
+
+/// Checks one model; `label` names it on the progress line, `configuration` (a profile entry's
+/// name) goes into its trace files' names so that the configurations of a profile do not
+/// overwrite each other's.
+fn check_one<S: Spec>(
+    spec: &S,
+    args: &CheckArgs,
+    label: &str,
+    configuration: Option<&str>,
+) -> Result<RunReport> {
     let mut opts = options(args);
     if !args.all_properties {
         if let Some(expected) = spec
@@ -294,8 +375,8 @@ pub fn check_spec<S: Spec>(spec: &S, args: &CheckArgs) -> Result<RunReport> {
         }
     }
     let (rows, stats) = match args.engine {
-        EngineArg::Ballot => run_ballot(spec, &opts, args.quiet),
-        EngineArg::Stateright => run_stateright(spec, &opts, args.quiet),
+        EngineArg::Ballot => run_ballot(spec, &opts, args.quiet, label),
+        EngineArg::Stateright => run_stateright(spec, &opts, args.quiet, label),
     };
     let mut properties = Vec::new();
     let mut first_trace = true;
@@ -317,7 +398,10 @@ pub fn check_spec<S: Spec>(spec: &S, args: &CheckArgs) -> Result<RunReport> {
             row.steps = render_steps(spec, d);
             let path = match (&args.trace_out, first_trace) {
                 (Some(p), true) => p.clone(),
-                _ => PathBuf::from(format!("target/ballot/{}-{name}.json", S::PROTOCOL)),
+                _ => PathBuf::from(match configuration {
+                    Some(c) => format!("target/ballot/{}-{c}-{name}.json", S::PROTOCOL),
+                    None => format!("target/ballot/{}-{name}.json", S::PROTOCOL),
+                }),
             };
             first_trace = false;
             let trace = Trace::from_discovery(spec, Some(name), d);
@@ -347,6 +431,9 @@ pub fn check_spec<S: Spec>(spec: &S, args: &CheckArgs) -> Result<RunReport> {
         strategy: opts.strategy.name(),
         threads: opts.threads,
         symmetry: opts.symmetry && spec.symmetric() && args.engine == EngineArg::Ballot,
+        profile: None,
+        configuration: None,
+        purpose: None,
         properties,
         stats,
     })
@@ -354,7 +441,12 @@ pub fn check_spec<S: Spec>(spec: &S, args: &CheckArgs) -> Result<RunReport> {
 
 type Row<A> = (&'static str, Expectation, Verdict, Option<Discovery<A>>);
 
-fn run_ballot<S: Spec>(spec: &S, opts: &CheckOptions, quiet: bool) -> (Vec<Row<S::Act>>, Stats) {
+fn run_ballot<S: Spec>(
+    spec: &S,
+    opts: &CheckOptions,
+    quiet: bool,
+    label: &str,
+) -> (Vec<Row<S::Act>>, Stats) {
     let progress = Progress::new();
     let done = AtomicBool::new(false);
     let representative = |s: &S::St| spec.representative(s);
@@ -363,7 +455,7 @@ fn run_ballot<S: Spec>(spec: &S, opts: &CheckOptions, quiet: bool) -> (Vec<Row<S
     let outcome = std::thread::scope(|scope| {
         scope.spawn(|| {
             progress_reporter(
-                S::PROTOCOL,
+                label,
                 &done,
                 || {
                     let s = progress.snapshot();
@@ -400,6 +492,7 @@ fn run_stateright<S: Spec>(
     spec: &S,
     opts: &CheckOptions,
     quiet: bool,
+    label: &str,
 ) -> (Vec<Row<S::Act>>, Stats) {
     let start = std::time::Instant::now();
     let mut builder = spec.clone().checker().threads(opts.threads);
@@ -410,8 +503,8 @@ fn run_stateright<S: Spec>(
         builder = builder.target_state_count(n as usize);
     }
     match opts.strategy {
-        Strategy::Dfs => drive_stateright(spec, builder.spawn_dfs(), start, opts, quiet),
-        _ => drive_stateright(spec, builder.spawn_bfs(), start, opts, quiet),
+        Strategy::Dfs => drive_stateright(spec, builder.spawn_dfs(), start, opts, quiet, label),
+        _ => drive_stateright(spec, builder.spawn_bfs(), start, opts, quiet, label),
     }
 }
 
@@ -421,13 +514,14 @@ fn drive_stateright<S: Spec, C: Checker<S> + Sync>(
     start: std::time::Instant,
     opts: &CheckOptions,
     quiet: bool,
+    label: &str,
 ) -> (Vec<Row<S::Act>>, Stats) {
     let done = AtomicBool::new(false);
     let elapsed = std::thread::scope(|scope| {
         let c = &checker;
         scope.spawn(|| {
             progress_reporter(
-                S::PROTOCOL,
+                label,
                 &done,
                 || {
                     (

@@ -57,15 +57,24 @@ pub fn build_raft(bounds: &Bounds) -> Result<RaftModel> {
     build::<RaftModel>(bounds, None, Bounds::raft)
 }
 
-pub fn check(p: Protocol, args: &CheckArgs) -> Result<RunReport> {
+/// Checks `p` as `args` say: every configuration of a profile, or the one configuration the
+/// bound flags (over the defaults or the mutant's bounds) describe.
+pub fn check(p: Protocol, args: &CheckArgs) -> Result<Vec<RunReport>> {
     let (bounds, mutant) = (&args.bounds, args.mutant.as_deref());
-    match p {
-        Protocol::Raft => {
-            check::check_spec(&build::<RaftModel>(bounds, mutant, Bounds::raft)?, args)
-        }
-        Protocol::Fle => check::check_spec(&build::<FleModel>(bounds, mutant, Bounds::fle)?, args),
-        Protocol::Zab => check::check_spec(&build::<ZabModel>(bounds, mutant, Bounds::zab)?, args),
+    if let Some(profile) = args.profile_to_run() {
+        return match p {
+            Protocol::Raft => check::check_profile::<RaftModel>(profile, args),
+            Protocol::Fle => check::check_profile::<FleModel>(profile, args),
+            Protocol::Zab => check::check_profile::<ZabModel>(profile, args),
+        };
     }
+    Ok(vec![match p {
+        Protocol::Raft => {
+            check::check_spec(&build::<RaftModel>(bounds, mutant, Bounds::raft)?, args)?
+        }
+        Protocol::Fle => check::check_spec(&build::<FleModel>(bounds, mutant, Bounds::fle)?, args)?,
+        Protocol::Zab => check::check_spec(&build::<ZabModel>(bounds, mutant, Bounds::zab)?, args)?,
+    }])
 }
 
 pub fn list_mutants(p: Protocol, format: report::Format) -> Vec<serde_json::Value> {

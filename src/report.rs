@@ -49,6 +49,12 @@ pub struct RunReport {
     pub strategy: &'static str,
     pub threads: usize,
     pub symmetry: bool,
+    /// The profile this run belongs to (`ci`, …), when it is one of a profile's configurations.
+    pub profile: Option<&'static str>,
+    /// The configuration's name within its profile (`election`, `log-repair`, …).
+    pub configuration: Option<&'static str>,
+    /// What the configuration is there to exercise.
+    pub purpose: Option<&'static str>,
     pub properties: Vec<PropertyRow>,
     pub stats: Stats,
 }
@@ -128,7 +134,18 @@ fn outcome_word(code: u8, run: &RunReport) -> String {
 pub fn print_text(runs: &[RunReport]) {
     for run in runs {
         let s = &run.stats;
-        println!("== {} ({})", run.protocol, run.summary);
+        match (run.profile, run.configuration) {
+            (Some(profile), Some(configuration)) => {
+                println!(
+                    "== {}/{configuration} (profile {profile}): {}",
+                    run.protocol, run.summary
+                );
+                if let Some(purpose) = run.purpose {
+                    println!("   {purpose}");
+                }
+            }
+            _ => println!("== {} ({})", run.protocol, run.summary),
+        }
         println!(
             "   engine {}, strategy {}, {} thread{}, symmetry {}",
             run.engine,
@@ -199,6 +216,9 @@ pub fn print_json(runs: &[RunReport], code: u8) {
             let s = &r.stats;
             json!({
                 "protocol": r.protocol,
+                "profile": r.profile,
+                "configuration": r.configuration,
+                "purpose": r.purpose,
                 "config": r.config,
                 "mutant": r.mutant,
                 "expected_violation": r.expected,
@@ -255,9 +275,12 @@ pub fn write_junit(path: &Path, runs: &[RunReport]) -> std::io::Result<()> {
             .iter()
             .filter(|p| p.verdict == Verdict::Unknown)
             .count();
+        let suite = match r.configuration {
+            Some(c) => format!("{}.{c}", r.protocol),
+            None => r.protocol.to_string(),
+        };
         xml.push_str(&format!(
-            "  <testsuite name=\"ballot.{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">\n",
-            r.protocol,
+            "  <testsuite name=\"ballot.{suite}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">\n",
             r.properties.len(),
             r.stats.elapsed.as_secs_f64()
         ));
@@ -267,8 +290,8 @@ pub fn write_junit(path: &Path, runs: &[RunReport]) -> std::io::Result<()> {
         ));
         for p in &r.properties {
             xml.push_str(&format!(
-                "    <testcase classname=\"ballot.{}\" name=\"{}\">",
-                r.protocol, p.name
+                "    <testcase classname=\"ballot.{suite}\" name=\"{}\">",
+                p.name
             ));
             match p.verdict {
                 Verdict::Violated => xml.push_str(&format!(

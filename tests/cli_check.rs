@@ -58,6 +58,11 @@ fn bad_flags_and_values_exit_2_naming_the_flag() {
     assert_usage_error(&["check", "raft", "--threads", "0"], "--threads");
     assert_usage_error(&["check", "raft", "--timeout", "-1"], "--timeout");
     assert_usage_error(&["check", "zab", "--snapshots"], "--snapshots");
+    assert_usage_error(&["check", "raft", "--profile", "nightly"], "nightly");
+    assert_usage_error(
+        &["check", "raft", "--profile", "ci", "--max-term", "2"],
+        "--profile ci runs its own configurations and --max-term",
+    );
 }
 
 /// `--snapshots` is a Raft option whose witness shows InstallSnapshot explored; its mutants
@@ -223,6 +228,71 @@ fn json_and_junit_reports() {
         xml.contains("<testcase classname=\"ballot.raft\" name=\"election_safety\"><failure"),
         "{xml}"
     );
+}
+
+/// Without bound flags `ballot check` runs the CI profile: every configuration reported on its
+/// own (text, JSON, JUnit). A mutant checked against the profile runs configuration after
+/// configuration until one catches it: ZK-4643 survives ZAB's default bounds and is caught by
+/// the three-epoch configuration from an empty start.
+#[test]
+fn the_ci_profile_runs_each_configuration_and_catches_a_bug_without_its_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let out = ballot(&[
+        "check",
+        "zab",
+        "-q",
+        "--format",
+        "json",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = report["runs"].as_array().unwrap();
+    let names: Vec<&str> = runs
+        .iter()
+        .map(|r| r["configuration"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "three-epochs"]);
+    assert!(runs
+        .iter()
+        .all(|r| r["profile"] == "ci" && r["exit_code"] == 0));
+    assert_eq!(runs[1]["config"]["max_epoch"], 3);
+    assert!(
+        runs[1]["config"].get("init").is_none(),
+        "no hand-picked start"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testsuite name=\"ballot.zab.three-epochs\""),
+        "{xml}"
+    );
+
+    let out = ballot(&[
+        "check",
+        "zab",
+        "--mutant",
+        "zk-4643",
+        "--profile",
+        "ci",
+        "-q",
+        "--trace-out",
+        dir.path().join("t.json").to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let default = stdout.find("== zab/default (profile ci)").expect(&stdout);
+    let caught = stdout
+        .find("== zab/three-epochs (profile ci)")
+        .expect(&stdout);
+    assert!(default < caught, "{stdout}");
+    assert!(
+        stdout[caught..].contains("commit_completeness      always     VIOLATED"),
+        "{stdout}"
+    );
+    assert!(dir.path().join("t.json").exists());
 }
 
 /// Kills the child when dropped, even if the test fails.

@@ -7,7 +7,7 @@ use stateright::Model;
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Profile, ProfileEntry};
 
 /// A mutant as the catalogue lists it, independent of the protocol.
 #[derive(Clone, Debug)]
@@ -52,6 +52,9 @@ pub trait Spec:
     /// One line describing the bounds, for reports.
     fn summary(&self) -> String;
     fn mutants() -> Vec<MutantEntry<Self::Config>>;
+    /// The named configurations `profile` runs, cheapest first (see [`Profile`]). A mutant
+    /// checked against a profile takes each configuration with the mutant set.
+    fn profile(profile: Profile) -> Vec<ProfileEntry<Self::Config>>;
 
     /// Whether the model is symmetric in server ids (then `representative` is meaningful).
     fn symmetric(&self) -> bool {

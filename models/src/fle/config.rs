@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::mutants::FleMutant;
 use super::server::History;
 use super::types::{Epoch, Zxid, MAX_SERVERS};
-use crate::config::{in_range, ConfigError};
+use crate::config::{in_range, ConfigError, Profile, ProfileEntry};
 use crate::network::NetworkKind;
 
 /// Highest election round (`logicalclock`) the model reaches: the ghost record of votes keeps one
@@ -192,4 +192,17 @@ impl FleConfig {
                 .unwrap_or_default()
         )
     }
+}
+
+/// The configurations of `profile`. FLE's input is the servers' histories, which the election
+/// never changes, so its configuration names them: the default's unequal histories (the lowest
+/// sid most up to date, two servers tied on zxid with different epochs) over two rounds, which
+/// decide every vote-order rule and `all_decide`. Every profile runs it.
+pub fn profile(_profile: Profile) -> Vec<ProfileEntry<FleConfig>> {
+    vec![ProfileEntry {
+        name: "default",
+        purpose: "three servers with unequal histories, two rounds, no faults (all_decide is \
+                  checked)",
+        config: FleConfig::default(),
+    }]
 }

@@ -38,6 +38,10 @@ impl Spec for FleModel {
         self.config.summary()
     }
 
+    fn profile(profile: crate::config::Profile) -> Vec<crate::config::ProfileEntry<FleConfig>> {
+        super::config::profile(profile)
+    }
+
     fn mutants() -> Vec<MutantEntry<FleConfig>> {
         FleMutant::ALL.iter().map(|m| m.info()).collect()
     }

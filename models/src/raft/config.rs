@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::mutants::RaftMutant;
 use super::state::MAX_PENDING_READS;
 use super::types::{Entry, Term, Value, MAX_LOG, MAX_SERVERS};
-use crate::config::{in_range, ConfigError};
+use crate::config::{in_range, ConfigError, Profile, ProfileEntry};
 use crate::network::NetworkKind;
 
 /// Highest term the model can reach (the size of the ghost election record).
@@ -294,4 +294,120 @@ impl RaftConfig {
             )
         }
     }
+}
+
+/// The configurations of `profile`, cheapest first, all from an empty start (no `init`): the
+/// default bounds (crash and restart, several candidates per term), an election run with five
+/// servers (where one grant is no majority), a log-repair run with two values over three
+/// terms (divergent logs, the prevLogTerm check, suffix truncation), and one run per option
+/// (PreVote, pipelining, ReadIndex, snapshots). Each is exhaustive in about a minute or less
+/// on two cores (docs/protocols/raft.md § Profiles lists them with what each exercises and the
+/// catalogued bugs that still need their own bounds).
+pub fn profile(profile: Profile) -> Vec<ProfileEntry<RaftConfig>> {
+    let base = RaftConfig::default();
+    let entry = |name, purpose, config| ProfileEntry {
+        name,
+        purpose,
+        config,
+    };
+    let default = entry(
+        "default",
+        "three servers, two terms, one value, any number of candidates, one crash and restart",
+        base.clone(),
+    );
+    if profile == Profile::Quick {
+        return vec![default];
+    }
+    let mut v = Vec::new();
+    let log_repair = RaftConfig {
+        max_term: 3,
+        max_log: 1,
+        values: 2,
+        max_candidates: 1,
+        crashes: 0,
+        ..base.clone()
+    };
+    v.extend([
+        entry(
+            "election",
+            "five servers and no log: one grant is no majority; votes duplicated and reordered",
+            RaftConfig {
+                servers: 5,
+                max_term: 1,
+                max_log: 0,
+                values: 0,
+                max_candidates: 2,
+                crashes: 0,
+                network: NetworkKind::UnorderedDup,
+                ..base.clone()
+            },
+        ),
+        entry(
+            "pre-vote",
+            "PreVote and CheckQuorum: one term, one value, one crash and restart",
+            RaftConfig {
+                max_term: 1,
+                pre_vote: true,
+                ..base.clone()
+            },
+        ),
+        entry(
+            "reads",
+            "ReadIndex: two leaders in turn with their no-ops, and one read",
+            RaftConfig {
+                max_term: 2,
+                max_log: 0,
+                values: 0,
+                max_candidates: 1,
+                crashes: 0,
+                leader_noop: true,
+                reads: 1,
+                ..base.clone()
+            },
+        ),
+        entry(
+            "pipeline",
+            "pipelined replication and rejection hints: two values over two terms, a crash",
+            RaftConfig {
+                max_term: 2,
+                max_log: 1,
+                values: 2,
+                max_candidates: 1,
+                crashes: 1,
+                pipeline: true,
+                ..base.clone()
+            },
+        ),
+        entry(
+            "snapshots",
+            "compaction and InstallSnapshot: two values over two terms",
+            RaftConfig {
+                max_term: 2,
+                max_log: 1,
+                values: 2,
+                max_candidates: 1,
+                crashes: 0,
+                snapshots: true,
+                ..base.clone()
+            },
+        ),
+        default,
+        entry(
+            "log-repair",
+            "two values over three terms, one candidate per term: divergent logs, the \
+             prevLogTerm check, suffix truncation, the up-to-date check's index half",
+            log_repair.clone(),
+        ),
+    ]);
+    if profile == Profile::Deep {
+        v.push(entry(
+            "figure-8",
+            "two values over four terms: Figure 8's shape from an empty start (tens of minutes)",
+            RaftConfig {
+                max_term: 4,
+                ..log_repair
+            },
+        ));
+    }
+    v
 }

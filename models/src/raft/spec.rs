@@ -37,6 +37,10 @@ impl Spec for RaftModel {
         self.config.summary()
     }
 
+    fn profile(profile: crate::config::Profile) -> Vec<crate::config::ProfileEntry<RaftConfig>> {
+        super::config::profile(profile)
+    }
+
     fn mutants() -> Vec<MutantEntry<RaftConfig>> {
         RaftMutant::ALL.iter().map(|m| m.info()).collect()
     }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use super::mutants::ZabMutant;
 use super::types::{Epoch, Txn, Zxid, MAX_LOG, MAX_SERVERS};
-use crate::config::{in_range, ConfigError};
+use crate::config::{in_range, ConfigError, Profile, ProfileEntry};
 use crate::network::NetworkKind;
 
 /// Highest epoch the model can reach (the size of the ghost record of leaders per epoch).
@@ -329,6 +329,46 @@ impl ZabConfig {
         }
         s
     }
+}
+
+/// The configurations of `profile`, cheapest first: the default bounds (one epoch change, one
+/// transaction, one crash), and three epochs from an empty start, where a crash inside
+/// synchronization can leave a server with a newer epoch and a shorter log (ZK-4643's shape).
+pub fn profile(profile: Profile) -> Vec<ProfileEntry<ZabConfig>> {
+    let base = ZabConfig::default();
+    let entry = |name, purpose, config| ProfileEntry {
+        name,
+        purpose,
+        config,
+    };
+    let mut v = vec![entry(
+        "default",
+        "three servers, two epochs, one transaction, one crash, oracle election",
+        base.clone(),
+    )];
+    if profile == Profile::Quick {
+        return v;
+    }
+    v.push(entry(
+        "three-epochs",
+        "three epochs, one transaction, one crash: a crash between synchronization's durable \
+         writes leaves a server with a newer epoch and a shorter log, from an empty start",
+        ZabConfig {
+            max_epoch: 3,
+            ..base.clone()
+        },
+    ));
+    if profile == Profile::Deep {
+        v.push(entry(
+            "fle",
+            "the default bounds with FastLeaderElection composed in (about a minute, 1.6 GiB)",
+            ZabConfig {
+                election: Election::Fle,
+                ..base
+            },
+        ));
+    }
+    v
 }
 
 #[cfg(test)]

@@ -37,6 +37,10 @@ impl Spec for ZabModel {
         self.config.summary()
     }
 
+    fn profile(profile: crate::config::Profile) -> Vec<crate::config::ProfileEntry<ZabConfig>> {
+        super::config::profile(profile)
+    }
+
     fn mutants() -> Vec<MutantEntry<ZabConfig>> {
         ZabMutant::ALL.iter().map(|m| m.info()).collect()
     }
