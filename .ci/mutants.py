@@ -16,10 +16,6 @@ BALLOT = sys.argv[1] if len(sys.argv) > 1 else "target/release/ballot"
 # with why: what its counterexample needs that no CI configuration reaches within the budget.
 # A listed mutant that the profile catches fails the matrix too, so the list cannot go stale.
 NOT_YET_CAUGHT_BY_PROFILE = {
-    ("raft", "commit-previous-term"):
-        "Figure 8 from an empty start needs four terms with two values (a leader of term 3 "
-        "re-replicating a term-1 entry, a leader of term 4 overwriting it): the profile's "
-        "figure-8 configuration, in deep only (over 74 M classes)",
     ("raft", "commit-past-match"):
         "needs a heartbeat that arrives after its follower's log grew a stale tail: unordered "
         "channels with two entries per leader, over 86 M classes from an empty start",

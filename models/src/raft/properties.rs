@@ -24,6 +24,7 @@ pub(crate) fn all(m: &RaftModel) -> Vec<Property<RaftModel>> {
         Property::always("leader_completeness", leader_completeness),
         Property::always("state_machine_safety", state_machine_safety),
         Property::always("committed_on_majority", committed_on_majority),
+        Property::always("commit_in_own_term", commit_in_own_term),
         Property::sometimes("leader_elected", leader_elected),
     ];
     if m.can_commit() {
@@ -110,6 +111,21 @@ pub fn committed_on_majority(m: &RaftModel, st: &RaftState) -> bool {
             .count()
             >= majority
     })
+}
+
+/// Raft §5.4.2 as a fact about the commit history: the highest committed entry was first
+/// committed in its own term. A leader commits by counting replicas only an entry of its
+/// current term, and every lower index with it; an entry of an earlier term becomes committed
+/// only under such an entry. Figure 3's properties imply the danger only once a later leader
+/// overwrites the entry (Figure 8 needs a fourth term); this fails at the commit itself. The
+/// ghost keeps, per index, the lowest term of a server that committed it, which is never below
+/// the entry's own term (a server's term is at least that of every entry it holds).
+pub fn commit_in_own_term(_: &RaftModel, st: &RaftState) -> bool {
+    st.ghost
+        .committed
+        .iter()
+        .last()
+        .is_none_or(|(entry, term)| entry.term == *term)
 }
 
 /// Witness: some server becomes leader (the model is not vacuous).
