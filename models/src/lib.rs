@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod copyvec;
+pub mod coverage;
 pub mod engine;
 pub mod fle;
 pub mod network;

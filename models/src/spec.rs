@@ -52,6 +52,8 @@ pub trait Spec:
     /// One line describing the bounds, for reports.
     fn summary(&self) -> String;
     fn mutants() -> Vec<MutantEntry<Self::Config>>;
+    /// The rules and guards of the protocol's contract, for `--coverage` and `--ablate`.
+    fn catalogue() -> &'static crate::coverage::Catalogue;
     /// The named configurations `profile` runs, cheapest first (see [`Profile`]). A mutant
     /// checked against a profile takes each configuration with the mutant set.
     fn profile(profile: Profile) -> Vec<ProfileEntry<Self::Config>>;
@@ -96,4 +98,31 @@ pub(crate) fn parse_mutant<M: Copy>(
             ),
         )
     })
+}
+
+/// Checks every configuration of `profile` exhaustively (BFS, symmetry on, `threads` workers) with
+/// rule coverage on, and returns the counts with each configuration's verdict (`true`: every
+/// property as expected). For tests and tools; `ballot check --coverage` is the CLI's way.
+pub fn profile_coverage<S: Spec>(
+    profile: Profile,
+    threads: usize,
+) -> (crate::coverage::Counts, Vec<(&'static str, bool)>) {
+    use crate::engine::{check_with, CheckOptions, Progress};
+    crate::coverage::enable(true);
+    let _ = crate::coverage::take();
+    let mut verdicts = Vec::new();
+    for entry in S::profile(profile) {
+        let spec = S::build(entry.config, None).expect("profile configurations are valid");
+        let options = CheckOptions {
+            threads,
+            symmetry: true,
+            ..CheckOptions::default()
+        };
+        let rep = |s: &S::St| spec.representative(s);
+        let outcome = check_with(&spec, &options, Some(&rep), spec.codec(), &Progress::default());
+        verdicts.push((entry.name, outcome.exit_code() == 0));
+    }
+    let counts = crate::coverage::take();
+    crate::coverage::enable(false);
+    (counts, verdicts)
 }

@@ -673,6 +673,7 @@ where
             for t in 0..sh.options.threads {
                 let (work, next) = (&work, &next);
                 scope.spawn(move || {
+                    let _flush = crate::coverage::FlushOnDrop;
                     let mut local = Local::<M>::new(t, sh.props.len());
                     let mut arena = sh.records.arena(t);
                     let mut done: Vec<Chunk<M::State>> = Vec::new();
@@ -754,6 +755,7 @@ where
         for t in 0..threads {
             let (pool, wake, hungry) = (&pool, &wake, &hungry);
             scope.spawn(move || {
+                let _flush = crate::coverage::FlushOnDrop;
                 let mut local = Local::<M>::new(t, sh.props.len());
                 let mut arena = sh.records.arena(t);
                 let mut stack: Vec<(RecId, M::State, u32)> = Vec::new();
@@ -860,6 +862,7 @@ where
     thread::scope(|scope| {
         for _ in 0..sh.options.threads {
             scope.spawn(|| {
+                let _flush = crate::coverage::FlushOnDrop;
                 let mut local = Local::<M>::new(0, sh.props.len());
                 let mut actions = Vec::new();
                 let mut path = Vec::new();

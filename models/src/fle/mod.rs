@@ -39,6 +39,7 @@
 mod config;
 mod mutants;
 pub mod properties;
+pub mod rules;
 mod server;
 mod spec;
 mod state;

@@ -15,6 +15,10 @@ impl Spec for FleModel {
     type Config = FleConfig;
     const PROTOCOL: &'static str = "fle";
 
+    fn catalogue() -> &'static crate::coverage::Catalogue {
+        &super::rules::CATALOGUE
+    }
+
     fn build(mut config: FleConfig, mutant: Option<&str>) -> Result<Self, ConfigError> {
         config.mutant = parse_mutant(
             "FLE",

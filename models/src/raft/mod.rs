@@ -9,6 +9,7 @@ mod codec;
 mod config;
 mod mutants;
 pub mod properties;
+pub mod rules;
 mod spec;
 mod state;
 mod step;

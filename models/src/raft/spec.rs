@@ -14,6 +14,10 @@ impl Spec for RaftModel {
     type Config = RaftConfig;
     const PROTOCOL: &'static str = "raft";
 
+    fn catalogue() -> &'static crate::coverage::Catalogue {
+        &super::rules::CATALOGUE
+    }
+
     fn build(mut config: RaftConfig, mutant: Option<&str>) -> Result<Self, ConfigError> {
         config.mutant = parse_mutant(
             "Raft",

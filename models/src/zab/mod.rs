@@ -12,6 +12,7 @@ mod config;
 mod election;
 mod mutants;
 pub mod properties;
+pub mod rules;
 mod spec;
 mod state;
 mod step;

@@ -14,6 +14,10 @@ impl Spec for ZabModel {
     type Config = ZabConfig;
     const PROTOCOL: &'static str = "zab";
 
+    fn catalogue() -> &'static crate::coverage::Catalogue {
+        &super::rules::CATALOGUE
+    }
+
     fn build(mut config: ZabConfig, mutant: Option<&str>) -> Result<Self, ConfigError> {
         config.mutant = parse_mutant(
             "ZAB",

@@ -1,0 +1,7 @@
+//! The rules of docs/protocols/zab.md as coverage points (see [`crate::coverage`]): one constant
+//! per rule id and per guard. The model functions that implement a rule cite its id and call
+//! `coverage::fire` / `coverage::guard` with these constants.
+
+crate::rules! {
+    family: Zab;
+}
