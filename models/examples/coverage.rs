@@ -1,7 +1,7 @@
 //! Prints the rule coverage of a protocol's CI profile, and its gaps (for developing the
 //! catalogues; `ballot check --coverage` is the user's way).
 //!
-//! `cargo run --release -p ballot-models --example coverage -- raft [quick|ci|deep]`
+//! `cargo run --release -p ballot-models --example coverage -- [--ablate] raft [quick|ci|deep]`
 
 use ballot_models::config::Profile;
 use ballot_models::spec::{profile_coverage, Spec};
@@ -27,8 +27,31 @@ fn report<S: Spec>(profile: Profile) {
     }
 }
 
+fn ablate<S: Spec>(profile: Profile) {
+    let cat = S::catalogue();
+    let equivalent = S::equivalent_ablations();
+    for (g, a) in cat.ablations() {
+        let id = cat.guard_id(g);
+        let t = std::time::Instant::now();
+        let outcome = ballot_models::spec::ablate_profile::<S>(profile, 2, g, a);
+        let note = equivalent
+            .iter()
+            .find(|e| e.guard == id && e.ablation == a)
+            .map_or("", |_| " (listed as equivalent)");
+        println!(
+            "{id} {}: {outcome:?} in {:.1}s{note}",
+            a.name(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let ablation = args.first().is_some_and(|a| a == "--ablate");
+    if ablation {
+        args.remove(0);
+    }
     let profile = match args.get(1).map(String::as_str) {
         None | Some("ci") => Profile::Ci,
         Some("quick") => Profile::Quick,
@@ -36,9 +59,12 @@ fn main() {
         Some(other) => panic!("unknown profile {other}"),
     };
     match args.first().map(String::as_str) {
+        Some("raft") if ablation => ablate::<RaftModel>(profile),
+        Some("zab") if ablation => ablate::<ZabModel>(profile),
+        Some("fle") if ablation => ablate::<FleModel>(profile),
         Some("raft") => report::<RaftModel>(profile),
         Some("zab") => report::<ZabModel>(profile),
         Some("fle") => report::<FleModel>(profile),
-        _ => eprintln!("usage: coverage raft|zab|fle [quick|ci|deep]"),
+        _ => eprintln!("usage: coverage [--ablate] raft|zab|fle [quick|ci|deep]"),
     }
 }

@@ -178,6 +178,17 @@ macro_rules! rules {
     (@quorum) => { false };
 }
 
+/// An ablation that no property can distinguish from the real rule, with the argument why.
+#[derive(Clone, Copy, Debug)]
+pub struct Equivalent {
+    /// The guard's id, `rule/guard`.
+    pub guard: &'static str,
+    pub ablation: Ablation,
+    /// Why the ablated model has exactly the behaviours (or a subset of the behaviours, none of
+    /// them a bug) of the real one, within every bound.
+    pub reason: &'static str,
+}
+
 /// How an ablated guard decides instead of its real condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Ablation {

@@ -54,6 +54,10 @@ pub trait Spec:
     fn mutants() -> Vec<MutantEntry<Self::Config>>;
     /// The rules and guards of the protocol's contract, for `--coverage` and `--ablate`.
     fn catalogue() -> &'static crate::coverage::Catalogue;
+    /// The ablations of the catalogue that are equivalent to the real rule, each with its reason.
+    fn equivalent_ablations() -> &'static [crate::coverage::Equivalent] {
+        &[]
+    }
     /// The named configurations `profile` runs, cheapest first (see [`Profile`]). A mutant
     /// checked against a profile takes each configuration with the mutant set.
     fn profile(profile: Profile) -> Vec<ProfileEntry<Self::Config>>;
@@ -125,4 +129,71 @@ pub fn profile_coverage<S: Spec>(
     let counts = crate::coverage::take();
     crate::coverage::enable(false);
     (counts, verdicts)
+}
+
+/// What one ablation came to against a profile.
+#[derive(Clone, Debug)]
+pub enum AblationOutcome {
+    /// A property failed: the configuration and the property.
+    Killed {
+        configuration: &'static str,
+        property: &'static str,
+    },
+    /// Every configuration passed.
+    Survived,
+    /// The ablated model panicked (an index or arithmetic assumption of the model broke before
+    /// any property could).
+    Crashed { configuration: &'static str, message: String },
+}
+
+/// Checks `profile` against one ablation of `S`'s catalogue (guard index `guard`), stopping at
+/// the first configuration where a property fails. The ablation is cleared afterwards.
+pub fn ablate_profile<S: Spec>(
+    profile: Profile,
+    threads: usize,
+    guard: usize,
+    ablation: crate::coverage::Ablation,
+) -> AblationOutcome {
+    use crate::engine::{check_with, CheckOptions, Progress};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    crate::coverage::set_ablation(Some((S::catalogue().family, guard, ablation)));
+    let mut outcome = AblationOutcome::Survived;
+    for entry in S::profile(profile) {
+        let spec = S::build(entry.config, None).expect("profile configurations are valid");
+        let options = CheckOptions {
+            threads,
+            symmetry: true,
+            fail_fast: true,
+            ..CheckOptions::default()
+        };
+        let rep = |s: &S::St| spec.representative(s);
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            check_with(&spec, &options, Some(&rep), spec.codec(), &Progress::default())
+        }));
+        match run {
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                outcome = AblationOutcome::Crashed {
+                    configuration: entry.name,
+                    message,
+                };
+                break;
+            }
+            Ok(run) => {
+                if let Some(p) = run.properties.iter().find(|p| p.verdict.is_failure()) {
+                    outcome = AblationOutcome::Killed {
+                        configuration: entry.name,
+                        property: p.name,
+                    };
+                    break;
+                }
+            }
+        }
+    }
+    crate::coverage::set_ablation(None);
+    outcome
 }
