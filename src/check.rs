@@ -21,17 +21,28 @@ use crate::bounds::Bounds;
 use crate::report::{self, Format, PropertyRow, RunReport, Stats};
 use crate::{protocols, Protocol, UsageError};
 
+const CHECK_EXAMPLES: &str = concat!(
+    "Examples:\n",
+    "  ballot check                       every protocol, every configuration of its CI profile\n",
+    "  ballot check raft --profile quick  Raft at its default bounds alone (seconds)\n",
+    "  ballot check raft --mutant m1 --profile ci\n",
+    "                                     is the seeded bug caught without its tailored bounds?\n",
+    "  ballot check raft --max-term 4     Raft with a deeper bound\n",
+    "  ballot check raft --mutant m3      a seeded bug: exits 1 and writes its counterexample\n",
+    "  ballot check raft --list-mutants   the seeded bugs, their bounds and expected violations\n",
+    "  ballot check --coverage --require-coverage\n",
+    "                                     per rule of each contract: how often it fired, and\n",
+    "                                     each guard's true/false counts; exit 1 on a gap\n",
+    "  ballot check raft --ablate         the properties' mutation score: every guard dropped,\n",
+    "                                     inverted, and quorums one smaller\n",
+    "  ballot check raft --ablation raft.vote.grant/log-up-to-date:drop\n",
+    "                                     one ablation, checked and reported like a mutant",
+);
+
 #[derive(Args)]
 // `--timeout -1` is a bad value for --timeout, not an unknown argument.
 #[command(allow_negative_numbers = true)]
-#[command(after_help = "Examples:\n  \
-    ballot check                         every protocol, every configuration of its CI profile\n  \
-    ballot check raft --profile quick    Raft at its default bounds alone (seconds)\n  \
-    ballot check raft --mutant m1 --profile ci\n  \
-                                         is the seeded bug caught without its tailored bounds?\n  \
-    ballot check raft --max-term 4       Raft with a deeper bound\n  \
-    ballot check raft --mutant m3        a seeded bug: exits 1 and writes its counterexample\n  \
-    ballot check raft --list-mutants     the seeded bugs, with their bounds and expected violations")]
+#[command(after_help = CHECK_EXAMPLES)]
 pub struct CheckArgs {
     /// Protocol to check: raft, fle, zab, or all.
     #[arg(value_name = "PROTOCOL", default_value = "all", value_parser = parse_protocols)]
@@ -115,6 +126,35 @@ pub struct CheckArgs {
     /// No progress line on stderr.
     #[arg(long, short, help_heading = "Output")]
     quiet: bool,
+
+    /// Count, per rule of the protocol's contract (docs/protocols/*.md, by id), how often it
+    /// fired and, per guard, how often it was seen true and false; print the table after the
+    /// verdicts (JSON: a `coverage` field). Engine ballot only.
+    #[arg(long, help_heading = "Rule coverage and ablation")]
+    coverage: bool,
+    /// With --coverage: exit 1 if a rule never fired or a guard was never seen both true and
+    /// false (what CI asserts of the CI profile).
+    #[arg(
+        long,
+        requires = "coverage",
+        help_heading = "Rule coverage and ablation"
+    )]
+    require_coverage: bool,
+    /// The properties' mutation score: check the profile (--profile, default ci) once per
+    /// ablation of every guard (drop: the check is gone; invert; quorum-1: a quorum one
+    /// smaller), stopping each at the first failing property. Exits 1 if an ablation survives
+    /// without a written reason why it is equivalent, or crashes the model.
+    #[arg(long, conflicts_with_all = ["mutant", "coverage", "ablation"], help_heading = "Rule coverage and ablation")]
+    ablate: bool,
+    /// Check with one guard ablated, like a mutant: GUARD:KIND, e.g.
+    /// `raft.vote.grant/log-up-to-date:drop` (kinds: drop, invert, quorum-1; --coverage lists
+    /// the guard ids). One protocol only.
+    #[arg(
+        long,
+        value_name = "GUARD:KIND",
+        help_heading = "Rule coverage and ablation"
+    )]
+    ablation: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -207,14 +247,91 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         ))
         .into());
     }
-    let mut runs = Vec::new();
-    for p in protocols {
-        runs.extend(protocols::check(p, &args)?);
+    if args.engine == EngineArg::Stateright && (args.coverage || args.ablate) {
+        return Err(UsageError(
+            "--coverage and --ablate count inside ballot's engine: drop --engine stateright".into(),
+        )
+        .into());
     }
-    let code = report::exit_code(&runs);
+    if args.ablate {
+        if let Some(flag) = args.bounds.first_given() {
+            return Err(UsageError(format!(
+                "--ablate checks every configuration of a profile, and {flag} sets the bounds of one: give --profile instead"
+            ))
+            .into());
+        }
+        return crate::coverage::ablate(
+            &protocols,
+            args.profile.unwrap_or(Profile::Ci),
+            options(&args).threads,
+            args.format,
+            args.quiet,
+        );
+    }
+    let ablation = match &args.ablation {
+        None => None,
+        Some(spec) => match protocols.as_slice() {
+            [p] => Some(crate::coverage::set_ablation(*p, spec)?),
+            _ => {
+                return Err(UsageError(
+                    "--ablation names a guard of one protocol: name the protocol (e.g. `ballot check raft --ablation …`)".into(),
+                )
+                .into())
+            }
+        },
+    };
+    let mut runs = Vec::new();
+    let mut coverage = Vec::new();
+    for p in protocols {
+        if args.coverage {
+            ballot_models::coverage::enable(true);
+            let _ = ballot_models::coverage::take();
+        }
+        let result = protocols::check(p, &args);
+        if args.coverage {
+            let counts = ballot_models::coverage::take();
+            ballot_models::coverage::enable(false);
+            coverage.push(crate::coverage::CoverageReport::new(p, counts));
+        }
+        runs.extend(result?);
+    }
+    ballot_models::coverage::set_ablation(None);
+    if let Some(label) = &ablation {
+        for run in &mut runs {
+            run.summary = format!("{}, ablation {label}", run.summary);
+            run.ablation = Some(label.clone());
+        }
+    }
+    let mut code = report::exit_code(&runs);
+    let gaps: usize = coverage.iter().map(|c| c.gaps.len()).sum();
+    if args.require_coverage && gaps > 0 {
+        code = 1;
+    }
     match args.format {
-        Format::Text => report::print_text(&runs),
-        Format::Json => report::print_json(&runs, code),
+        Format::Text => {
+            report::print_text(&runs);
+            for c in &coverage {
+                c.print_text();
+            }
+            if args.coverage {
+                if gaps == 0 {
+                    println!("coverage: every rule fired and every guard decided both ways");
+                } else {
+                    println!("coverage: {gaps} gaps");
+                    for c in &coverage {
+                        for g in &c.gaps {
+                            println!("   {g}");
+                        }
+                    }
+                }
+            }
+        }
+        Format::Json => report::print_json(
+            &runs,
+            code,
+            args.coverage
+                .then(|| coverage.iter().map(|c| c.to_json()).collect::<Vec<_>>()),
+        ),
     }
     if let Some(path) = &args.junit {
         report::write_junit(path, &runs)
@@ -432,6 +549,7 @@ fn check_one<S: Spec>(
         profile: None,
         configuration: None,
         purpose: None,
+        ablation: None,
         properties,
         stats,
     })

@@ -5,6 +5,7 @@
 mod bounds;
 mod check;
 mod conform;
+mod coverage;
 mod explore;
 mod fault;
 mod linearizability;

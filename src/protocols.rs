@@ -77,6 +77,40 @@ pub fn check(p: Protocol, args: &CheckArgs) -> Result<Vec<RunReport>> {
     }])
 }
 
+/// The rule catalogue of `p`'s contract (for `--coverage`, `--ablate`, `--ablation`).
+pub fn catalogue(p: Protocol) -> &'static ballot_models::coverage::Catalogue {
+    match p {
+        Protocol::Raft => RaftModel::catalogue(),
+        Protocol::Fle => FleModel::catalogue(),
+        Protocol::Zab => ZabModel::catalogue(),
+    }
+}
+
+/// The ablations of `p`'s catalogue listed as equivalent to the real rule, with their reasons.
+pub fn equivalent_ablations(p: Protocol) -> &'static [ballot_models::coverage::Equivalent] {
+    match p {
+        Protocol::Raft => RaftModel::equivalent_ablations(),
+        Protocol::Fle => FleModel::equivalent_ablations(),
+        Protocol::Zab => ZabModel::equivalent_ablations(),
+    }
+}
+
+/// Checks `profile` of `p` with one guard ablated (see [`ballot_models::spec::ablate_profile`]).
+pub fn ablate(
+    p: Protocol,
+    profile: ballot_models::config::Profile,
+    threads: usize,
+    guard: usize,
+    ablation: ballot_models::coverage::Ablation,
+) -> ballot_models::spec::AblationOutcome {
+    use ballot_models::spec::ablate_profile;
+    match p {
+        Protocol::Raft => ablate_profile::<RaftModel>(profile, threads, guard, ablation),
+        Protocol::Fle => ablate_profile::<FleModel>(profile, threads, guard, ablation),
+        Protocol::Zab => ablate_profile::<ZabModel>(profile, threads, guard, ablation),
+    }
+}
+
 pub fn list_mutants(p: Protocol, format: report::Format) -> Vec<serde_json::Value> {
     match p {
         Protocol::Raft => report::list_mutants::<RaftModel>(format),

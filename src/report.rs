@@ -55,6 +55,8 @@ pub struct RunReport {
     pub configuration: Option<&'static str>,
     /// What the configuration is there to exercise.
     pub purpose: Option<&'static str>,
+    /// The guard ablated in this run (`--ablation`), as `GUARD:KIND`.
+    pub ablation: Option<String>,
     pub properties: Vec<PropertyRow>,
     pub stats: Stats,
 }
@@ -209,7 +211,7 @@ pub fn print_text(runs: &[RunReport]) {
     }
 }
 
-pub fn print_json(runs: &[RunReport], code: u8) {
+pub fn print_json(runs: &[RunReport], code: u8, coverage: Option<Vec<serde_json::Value>>) {
     let runs: Vec<serde_json::Value> = runs
         .iter()
         .map(|r| {
@@ -219,6 +221,7 @@ pub fn print_json(runs: &[RunReport], code: u8) {
                 "profile": r.profile,
                 "configuration": r.configuration,
                 "purpose": r.purpose,
+                "ablation": r.ablation,
                 "config": r.config,
                 "mutant": r.mutant,
                 "expected_violation": r.expected,
@@ -250,8 +253,11 @@ pub fn print_json(runs: &[RunReport], code: u8) {
         .collect();
     println!(
         "{}",
-        serde_json::to_string_pretty(&json!({ "exit_code": code, "runs": runs }))
-            .expect("reports serialise")
+        serde_json::to_string_pretty(&match coverage {
+            None => json!({ "exit_code": code, "runs": runs }),
+            Some(c) => json!({ "exit_code": code, "runs": runs, "coverage": c }),
+        })
+        .expect("reports serialise")
     );
 }
 

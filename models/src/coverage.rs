@@ -274,6 +274,9 @@ impl Counts {
     /// false, as ids.
     pub fn gaps(&self, catalogue: &Catalogue) -> Vec<String> {
         let mut out = Vec::new();
+        if catalogue.rules.is_empty() {
+            out.push("the catalogue declares no rules".to_string());
+        }
         for (i, r) in catalogue.rules.iter().enumerate() {
             if self.fired(catalogue.family, i) == 0 {
                 out.push(format!("{} never fired", r.id));

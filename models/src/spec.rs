@@ -123,7 +123,13 @@ pub fn profile_coverage<S: Spec>(
             ..CheckOptions::default()
         };
         let rep = |s: &S::St| spec.representative(s);
-        let outcome = check_with(&spec, &options, Some(&rep), spec.codec(), &Progress::default());
+        let outcome = check_with(
+            &spec,
+            &options,
+            Some(&rep),
+            spec.codec(),
+            &Progress::default(),
+        );
         verdicts.push((entry.name, outcome.exit_code() == 0));
     }
     let counts = crate::coverage::take();
@@ -143,7 +149,10 @@ pub enum AblationOutcome {
     Survived,
     /// The ablated model panicked (an index or arithmetic assumption of the model broke before
     /// any property could).
-    Crashed { configuration: &'static str, message: String },
+    Crashed {
+        configuration: &'static str,
+        message: String,
+    },
 }
 
 /// Checks `profile` against one ablation of `S`'s catalogue (guard index `guard`), stopping at
@@ -168,7 +177,13 @@ pub fn ablate_profile<S: Spec>(
         };
         let rep = |s: &S::St| spec.representative(s);
         let run = catch_unwind(AssertUnwindSafe(|| {
-            check_with(&spec, &options, Some(&rep), spec.codec(), &Progress::default())
+            check_with(
+                &spec,
+                &options,
+                Some(&rep),
+                spec.codec(),
+                &Progress::default(),
+            )
         }));
         match run {
             Err(panic) => {
