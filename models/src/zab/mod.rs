@@ -245,19 +245,16 @@ impl ZabModel {
             && s.accepted_epoch.0 < self.config.max_epoch
     }
 
-    /// A LOOKING server may follow a leader. Oracle: any leader, unless its epoch is already fixed
-    /// below the server's acceptedEpoch (LEADERINFO would be refused: nothing would happen but a
-    /// round trip). FLE: the leader it decided for, once that one leads.
+    /// A LOOKING server may follow a leader (`zab.election.oracle`). Oracle: any server that is
+    /// leading, in any stage: the follower's own checks decide what comes of it (a LEADERINFO
+    /// below its acceptedEpoch sends it back to LOOKING, `zab.discovery.leaderinfo`). FLE: the
+    /// leader it decided for, once that one leads.
     fn may_follow(&self, st: &ZabState, me: ServerId, leader: ServerId) -> bool {
         let (s, l) = (st.server(me), st.server(leader));
         s.phase == Phase::Looking
             && me != leader
             && match self.config.election {
-                Election::Oracle => {
-                    l.is_leader()
-                        && !(l.leader_stage() != Some(LeaderStage::Epoch)
-                            && l.epoch < s.accepted_epoch)
-                }
+                Election::Oracle => l.is_leader(),
                 Election::Fle => self.fle_may_follow(st, me, leader),
             }
     }
