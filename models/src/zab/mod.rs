@@ -154,8 +154,12 @@ impl ZabModel {
         Ok(ZabModel { config, fle })
     }
 
-    /// The symmetry-class representative of `st` (servers renamed into a canonical order).
+    /// The symmetry-class representative of `st` (servers renamed into a canonical order). Under
+    /// FastLeaderElection, which orders servers by id, every state is its own class.
     pub fn representative(&self, st: &ZabState) -> ZabState {
+        if st.election.is_some() {
+            return st.clone();
+        }
         st.representative(NetworkKind::Ordered)
     }
 
@@ -190,13 +194,13 @@ impl ZabModel {
             Action::Timeout { server } => up(server) && self.may_time_out(st, server),
             Action::ClientRequest { server } => up(server) && self.may_propose(st, server),
             Action::PersistTxns { server } => {
-                up(server) && self.next_nl_step(st.server(server)) == Some(NlStep::LogTxns)
+                up(server) && self.nl_step_enabled(st.server(server), NlStep::LogTxns)
             }
             Action::PersistEpoch { server } => {
-                up(server) && self.next_nl_step(st.server(server)) == Some(NlStep::PersistEpoch)
+                up(server) && self.nl_step_enabled(st.server(server), NlStep::PersistEpoch)
             }
             Action::AckNewleader { server } => {
-                up(server) && self.next_nl_step(st.server(server)) == Some(NlStep::Ack)
+                up(server) && self.nl_step_enabled(st.server(server), NlStep::Ack)
             }
             Action::LogTxn { server } => up(server) && !st.server(server).queue.is_empty(),
             Action::Deliver { dst, .. } => up(dst) && !busy(st.server(dst)),
@@ -335,11 +339,16 @@ impl Model for ZabModel {
             if self.may_propose(st, server) {
                 actions.push(Action::ClientRequest { server });
             }
-            match self.next_nl_step(s) {
-                Some(NlStep::LogTxns) => actions.push(Action::PersistTxns { server }),
-                Some(NlStep::PersistEpoch) => actions.push(Action::PersistEpoch { server }),
-                Some(NlStep::Ack) => actions.push(Action::AckNewleader { server }),
-                None => {}
+            if busy(s) {
+                if self.nl_step_enabled(s, NlStep::LogTxns) {
+                    actions.push(Action::PersistTxns { server });
+                }
+                if self.nl_step_enabled(s, NlStep::PersistEpoch) {
+                    actions.push(Action::PersistEpoch { server });
+                }
+                if self.nl_step_enabled(s, NlStep::Ack) {
+                    actions.push(Action::AckNewleader { server });
+                }
             }
             if !s.queue.is_empty() {
                 actions.push(Action::LogTxn { server });
