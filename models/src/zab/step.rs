@@ -483,21 +483,24 @@ impl ZabModel {
             // The LearnerHandler reads the reply to NEWLEADER (`waitForNewLeaderAck`): an ACK of
             // anything else is logged and not counted.
             l.nl_first |= f.bit();
-            if zxid
-                != (Zxid {
+            let right = zxid
+                == Zxid {
                     epoch: l.epoch,
                     counter: 0,
-                })
-            {
+                };
+            if !right {
                 st.ghost.bad_ack = true;
-            } else if guard(
+            }
+            // Synchronizing, it counts towards the quorum; serving, the learner gets UPTODATE.
+            if guard(
                 r::NEWLEADER_SYNCHRONIZING,
                 stage == LeaderStage::Synchronization,
             ) {
-                l.nl_acks |= f.bit();
-                self.try_start(st, me);
-            }
-            if stage == LeaderStage::Broadcast {
+                if right {
+                    l.nl_acks |= f.bit();
+                    self.try_start(st, me);
+                }
+            } else if stage == LeaderStage::Broadcast {
                 self.send(st, me, f, Msg::UpToDate);
             }
             return;
