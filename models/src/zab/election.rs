@@ -21,10 +21,10 @@ use serde::Serialize;
 
 use super::rules;
 use super::state::ZabState;
-use crate::coverage::fire;
 use super::step::{OutOfBounds, Step};
 use super::types::{Phase, ServerId, MAX_SERVERS};
 use super::ZabModel;
+use crate::coverage::fire;
 use crate::fle::{self, Chan, Decision, FleServer, History, Notification, Send, Sid, ZkState};
 
 /// The election half of the composed state.

@@ -67,6 +67,74 @@ crate::rules! {
     RESTART = "zab.recovery.restart" {}
 }
 
-/// Ablations no property can tell from the real rule, with the argument (see `ZabModel`'s
-/// `equivalent_ablations`).
-pub static EQUIVALENT: &[crate::coverage::Equivalent] = &[];
+use crate::coverage::{Ablation, Equivalent};
+
+const NEWEPOCH_WHY: &str = "The FOLLOWERINFO quorum only chooses an epoch that a quorum will \
+    accept (liveness). Safety comes from the ACKEPOCH quorum: a learner counts for epoch e only \
+    if it accepted e on that LEADERINFO (e above its acceptedEpoch, which never decreases), so two \
+    leaders of e would need two disjoint quorums of first acceptances, and a leader is never less \
+    recent than a member of its quorum (isMoreRecentThan), which holds every transaction committed \
+    in an earlier epoch on a quorum. Fixing the epoch alone (with three servers, inverted and one \
+    short are the same thing: the leader's own FOLLOWERINFO is one) only makes LEADERINFO be \
+    refused more often.";
+
+/// Ablations no property can tell from the real rule, with the argument. Listed by
+/// `ZabModel::equivalent_ablations`.
+pub static EQUIVALENT: &[Equivalent] = &[
+    Equivalent {
+        guard: "zab.discovery.newepoch/majority",
+        ablation: Ablation::Drop,
+        reason: NEWEPOCH_WHY,
+    },
+    Equivalent {
+        guard: "zab.discovery.newepoch/majority",
+        ablation: Ablation::Invert,
+        reason: NEWEPOCH_WHY,
+    },
+    Equivalent {
+        guard: "zab.discovery.newepoch/majority",
+        ablation: Ablation::QuorumBelow,
+        reason: NEWEPOCH_WHY,
+    },
+    Equivalent {
+        guard: "zab.newleader.receive/committed-txns-to-log",
+        ablation: Ablation::Drop,
+        reason: "With no committed transaction to log, the scheduled step logs nothing: the \
+            follower takes one more step while it handles NEWLEADER (reading nothing, as in the \
+            real rule) and ends in the same state; no property reads which steps are left.",
+    },
+    Equivalent {
+        guard: "zab.newleader.receive/epoch-to-write",
+        ablation: Ablation::Drop,
+        reason: "With currentEpoch already the new epoch, the scheduled step writes the same \
+            value: one more step while the follower handles NEWLEADER, the same state after it; \
+            no property reads which steps are left.",
+    },
+    Equivalent {
+        guard: "zab.broadcast.log/not-known-committed",
+        ablation: Ablation::Drop,
+        reason: "The extra ACKs are of transactions the leader has committed: processAck finds no \
+            outstanding proposal with that zxid and ignores them (and the reply to NEWLEADER was \
+            sent before, since the SyncThread gets committed transactions only at UPTODATE), so \
+            they change nothing but the packets in flight.",
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_equivalents_name_real_ablations() {
+        let ids: std::collections::BTreeSet<_> = CATALOGUE.rules.iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), CATALOGUE.rules.len());
+        assert!(ids.iter().all(|id| id.starts_with("zab.")));
+        for e in EQUIVALENT {
+            let g = CATALOGUE
+                .find_guard(e.guard)
+                .unwrap_or_else(|| panic!("{} is not a guard", e.guard));
+            assert!(CATALOGUE.ablations().contains(&(g, e.ablation)));
+            assert!(!e.reason.is_empty());
+        }
+    }
+}

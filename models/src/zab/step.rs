@@ -673,8 +673,7 @@ impl ZabModel {
     /// it is still to do, and every step before it in the rule set's order is done (3.9.3: log
     /// the committed transactions, then write currentEpoch, then ACK).
     pub(crate) fn nl_step_enabled(&self, s: &Server, step: NlStep) -> bool {
-        if s.phase != Phase::Following(FollowerStage::NewLeader) || s.nl_todo & nl_bit(step) == 0
-        {
+        if s.phase != Phase::Following(FollowerStage::NewLeader) || s.nl_todo & nl_bit(step) == 0 {
             return false;
         }
         let order = Mutant::nl_order(self.config.mutant);
