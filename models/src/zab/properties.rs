@@ -33,6 +33,7 @@ pub(crate) fn all() -> Vec<Property<ZabModel>> {
         Property::sometimes("txn_committed", txn_committed),
         Property::sometimes("all_serving", all_serving),
         Property::sometimes("proposal_committed", proposal_committed),
+        Property::sometimes("late_learner_synced", late_learner_synced),
     ]
 }
 
@@ -271,5 +272,24 @@ pub fn proposal_committed(m: &ZabModel, st: &ZabState) -> bool {
                 && l.log
                     .get(..l.committed as usize)
                     .is_some_and(|c| c.iter().any(|t| t.zxid.epoch == l.epoch))
+        })
+}
+
+/// Witness: a learner handling NEWLEADER holds a transaction of the new epoch, so it is being
+/// synchronized after its leader started proposing: the Zab paper's late joiner (phase 3), which
+/// ZooKeeper synchronizes at once when its ACKEPOCH arrives after `waitForEpochAck` had its quorum.
+/// (A NEWLEADER sent when the leader is established precedes every proposal of the epoch, and a
+/// learner reads nothing while it handles NEWLEADER.) Vacuous with `--max-txns 0`, and with
+/// fewer than three servers, where every learner is needed for the quorum and a late joiner
+/// exists only after a crash and a rejoin.
+pub fn late_learner_synced(m: &ZabModel, st: &ZabState) -> bool {
+    m.config.max_txns == 0
+        || m.config.servers < 3
+        || st.servers.iter().any(|s| {
+            s.up && s.phase == Phase::Following(FollowerStage::NewLeader)
+                && s.log
+                    .iter()
+                    .chain(s.pending.iter())
+                    .any(|t| t.zxid.epoch == s.epoch)
         })
 }
