@@ -171,7 +171,7 @@ macro_rules! rules {
                 rule: __RuleIndex::$rule as usize,
                 name: $gname,
                 quorum: $crate::rules!(@quorum $($q)?),
-            } ),* ),* ],
+            } , )* )* ],
         };
     };
     (@quorum quorum) => { true };

@@ -358,6 +358,28 @@ pub fn profile(profile: Profile) -> Vec<ProfileEntry<ZabConfig>> {
             ..base.clone()
         },
     ));
+    v.push(entry(
+        "two-txns",
+        "two transactions, no crash: a learner whose last zxid lies inside the leader's log (DIFF \
+         from there) or is a transaction the leader never had (TRUNC, then DIFF)",
+        ZabConfig {
+            max_txns: 2,
+            crashes: 0,
+            ..base.clone()
+        },
+    ));
+    v.push(entry(
+        "fle-two-servers",
+        "two servers, two epochs, one transaction, one crash, FastLeaderElection with two rounds \
+         per process: where ZAB and its election meet (a decision starts a role, a role given up \
+         starts the next round, updateElectionVote), in a fraction of a second",
+        ZabConfig {
+            servers: 2,
+            election: Election::Fle,
+            max_elections: 2,
+            ..base.clone()
+        },
+    ));
     if profile == Profile::Deep {
         v.push(entry(
             "fle",

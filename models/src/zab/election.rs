@@ -19,10 +19,12 @@
 
 use serde::Serialize;
 
+use super::rules;
 use super::state::ZabState;
 use super::step::{OutOfBounds, Step};
 use super::types::{Phase, ServerId, MAX_SERVERS};
 use super::ZabModel;
+use crate::coverage::fire;
 use crate::fle::{self, Chan, Decision, FleServer, History, Notification, Send, Sid, ZkState};
 
 /// The election half of the composed state.
@@ -104,7 +106,8 @@ impl ZabModel {
         changed
     }
 
-    /// ZAB gave up: the next election round (`lookForLeader` again), unless it is past the bound.
+    /// `zab.election.fle.next-round`: ZAB gave up: the next election round (`lookForLeader`
+    /// again), unless it is past the bound.
     pub(crate) fn restart_election(&self, st: &mut ZabState, me: ServerId) -> Step {
         if !self.election_on() {
             return Ok(());
@@ -112,6 +115,7 @@ impl ZabModel {
         if self.fle_server(st, me).logicalclock.0 >= self.config.max_elections {
             return Err(OutOfBounds);
         }
+        fire(rules::ELECTION_FLE_NEXT_ROUND);
         let h = self.fle_history(st, me);
         let send = self
             .fle
@@ -153,7 +157,8 @@ impl ZabModel {
         self.fle_send(st, me, send);
     }
 
-    /// `updateElectionVote(newEpoch)`: a synchronized server advertises the new epoch.
+    /// `zab.election.fle.update-vote` (`updateElectionVote(newEpoch)`): a synchronized server
+    /// advertises the new epoch.
     pub(crate) fn update_election_vote(
         &self,
         st: &mut ZabState,
@@ -165,13 +170,15 @@ impl ZabModel {
         }
         let s = &mut self.election_mut(st).servers[me.ix()];
         if s.state.decided() {
+            fire(rules::ELECTION_FLE_UPDATE_VOTE);
             self.fle.update_election_vote(s, fle::Epoch(epoch.0));
         }
     }
 
-    /// The election decided: leaving the instance clears its receive queue (where the loopback
-    /// waits); LEADING starts `Leader.lead` at once.
+    /// `zab.election.fle.decide`: the election decided: leaving the instance clears its receive
+    /// queue (where the loopback waits); LEADING starts `Leader.lead` at once.
     fn on_decision(&self, st: &mut ZabState, me: ServerId, d: Decision) -> Step {
+        fire(rules::ELECTION_FLE_DECIDE);
         self.election_mut(st).chans[me.ix()][me.ix()] = Chan::default();
         if d.vote.state == ZkState::Leading {
             self.on_lead(st, me)?;

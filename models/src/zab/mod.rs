@@ -154,8 +154,12 @@ impl ZabModel {
         Ok(ZabModel { config, fle })
     }
 
-    /// The symmetry-class representative of `st` (servers renamed into a canonical order).
+    /// The symmetry-class representative of `st` (servers renamed into a canonical order). Under
+    /// FastLeaderElection, which orders servers by id, every state is its own class.
     pub fn representative(&self, st: &ZabState) -> ZabState {
+        if st.election.is_some() {
+            return st.clone();
+        }
         st.representative(NetworkKind::Ordered)
     }
 
@@ -190,13 +194,13 @@ impl ZabModel {
             Action::Timeout { server } => up(server) && self.may_time_out(st, server),
             Action::ClientRequest { server } => up(server) && self.may_propose(st, server),
             Action::PersistTxns { server } => {
-                up(server) && self.next_nl_step(st.server(server)) == Some(NlStep::LogTxns)
+                up(server) && self.nl_step_enabled(st.server(server), NlStep::LogTxns)
             }
             Action::PersistEpoch { server } => {
-                up(server) && self.next_nl_step(st.server(server)) == Some(NlStep::PersistEpoch)
+                up(server) && self.nl_step_enabled(st.server(server), NlStep::PersistEpoch)
             }
             Action::AckNewleader { server } => {
-                up(server) && self.next_nl_step(st.server(server)) == Some(NlStep::Ack)
+                up(server) && self.nl_step_enabled(st.server(server), NlStep::Ack)
             }
             Action::LogTxn { server } => up(server) && !st.server(server).queue.is_empty(),
             Action::Deliver { dst, .. } => up(dst) && !busy(st.server(dst)),
@@ -245,19 +249,16 @@ impl ZabModel {
             && s.accepted_epoch.0 < self.config.max_epoch
     }
 
-    /// A LOOKING server may follow a leader. Oracle: any leader, unless its epoch is already fixed
-    /// below the server's acceptedEpoch (LEADERINFO would be refused: nothing would happen but a
-    /// round trip). FLE: the leader it decided for, once that one leads.
+    /// A LOOKING server may follow a leader (`zab.election.oracle`). Oracle: any server that is
+    /// leading, in any stage: the follower's own checks decide what comes of it (a LEADERINFO
+    /// below its acceptedEpoch sends it back to LOOKING, `zab.discovery.leaderinfo`). FLE: the
+    /// leader it decided for, once that one leads.
     fn may_follow(&self, st: &ZabState, me: ServerId, leader: ServerId) -> bool {
         let (s, l) = (st.server(me), st.server(leader));
         s.phase == Phase::Looking
             && me != leader
             && match self.config.election {
-                Election::Oracle => {
-                    l.is_leader()
-                        && !(l.leader_stage() != Some(LeaderStage::Epoch)
-                            && l.epoch < s.accepted_epoch)
-                }
+                Election::Oracle => l.is_leader(),
                 Election::Fle => self.fle_may_follow(st, me, leader),
             }
     }
@@ -338,11 +339,16 @@ impl Model for ZabModel {
             if self.may_propose(st, server) {
                 actions.push(Action::ClientRequest { server });
             }
-            match self.next_nl_step(s) {
-                Some(NlStep::LogTxns) => actions.push(Action::PersistTxns { server }),
-                Some(NlStep::PersistEpoch) => actions.push(Action::PersistEpoch { server }),
-                Some(NlStep::Ack) => actions.push(Action::AckNewleader { server }),
-                None => {}
+            if busy(s) {
+                if self.nl_step_enabled(s, NlStep::LogTxns) {
+                    actions.push(Action::PersistTxns { server });
+                }
+                if self.nl_step_enabled(s, NlStep::PersistEpoch) {
+                    actions.push(Action::PersistEpoch { server });
+                }
+                if self.nl_step_enabled(s, NlStep::Ack) {
+                    actions.push(Action::AckNewleader { server });
+                }
             }
             if !s.queue.is_empty() {
                 actions.push(Action::LogTxn { server });

@@ -31,6 +31,9 @@ pub(crate) fn all() -> Vec<Property<ZabModel>> {
         Property::always("ack_consistent", ack_consistent),
         Property::sometimes("epoch_established", epoch_established),
         Property::sometimes("txn_committed", txn_committed),
+        Property::sometimes("all_serving", all_serving),
+        Property::sometimes("proposal_committed", proposal_committed),
+        Property::sometimes("late_learner_synced", late_learner_synced),
     ]
 }
 
@@ -234,4 +237,59 @@ pub fn txn_committed(m: &ZabModel, st: &ZabState) -> bool {
         return st.servers.iter().any(|s| s.up && s.committed > 0);
     }
     st.ghost.committed.iter().any(|t| t.value != 0)
+}
+
+/// Witness: every server serves in one established epoch, its leader's. With three servers a
+/// leader is established by a quorum of two, so the third is the Zab paper's late joiner (phase
+/// 3: it is sent NEWEPOCH and NEWLEADER, acknowledges, is committed the history and joins Q);
+/// ZooKeeper synchronizes a learner whose ACKEPOCH arrives after `waitForEpochAck` has its
+/// quorum at once (`LearnerHandler`: `syncFollower` after `waitForEpochAck` returns).
+pub fn all_serving(_: &ZabModel, st: &ZabState) -> bool {
+    let Some(l) = st
+        .servers
+        .iter()
+        .position(|s| s.up && s.phase == Phase::Leading(LeaderStage::Broadcast))
+    else {
+        return false;
+    };
+    let epoch = st.servers[l].epoch;
+    st.servers.iter().enumerate().all(|(i, s)| {
+        i == l
+            || (s.up
+                && s.phase == Phase::Following(FollowerStage::Broadcast)
+                && s.peer.ix() == l
+                && s.epoch == epoch)
+    })
+}
+
+/// Witness: a serving leader commits a proposal of its own epoch, which takes a quorum of ACKs
+/// (the Zab paper's phase 3: PROPOSE, ACK, COMMIT); a leader's history is committed at once only
+/// up to its establishment, when it holds nothing of its own epoch. Vacuous with `--max-txns 0`.
+pub fn proposal_committed(m: &ZabModel, st: &ZabState) -> bool {
+    m.config.max_txns == 0
+        || st.servers.iter().any(|l| {
+            l.up && l.phase == Phase::Leading(LeaderStage::Broadcast)
+                && l.log
+                    .get(..l.committed as usize)
+                    .is_some_and(|c| c.iter().any(|t| t.zxid.epoch == l.epoch))
+        })
+}
+
+/// Witness: a learner handling NEWLEADER holds a transaction of the new epoch, so it is being
+/// synchronized after its leader started proposing: the Zab paper's late joiner (phase 3), which
+/// ZooKeeper synchronizes at once when its ACKEPOCH arrives after `waitForEpochAck` had its quorum.
+/// (A NEWLEADER sent when the leader is established precedes every proposal of the epoch, and a
+/// learner reads nothing while it handles NEWLEADER.) Vacuous with `--max-txns 0`, and with
+/// fewer than three servers, where every learner is needed for the quorum and a late joiner
+/// exists only after a crash and a rejoin.
+pub fn late_learner_synced(m: &ZabModel, st: &ZabState) -> bool {
+    m.config.max_txns == 0
+        || m.config.servers < 3
+        || st.servers.iter().any(|s| {
+            s.up && s.phase == Phase::Following(FollowerStage::NewLeader)
+                && s.log
+                    .iter()
+                    .chain(s.pending.iter())
+                    .any(|t| t.zxid.epoch == s.epoch)
+        })
 }

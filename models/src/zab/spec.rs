@@ -18,6 +18,12 @@ impl Spec for ZabModel {
         &super::rules::CATALOGUE
     }
 
+    /// The survivors of `--ablate` that no property could tell apart, each with its argument
+    /// (`rules::EQUIVALENT`).
+    fn equivalent_ablations() -> &'static [crate::coverage::Equivalent] {
+        super::rules::EQUIVALENT
+    }
+
     fn build(mut config: ZabConfig, mutant: Option<&str>) -> Result<Self, ConfigError> {
         config.mutant = parse_mutant(
             "ZAB",

@@ -4,12 +4,14 @@
 //! one rule each.
 
 use super::mutants::{Handover, NlStep, ZabMutant as Mutant};
+use super::rules as r;
 use super::state::{Server, ZabState};
 use super::types::{
     last_zxid, members, Epoch, FollowerStage, LeaderStage, Msg, Phase, ServerId, Txn, Txns, Zxid,
     MAX_LOG,
 };
 use super::{busy, ZabModel};
+use crate::coverage::{fire, guard, quorum};
 use crate::network::NetworkKind;
 
 /// A step the model does not take: it would leave the bounds (an epoch above `--max-epoch`, a
@@ -56,8 +58,9 @@ impl ZabModel {
         self.config.servers as usize / 2 + 1
     }
 
-    fn has_quorum(&self, set: u8) -> bool {
-        set.count_ones() as usize >= self.quorum()
+    /// Whether `set` is a quorum, as quorum guard `g` decides.
+    fn has_quorum(&self, g: crate::coverage::Guard, set: u8) -> bool {
+        quorum(g, set.count_ones() as usize, self.quorum())
     }
 
     /// Sends over the connection between `src` and `dst`. A crashed destination has no
@@ -99,18 +102,21 @@ impl ZabModel {
 
     // ---- election (oracle) -------------------------------------------------------------------
 
-    /// A LOOKING server starts leading: `Leader.lead`, from `getEpochToPropose`.
+    /// `zab.election.lead`: a LOOKING server starts leading: `Leader.lead`, from
+    /// `getEpochToPropose`.
     pub(crate) fn on_lead(&self, st: &mut ZabState, me: ServerId) -> Step {
+        fire(r::ELECTION_LEAD);
         let s = &mut st.servers[me.ix()];
         s.phase = Phase::Leading(LeaderStage::Epoch);
-        s.epoch = Epoch(s.accepted_epoch.0 + 1);
+        s.epoch = Epoch(s.accepted_epoch.0.saturating_add(1));
         s.infos = me.bit();
         self.try_fix_epoch(st, me)
     }
 
-    /// A LOOKING server follows `leader`: connects and sends FOLLOWERINFO
+    /// `zab.election.follow`: a LOOKING server follows `leader`: connects and sends FOLLOWERINFO
     /// (`Learner.registerWithLeader`).
     pub(crate) fn on_follow(&self, st: &mut ZabState, me: ServerId, leader: ServerId) {
+        fire(r::ELECTION_FOLLOW);
         let s = &mut st.servers[me.ix()];
         s.phase = Phase::Following(FollowerStage::Discovery);
         s.peer = leader;
@@ -193,7 +199,9 @@ impl ZabModel {
     /// The server itself goes LOOKING. Its SyncThread is shut down, which flushes what it queued
     /// (`SyncRequestProcessor.shutdown`); what the synchronization had not handed over is dropped;
     /// the in-memory database is brought up to the log (`fastForwardDataBase`, the ZK-2845 fix).
+    /// `zab.recovery.shutdown`.
     fn close(&self, st: &mut ZabState, me: ServerId) -> Step {
+        fire(r::SHUTDOWN);
         let s = &mut st.servers[me.ix()];
         let mut t = *s;
         t.reset_volatile();
@@ -215,7 +223,9 @@ impl ZabModel {
         self.restart_election(st, me)
     }
 
+    /// `zab.recovery.crash`: the process is gone with everything volatile.
     pub(crate) fn on_crash(&self, st: &mut ZabState, me: ServerId) -> Step {
+        fire(r::CRASH);
         match st.servers[me.ix()].phase {
             Phase::Looking => {}
             Phase::Leading(_) => self.drop_followers(st, me)?,
@@ -234,8 +244,10 @@ impl ZabModel {
         Ok(())
     }
 
-    /// Restart from disk: epochs and log come back; the database is rebuilt from the log.
+    /// `zab.recovery.restart`: restart from disk: epochs and log come back; the database is
+    /// rebuilt from the log.
     pub(crate) fn on_restart(&self, st: &mut ZabState, me: ServerId) {
+        fire(r::RESTART);
         st.servers[me.ix()].up = true;
         self.restart_process_election(st, me);
     }
@@ -255,16 +267,20 @@ impl ZabModel {
 
     // ---- leader ------------------------------------------------------------------------------
 
-    /// `getEpochToPropose`: once a quorum (the leader included) sent FOLLOWERINFO, the epoch is
-    /// one more than every acceptedEpoch seen; the leader accepts it and answers LEADERINFO.
+    /// `zab.discovery.newepoch` (`getEpochToPropose`): once a quorum (the leader included) sent
+    /// FOLLOWERINFO, the epoch is one more than every acceptedEpoch seen; the leader accepts it
+    /// and answers LEADERINFO.
     fn try_fix_epoch(&self, st: &mut ZabState, me: ServerId) -> Step {
         let l = &st.servers[me.ix()];
-        if l.leader_stage() != Some(LeaderStage::Epoch) || !self.has_quorum(l.infos) {
+        if l.leader_stage() != Some(LeaderStage::Epoch)
+            || !self.has_quorum(r::NEWEPOCH_QUORUM, l.infos)
+        {
             return Ok(());
         }
         if l.epoch.0 > self.config.max_epoch {
             return Err(OutOfBounds);
         }
+        fire(r::NEWEPOCH);
         let l = &mut st.servers[me.ix()];
         l.accepted_epoch = l.epoch;
         l.phase = Phase::Leading(LeaderStage::Discovery);
@@ -278,6 +294,10 @@ impl ZabModel {
         Ok(())
     }
 
+    /// `zab.discovery.followerinfo`: a learner's FOLLOWERINFO counts towards the epoch while the
+    /// leader is still waiting for a quorum (`getEpochToPropose`: the epoch becomes at least one
+    /// more than the learner's acceptedEpoch); once the epoch is fixed, the learner is answered
+    /// LEADERINFO with it, whatever its acceptedEpoch (the learner decides).
     fn on_follower_info(
         &self,
         st: &mut ZabState,
@@ -285,11 +305,18 @@ impl ZabModel {
         f: ServerId,
         accepted: Epoch,
     ) -> Step {
+        fire(r::FOLLOWERINFO);
         let l = &mut st.servers[me.ix()];
         l.connected |= f.bit();
-        if l.leader_stage() == Some(LeaderStage::Epoch) {
+        if guard(
+            r::FOLLOWERINFO_WAITING,
+            l.leader_stage() == Some(LeaderStage::Epoch),
+        ) {
             l.infos |= f.bit();
-            l.epoch = l.epoch.max(Epoch(accepted.0 + 1));
+            let proposed = Epoch(accepted.0.saturating_add(1));
+            if guard(r::FOLLOWERINFO_RAISES, proposed > l.epoch) {
+                l.epoch = proposed;
+            }
             self.try_fix_epoch(st, me)
         } else {
             let epoch = l.epoch;
@@ -298,9 +325,11 @@ impl ZabModel {
         }
     }
 
-    /// `waitForEpochAck`: an ACKEPOCH with a currentEpoch counts towards the quorum, unless the
-    /// learner is more up to date than the leader (`StateSummary.isMoreRecentThan`), in which case
-    /// its LearnerHandler throws and the connection closes. One with -1 does not count.
+    /// `zab.discovery.ackepoch` (`waitForEpochAck`): while the leader waits for the quorum, an
+    /// ACKEPOCH with a currentEpoch counts towards it, unless the learner is more up to date than
+    /// the leader (`StateSummary.isMoreRecentThan`), in which case its LearnerHandler throws and
+    /// the connection closes. One with -1 does not count. After the quorum the learner is
+    /// synchronized at once.
     fn on_ack_epoch(
         &self,
         st: &mut ZabState,
@@ -309,20 +338,24 @@ impl ZabModel {
         current: Option<Epoch>,
         last: Zxid,
     ) -> Step {
+        fire(r::ACKEPOCH);
         let l = &st.servers[me.ix()];
-        let stage = l.leader_stage().expect("ACKEPOCH reaches a leader");
-        if stage == LeaderStage::Discovery {
-            if let Some(c) = current {
-                if (c, last) > (l.current_epoch, self.reported_last(l)) {
-                    return self.disconnect(st, f, me);
-                }
-                st.servers[me.ix()].epoch_acks |= f.bit();
+        let Some(stage) = l.leader_stage() else {
+            return Ok(());
+        };
+        let waiting = guard(r::ACKEPOCH_WAITING, stage == LeaderStage::Discovery);
+        if waiting && guard(r::ACKEPOCH_CURRENT, current.is_some()) {
+            let more_recent =
+                current.is_some_and(|c| (c, last) > (l.current_epoch, self.reported_last(l)));
+            if !guard(r::ACKEPOCH_NOT_MORE_RECENT, !more_recent) {
+                return self.disconnect(st, f, me);
             }
+            st.servers[me.ix()].epoch_acks |= f.bit();
         }
         let l = &mut st.servers[me.ix()];
         l.ack_epoch |= f.bit();
         l.peer_last[f.ix()] = last;
-        if stage == LeaderStage::Discovery {
+        if waiting {
             self.try_establish(st, me);
         } else {
             self.send_new_leader(st, me, f);
@@ -330,19 +363,24 @@ impl ZabModel {
         Ok(())
     }
 
-    /// A quorum acknowledged the epoch: the leader adopts it (currentEpoch, persisted) and
-    /// synchronizes every learner that acknowledged.
+    /// `zab.discovery.established`: a quorum acknowledged the epoch: the leader adopts it
+    /// (currentEpoch, persisted) and synchronizes every learner that acknowledged.
     fn try_establish(&self, st: &mut ZabState, me: ServerId) {
         let l = &st.servers[me.ix()];
-        if l.leader_stage() != Some(LeaderStage::Discovery) || !self.has_quorum(l.epoch_acks) {
+        if l.leader_stage() != Some(LeaderStage::Discovery)
+            || !self.has_quorum(r::ESTABLISHED_QUORUM, l.epoch_acks)
+        {
             return;
         }
+        fire(r::ESTABLISHED);
         let l = &mut st.servers[me.ix()];
         l.current_epoch = l.epoch;
         l.phase = Phase::Leading(LeaderStage::Synchronization);
         l.epoch_acks = 0;
         l.nl_acks = me.bit();
-        st.ghost.leaders[l.epoch.0 as usize] |= me.bit();
+        if let Some(e) = st.ghost.leaders.get_mut(l.epoch.0 as usize) {
+            *e |= me.bit();
+        }
         for f in members(l.ack_epoch) {
             self.send_new_leader(st, me, f);
         }
@@ -355,30 +393,47 @@ impl ZabModel {
     /// TRUNC to C's last when the learner is past it; otherwise TRUNC to C's largest zxid below
     /// the learner's, then DIFF (ZooKeeper sends SNAP across an epoch boundary: the same history
     /// results). Then every outstanding proposal follows, uncommitted.
+    ///
+    /// `zab.sync.diff`, `zab.sync.trunc`, `zab.sync.trunc-diff` (which one), `zab.sync.forward`
+    /// (the outstanding proposals and forwarding from now on).
     fn send_new_leader(&self, st: &mut ZabState, me: ServerId, f: ServerId) {
         let l = &mut st.servers[me.ix()];
         let z = l.peer_last[f.ix()];
-        let c = if l.leader_stage() == Some(LeaderStage::Broadcast) {
+        let c = if guard(
+            r::SYNC_COMMITTED_LOG,
+            l.leader_stage() == Some(LeaderStage::Broadcast),
+        ) {
             l.committed as usize
         } else {
             l.log.len()
-        };
-        let last_c = last_zxid(&l.log[..c]);
-        let (from, trunc) = if z == last_c {
+        }
+        .min(l.log.len());
+        let log = &l.log[..c];
+        let last_c = last_zxid(log);
+        let (from, trunc) = if guard(r::SYNC_AT_LAST, z == last_c) {
+            fire(r::SYNC_DIFF);
             (c, None)
-        } else if z > last_c && z.counter != 0 {
+        } else if guard(r::SYNC_PAST_LAST, z > last_c && z.counter != 0) {
+            fire(r::SYNC_TRUNC);
             (c, Some(last_c))
-        } else if let Some(i) = l.log[..c].iter().position(|t| t.zxid == z) {
-            (i + 1, None)
-        } else if z.counter == 0 {
-            // A new epoch's zxid (the empty history): DIFF from there.
-            (l.log[..c].iter().take_while(|t| t.zxid < z).count(), None)
         } else {
-            let k = l.log[..c].iter().take_while(|t| t.zxid < z).count();
-            (k, Some(last_zxid(&l.log[..k])))
+            let found = log.iter().position(|t| t.zxid == z);
+            if guard(r::SYNC_IN_LOG, found.is_some()) {
+                fire(r::SYNC_DIFF);
+                (found.map_or(c, |i| i + 1), None)
+            } else if guard(r::SYNC_EPOCH_START, z.counter == 0) {
+                // A new epoch's zxid (the empty history): DIFF from there.
+                fire(r::SYNC_DIFF);
+                (log.iter().take_while(|t| t.zxid < z).count(), None)
+            } else {
+                fire(r::SYNC_TRUNC_DIFF);
+                let k = log.iter().take_while(|t| t.zxid < z).count();
+                (k, Some(last_zxid(&log[..k])))
+            }
         };
+        fire(r::SYNC_FORWARD);
         let txns: Txns = l.log[from..].iter().copied().collect();
-        let committed = (c - from) as u8;
+        let committed = c.saturating_sub(from) as u8;
         let msg = Msg::NewLeader {
             epoch: l.epoch,
             trunc,
@@ -391,13 +446,17 @@ impl ZabModel {
         self.send(st, me, f, msg);
     }
 
-    /// A quorum acknowledged NEWLEADER: the leader commits its whole history and starts serving
-    /// (`startZkServer`); every learner past its NEWLEADER ACK gets UPTODATE.
+    /// `zab.newleader.quorum`: a quorum acknowledged NEWLEADER: the leader commits its whole
+    /// history and starts serving (`startZkServer`); every learner past its NEWLEADER ACK gets
+    /// UPTODATE.
     fn try_start(&self, st: &mut ZabState, me: ServerId) {
         let l = &st.servers[me.ix()];
-        if l.leader_stage() != Some(LeaderStage::Synchronization) || !self.has_quorum(l.nl_acks) {
+        if l.leader_stage() != Some(LeaderStage::Synchronization)
+            || !self.has_quorum(r::NEWLEADER_MAJORITY, l.nl_acks)
+        {
             return;
         }
+        fire(r::NEWLEADER_QUORUM);
         let l = &mut st.servers[me.ix()];
         l.phase = Phase::Leading(LeaderStage::Broadcast);
         l.committed = l.log.len() as u8;
@@ -409,48 +468,68 @@ impl ZabModel {
         self.update_election_vote(st, me, epoch);
     }
 
+    /// An ACK at the leader: the first one from a learner it sent NEWLEADER is the reply to
+    /// NEWLEADER (`zab.newleader.quorum`: counted while synchronizing, answered with UPTODATE
+    /// when serving); any other is `processAck` (`zab.broadcast.ack`).
     fn on_ack(&self, st: &mut ZabState, me: ServerId, f: ServerId, zxid: Zxid) {
         let l = &mut st.servers[me.ix()];
-        let stage = l.leader_stage().expect("ACK reaches a leader");
-        if l.synced & f.bit() != 0 && l.nl_first & f.bit() == 0 {
+        let Some(stage) = l.leader_stage() else {
+            return;
+        };
+        if guard(
+            r::NEWLEADER_REPLY,
+            l.synced & f.bit() != 0 && l.nl_first & f.bit() == 0,
+        ) {
             // The LearnerHandler reads the reply to NEWLEADER (`waitForNewLeaderAck`): an ACK of
             // anything else is logged and not counted.
             l.nl_first |= f.bit();
-            if zxid
-                != (Zxid {
+            let right = zxid
+                == Zxid {
                     epoch: l.epoch,
                     counter: 0,
-                })
-            {
+                };
+            if !right {
                 st.ghost.bad_ack = true;
-            } else if stage == LeaderStage::Synchronization {
-                l.nl_acks |= f.bit();
-                self.try_start(st, me);
             }
-            if stage == LeaderStage::Broadcast {
+            // Synchronizing, it counts towards the quorum; serving, the learner gets UPTODATE.
+            if guard(
+                r::NEWLEADER_SYNCHRONIZING,
+                stage == LeaderStage::Synchronization,
+            ) {
+                if right {
+                    l.nl_acks |= f.bit();
+                    self.try_start(st, me);
+                }
+            } else if stage == LeaderStage::Broadcast {
                 self.send(st, me, f, Msg::UpToDate);
             }
             return;
         }
         // `processAck`: counter 0 is not a proposal; an ACK of a committed proposal is stale.
+        // (Neither is ever false in the correct model: a learner sends one ACK with counter 0, the
+        // reply to NEWLEADER, and proposals exist only while the leader serves; so these are no
+        // guard: an ablation of them could not be told from the rule.)
+        fire(r::ACK);
         if zxid.counter == 0 || stage != LeaderStage::Broadcast {
             return;
         }
-        let from = l.committed as usize;
+        let from = (l.committed as usize).min(l.log.len());
         if let Some(i) = l.log[from..].iter().position(|t| t.zxid == zxid) {
             l.acks[from + i] |= f.bit();
             self.try_commit(st, me);
         }
     }
 
-    /// `tryToCommit`: proposals commit in zxid order, each once a quorum acknowledged it.
+    /// `zab.broadcast.commit` (`tryToCommit`): proposals commit in zxid order, each once a quorum
+    /// acknowledged it.
     fn try_commit(&self, st: &mut ZabState, me: ServerId) {
         loop {
             let l = &mut st.servers[me.ix()];
             let next = l.committed as usize;
-            if next >= l.log.len() || !self.has_quorum(l.acks[next]) {
+            if next >= l.log.len() || !self.has_quorum(r::COMMIT_QUORUM, l.acks[next]) {
                 return;
             }
+            fire(r::COMMIT);
             l.acks[next] = 0;
             l.committed += 1;
             let zxid = l.log[next].zxid;
@@ -460,8 +539,10 @@ impl ZabModel {
         }
     }
 
-    /// A client request at an established leader: logged (the leader's own ACK), then proposed.
+    /// `zab.broadcast.propose`: a client request at an established leader: logged (the leader's
+    /// own ACK), then proposed to every learner it forwards to.
     pub(crate) fn on_client_request(&self, st: &mut ZabState, me: ServerId) -> Step {
+        fire(r::PROPOSE);
         st.proposals += 1;
         let value = st.proposals;
         let l = &mut st.servers[me.ix()];
@@ -493,8 +574,9 @@ impl ZabModel {
 
     // ---- follower ----------------------------------------------------------------------------
 
-    /// LEADERINFO: a new epoch is accepted (persisted) and acknowledged with the currentEpoch; the
-    /// epoch already accepted is acknowledged with -1; an older one is refused (LOOKING).
+    /// `zab.discovery.leaderinfo`: a new epoch is accepted (persisted) and acknowledged with the
+    /// currentEpoch; the epoch already accepted is acknowledged with -1; an older one is refused
+    /// (LOOKING).
     fn on_leader_info(
         &self,
         st: &mut ZabState,
@@ -502,11 +584,12 @@ impl ZabModel {
         leader: ServerId,
         epoch: Epoch,
     ) -> Step {
+        fire(r::LEADERINFO);
         let s = &mut st.servers[me.ix()];
-        if epoch < s.accepted_epoch {
+        if !guard(r::LEADERINFO_NOT_BELOW, epoch >= s.accepted_epoch) {
             return self.disconnect(st, me, leader);
         }
-        let current = if epoch > s.accepted_epoch {
+        let current = if guard(r::LEADERINFO_ABOVE, epoch > s.accepted_epoch) {
             s.accepted_epoch = epoch;
             Some(s.current_epoch)
         } else {
@@ -522,8 +605,9 @@ impl ZabModel {
         Ok(())
     }
 
-    /// The history and NEWLEADER: TRUNC applies to the log at once; the transactions wait in
-    /// `pending`; then the NEWLEADER steps begin.
+    /// `zab.newleader.receive`: the history and NEWLEADER: TRUNC applies to the log at once; the
+    /// transactions wait in `pending`; then the NEWLEADER steps begin (logging the committed
+    /// transactions only if there are any, writing currentEpoch only if it changes).
     fn on_new_leader(
         &self,
         st: &mut ZabState,
@@ -532,6 +616,7 @@ impl ZabModel {
         txns: Txns,
         committed: u8,
     ) -> Step {
+        fire(r::NEWLEADER_RECEIVE);
         let s = &mut st.servers[me.ix()];
         if let Some(z) = trunc {
             let keep = s.log.iter().take_while(|t| t.zxid <= z).count();
@@ -556,12 +641,12 @@ impl ZabModel {
         let log_all = self.is(Mutant::Zk4394);
         if (log_all && !s.pending.is_empty())
             || (!log_all
-                && s.pending_committed > 0
+                && guard(r::NEWLEADER_TXNS_TO_LOG, s.pending_committed > 0)
                 && Mutant::nl_order(self.config.mutant).contains(&NlStep::LogTxns))
         {
             todo |= NL_LOG;
         }
-        if s.current_epoch != s.epoch {
+        if guard(r::NEWLEADER_EPOCH_TO_WRITE, s.current_epoch != s.epoch) {
             todo |= NL_EPOCH;
         }
         s.nl_todo = todo;
@@ -571,6 +656,7 @@ impl ZabModel {
 
     /// Moves the first `n` pending transactions to the SyncThread queue, keeping history order.
     fn hand_to_sync_thread(&self, s: &mut Server, n: usize) -> Step {
+        let n = n.min(s.pending.len());
         let committed = (s.pending_committed as usize).min(n);
         if s.queue_committed as usize == s.queue.len() {
             s.queue_committed += committed as u8;
@@ -579,22 +665,32 @@ impl ZabModel {
         extend(&mut s.queue, &moved)?;
         let rest: Txns = s.pending[n..].iter().copied().collect();
         s.pending = rest;
-        s.pending_committed -= committed as u8;
+        s.pending_committed = s.pending_committed.saturating_sub(committed as u8);
         Ok(())
     }
 
-    /// The NEWLEADER step a server would do next, if it is handling NEWLEADER.
-    pub(crate) fn next_nl_step(&self, s: &Server) -> Option<NlStep> {
-        if s.phase != Phase::Following(FollowerStage::NewLeader) {
-            return None;
+    /// `zab.newleader.persist-order`: whether a server handling NEWLEADER may take `step` now:
+    /// it is still to do, and every step before it in the rule set's order is done (3.9.3: log
+    /// the committed transactions, then write currentEpoch, then ACK).
+    pub(crate) fn nl_step_enabled(&self, s: &Server, step: NlStep) -> bool {
+        if s.phase != Phase::Following(FollowerStage::NewLeader) || s.nl_todo & nl_bit(step) == 0 {
+            return false;
         }
-        Mutant::nl_order(self.config.mutant)
-            .iter()
-            .copied()
-            .find(|&step| s.nl_todo & nl_bit(step) != 0)
+        let order = Mutant::nl_order(self.config.mutant);
+        let Some(at) = order.iter().position(|&x| x == step) else {
+            return false;
+        };
+        let earlier_done = order[..at].iter().all(|&e| s.nl_todo & nl_bit(e) == 0);
+        match step {
+            NlStep::PersistEpoch => guard(r::ORDER_TXNS_BEFORE_EPOCH, earlier_done),
+            NlStep::Ack => guard(r::ORDER_PERSISTED_BEFORE_ACK, earlier_done),
+            NlStep::LogTxns => earlier_done,
+        }
     }
 
+    /// One NEWLEADER step (`zab.newleader.persist-order`); the ACK is `zab.newleader.ack`.
     pub(crate) fn on_nl_step(&self, st: &mut ZabState, me: ServerId, step: NlStep) -> Step {
+        fire(r::PERSIST_ORDER);
         let s = &mut st.servers[me.ix()];
         s.nl_todo &= !nl_bit(step);
         match step {
@@ -603,7 +699,8 @@ impl ZabModel {
                     s.pending.len()
                 } else {
                     s.pending_committed as usize
-                };
+                }
+                .min(s.pending.len());
                 let logged: Txns = s.pending[..n].iter().copied().collect();
                 extend(&mut s.log, &logged)?;
                 let rest: Txns = s.pending[n..].iter().copied().collect();
@@ -612,6 +709,7 @@ impl ZabModel {
             }
             NlStep::PersistEpoch => s.current_epoch = s.epoch,
             NlStep::Ack => {
+                fire(r::NEWLEADER_ACK);
                 let (leader, epoch) = (s.peer, s.epoch);
                 s.phase = Phase::Following(FollowerStage::UpToDate);
                 if self.link_alive(st, me) {
@@ -632,9 +730,10 @@ impl ZabModel {
         Ok(())
     }
 
-    /// UPTODATE: the follower starts serving. What is still pending goes to the SyncThread, and
-    /// everything the leader committed is delivered.
+    /// `zab.uptodate`: the follower starts serving. What is still pending goes to the SyncThread,
+    /// and everything the leader committed is delivered.
     fn on_up_to_date(&self, st: &mut ZabState, me: ServerId) -> Step {
+        fire(r::UPTODATE);
         let s = &mut st.servers[me.ix()];
         let n = s.pending.len();
         self.hand_to_sync_thread(s, n)?;
@@ -646,20 +745,32 @@ impl ZabModel {
         Ok(())
     }
 
+    /// PROPOSAL at a follower: serving, it goes to the SyncThread (`zab.broadcast.log`);
+    /// synchronizing, it waits in `packetsNotLogged` (`zab.sync.pending`).
     fn on_proposal(&self, st: &mut ZabState, me: ServerId, txn: Txn) -> Step {
         let s = &mut st.servers[me.ix()];
-        match s.follower_stage() {
-            Some(FollowerStage::Broadcast) => push(&mut s.queue, txn),
-            _ => push(&mut s.pending, txn),
+        if guard(
+            r::LOG_SERVING,
+            s.follower_stage() == Some(FollowerStage::Broadcast),
+        ) {
+            push(&mut s.queue, txn)
+        } else {
+            fire(r::SYNC_PENDING);
+            push(&mut s.pending, txn)
         }
     }
 
     /// COMMIT: while synchronizing it names the next pending proposal (`packetsCommitted`); while
     /// serving, the next undelivered transaction. Anything else is the follower's exception
-    /// (ZooKeeper throws, or exits): recorded, and the follower drops out.
+    /// (ZooKeeper throws, or exits): recorded, and the follower drops out. `zab.broadcast.deliver`
+    /// (serving), `zab.sync.pending` (synchronizing).
     fn on_commit(&self, st: &mut ZabState, me: ServerId, zxid: Zxid) -> Step {
         let s = &mut st.servers[me.ix()];
-        let ok = if s.follower_stage() == Some(FollowerStage::Broadcast) {
+        let ok = if guard(
+            r::DELIVER_SERVING,
+            s.follower_stage() == Some(FollowerStage::Broadcast),
+        ) {
+            fire(r::DELIVER);
             let h = s.history();
             let ok = h.get(s.committed as usize).is_some_and(|t| t.zxid == zxid);
             if ok {
@@ -667,6 +778,7 @@ impl ZabModel {
             }
             ok
         } else {
+            fire(r::SYNC_PENDING);
             let ok = s
                 .pending
                 .get(s.pending_committed as usize)
@@ -686,9 +798,13 @@ impl ZabModel {
 
     /// The SyncThread writes the head of its queue to the log, then (SendAckRequestProcessor)
     /// acknowledges it to the leader, unless the leader is known to have committed it already.
+    /// `zab.broadcast.log`.
     pub(crate) fn on_log_txn(&self, st: &mut ZabState, me: ServerId) -> Step {
+        fire(r::LOG);
         let s = &mut st.servers[me.ix()];
-        let t = s.queue[0];
+        let Some(&t) = s.queue.first() else {
+            return Ok(());
+        };
         let rest: Txns = s.queue[1..].iter().copied().collect();
         s.queue = rest;
         push(&mut s.log, t)?;
@@ -704,7 +820,10 @@ impl ZabModel {
             Some(FollowerStage::NewLeader | FollowerStage::UpToDate | FollowerStage::Broadcast)
         );
         let leader = s.peer;
-        if after_newleader && !known_committed && self.link_alive(st, me) {
+        if after_newleader
+            && guard(r::LOG_NOT_KNOWN_COMMITTED, !known_committed)
+            && self.link_alive(st, me)
+        {
             self.send(st, me, leader, Msg::Ack { zxid: t.zxid });
         }
         Ok(())
