@@ -104,7 +104,7 @@ pub(crate) fn parse_mutant<M: Copy>(
     })
 }
 
-/// Checks every configuration of `profile` exhaustively (BFS, symmetry on, `threads` workers) with
+/// Checks every configuration of `profile` exhaustively (BFS, symmetry where the model has it, `threads` workers) with
 /// rule coverage on, and returns the counts with each configuration's verdict (`true`: every
 /// property as expected). For tests and tools; `ballot check --coverage` is the CLI's way.
 pub fn profile_coverage<S: Spec>(
@@ -119,7 +119,7 @@ pub fn profile_coverage<S: Spec>(
         let spec = S::build(entry.config, None).expect("profile configurations are valid");
         let options = CheckOptions {
             threads,
-            symmetry: true,
+            symmetry: spec.symmetric(),
             ..CheckOptions::default()
         };
         let rep = |s: &S::St| spec.representative(s);
@@ -171,7 +171,7 @@ pub fn ablate_profile<S: Spec>(
         let spec = S::build(entry.config, None).expect("profile configurations are valid");
         let options = CheckOptions {
             threads,
-            symmetry: true,
+            symmetry: spec.symmetric(),
             fail_fast: true,
             ..CheckOptions::default()
         };
