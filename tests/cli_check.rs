@@ -255,7 +255,10 @@ fn the_ci_profile_runs_each_configuration_and_catches_a_bug_without_its_bounds()
         .iter()
         .map(|r| r["configuration"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["default", "three-epochs"]);
+    assert_eq!(
+        names,
+        ["default", "three-epochs", "two-txns", "fle-two-servers"]
+    );
     assert!(runs
         .iter()
         .all(|r| r["profile"] == "ci" && r["exit_code"] == 0));
@@ -293,6 +296,129 @@ fn the_ci_profile_runs_each_configuration_and_catches_a_bug_without_its_bounds()
         "{stdout}"
     );
     assert!(dir.path().join("t.json").exists());
+}
+
+#[test]
+fn coverage_counts_every_rule_and_a_gap_fails_when_required() {
+    // The CI profile reaches every rule and decides every guard both ways.
+    let out = ballot(&[
+        "check",
+        "zab",
+        "-q",
+        "--coverage",
+        "--require-coverage",
+        "--format",
+        "json",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cov = &report["coverage"][0];
+    assert_eq!(cov["protocol"], "zab");
+    assert_eq!(cov["gaps"].as_array().unwrap().len(), 0);
+    let rules = cov["rules"].as_array().unwrap();
+    assert!(rules.len() >= 20, "{cov}");
+    assert!(rules.iter().all(|r| r["fired"].as_u64().unwrap() > 0));
+    let trunc = rules
+        .iter()
+        .find(|r| r["id"] == "zab.sync.trunc")
+        .expect("the contract's TRUNC rule is in the catalogue");
+    let g = &trunc["guards"][0];
+    assert!(g["true"].as_u64().unwrap() > 0 && g["false"].as_u64().unwrap() > 0);
+
+    // The default bounds alone never truncate a follower's log: a gap, named, and exit 1.
+    let out = ballot(&[
+        "check",
+        "zab",
+        "-q",
+        "--profile",
+        "quick",
+        "--coverage",
+        "--require-coverage",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("== zab rule coverage: "), "{stdout}");
+    assert!(
+        stdout.contains("coverage: ") && stdout.contains(" gaps"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("zab.sync.trunc-diff never fired"),
+        "{stdout}"
+    );
+    // Without --require-coverage the same gaps are shown but the run passes.
+    let out = ballot(&["check", "zab", "-q", "--profile", "quick", "--coverage"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).0);
+}
+
+#[test]
+fn one_ablation_is_checked_like_a_mutant_and_bad_ids_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ballot(&[
+        "check",
+        "zab",
+        "--profile",
+        "quick",
+        "-q",
+        "--format",
+        "json",
+        "--ablation",
+        "zab.discovery.leaderinfo/not-below-accepted:drop",
+        "--trace-out",
+        dir.path().join("t.json").to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = &report["runs"][0];
+    assert_eq!(
+        run["ablation"],
+        "zab.discovery.leaderinfo/not-below-accepted:drop"
+    );
+    assert!(run["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["verdict"] == "violated"));
+    // The ablation is gone afterwards: the same profile passes.
+    let out = ballot(&["check", "zab", "--profile", "quick", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).0);
+
+    assert_usage_error(
+        &["check", "zab", "--ablation", "zab.nope/x:drop"],
+        "zab.nope/x",
+    );
+    assert_usage_error(
+        &[
+            "check",
+            "zab",
+            "--ablation",
+            "zab.sync.trunc/peer-past-last:sideways",
+        ],
+        "sideways",
+    );
+    assert_usage_error(
+        &[
+            "check",
+            "zab",
+            "--ablation",
+            "zab.sync.trunc/peer-past-last:quorum-1",
+        ],
+        "quorum guards only",
+    );
+    assert_usage_error(
+        &["check", "--ablation", "zab.sync.trunc/peer-past-last:drop"],
+        "one protocol",
+    );
+    assert_usage_error(
+        &["check", "zab", "--ablate", "--max-epoch", "2"],
+        "--max-epoch",
+    );
+    assert_usage_error(
+        &["check", "zab", "--ablate", "--mutant", "zk-4643"],
+        "--mutant",
+    );
 }
 
 /// Kills the child when dropped, even if the test fails.
