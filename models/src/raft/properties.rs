@@ -25,6 +25,7 @@ pub(crate) fn all(m: &RaftModel) -> Vec<Property<RaftModel>> {
         Property::always("state_machine_safety", state_machine_safety),
         Property::always("committed_on_majority", committed_on_majority),
         Property::always("commit_in_own_term", commit_in_own_term),
+        Property::always("match_index_agrees", match_index_agrees),
         Property::sometimes("leader_elected", leader_elected),
     ];
     if m.can_commit() {
@@ -126,6 +127,30 @@ pub fn commit_in_own_term(_: &RaftModel, st: &RaftState) -> bool {
         .iter()
         .last()
         .is_none_or(|(entry, term)| entry.term == *term)
+}
+
+/// The leader's bookkeeping is true (raft.append.response; Raft paper §5.3: `matchIndex` is the
+/// "index of highest log entry known to be replicated on server"): for a leader of term `t` and
+/// every follower still in term `t`, the follower's log holds the leader's entries up to
+/// `match_index`. Only an AppendEntries success of term `t` (or an installed snapshot) raises
+/// `match_index`, it proves that prefix, and within term `t` the follower truncates only what
+/// conflicts with this leader's append-only log, so the prefix stays. Figure 3's properties see
+/// a false `match_index` only once it commits something; this fails at the bookkeeping itself
+/// (a rejection's hint taken as a match, an acknowledgement of more than the message proved, an
+/// install that drops the entries after its snapshot).
+pub fn match_index_agrees(_: &RaftModel, st: &RaftState) -> bool {
+    st.servers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.up && l.role == Role::Leader)
+        .all(|(i, l)| {
+            st.servers.iter().enumerate().all(|(j, f)| {
+                let m = l.match_index[j].0 as usize;
+                j == i
+                    || f.term != l.term
+                    || (f.log.len() >= m && l.log.len() >= m && f.log[..m] == l.log[..m])
+            })
+        })
 }
 
 /// Witness: some server becomes leader (the model is not vacuous).
