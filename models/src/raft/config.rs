@@ -329,6 +329,19 @@ pub fn profile(profile: Profile) -> Vec<ProfileEntry<RaftConfig>> {
     };
     v.extend([
         entry(
+            "single-server",
+            "one server with PreVote, no-ops and a read: its own (pre-)vote, its own \
+             acknowledgement and its own read confirmation are a majority",
+            RaftConfig {
+                servers: 1,
+                max_candidates: 1,
+                leader_noop: true,
+                pre_vote: true,
+                reads: 1,
+                ..base.clone()
+            },
+        ),
+        entry(
             "election",
             "five servers and no log: one grant is no majority; votes duplicated and reordered",
             RaftConfig {
