@@ -158,4 +158,28 @@ crate::rules! {
 }
 
 /// Ablations of this catalogue that no property can tell from the real rule, with the argument.
-pub static EQUIVALENT: &[crate::coverage::Equivalent] = &[];
+/// Only ablations whose model is the real one step for step are listed: a survivor that changes
+/// behaviour, however harmlessly, is a gap of the properties, not an equivalence.
+pub static EQUIVALENT: &[crate::coverage::Equivalent] = &[
+    crate::coverage::Equivalent {
+        guard: "raft.snapshot.take/new-commit",
+        ablation: crate::coverage::Ablation::Drop,
+        reason: "where the guard is false (commit <= snapshot) the compaction it enables sets \
+                 snapshot = max(snapshot, commit) = snapshot: the step leads back to the same \
+                 state, so the reachable states and transitions between distinct states are \
+                 the real ones",
+    },
+    crate::coverage::Equivalent {
+        guard: "raft.checkquorum.recent/new-peer",
+        ablation: crate::coverage::Ablation::Drop,
+        reason: "where the guard is false the peer's bit is already in `recent`; setting it \
+                 again changes nothing",
+    },
+    crate::coverage::Equivalent {
+        guard: "raft.pipeline.send/entries",
+        ablation: crate::coverage::Ablation::Drop,
+        reason: "where the guard is false the AppendEntries is empty, so the pipelined \
+                 next_index = prev_log_index + 0 + 1 is next_index itself (prev_log_index is \
+                 next_index - 1): the assignment changes nothing",
+    },
+];
