@@ -329,6 +329,19 @@ pub fn profile(profile: Profile) -> Vec<ProfileEntry<RaftConfig>> {
     };
     v.extend([
         entry(
+            "single-server",
+            "one server with PreVote, no-ops and a read: its own (pre-)vote, its own \
+             acknowledgement and its own read confirmation are a majority",
+            RaftConfig {
+                servers: 1,
+                max_candidates: 1,
+                leader_noop: true,
+                pre_vote: true,
+                reads: 1,
+                ..base.clone()
+            },
+        ),
+        entry(
             "election",
             "five servers and no log: one grant is no majority; votes duplicated and reordered",
             RaftConfig {
@@ -347,6 +360,79 @@ pub fn profile(profile: Profile) -> Vec<ProfileEntry<RaftConfig>> {
             "PreVote and CheckQuorum: one term, one value, one crash and restart",
             RaftConfig {
                 max_term: 1,
+                pre_vote: true,
+                ..base.clone()
+            },
+        ),
+        entry(
+            "lease",
+            "PreVote over two terms, no log: a candidate of a newer term reaches servers in lease",
+            RaftConfig {
+                max_term: 2,
+                max_log: 0,
+                values: 0,
+                max_candidates: 1,
+                crashes: 0,
+                pre_vote: true,
+                ..base.clone()
+            },
+        ),
+        entry(
+            "pre-vote-five",
+            "PreVote with five servers, one term, no log: one pre-vote grant is no majority",
+            RaftConfig {
+                servers: 5,
+                max_term: 1,
+                max_log: 0,
+                values: 0,
+                max_candidates: 1,
+                crashes: 0,
+                pre_vote: true,
+                ..base.clone()
+            },
+        ),
+        entry(
+            "pipeline-reorder",
+            "pipelining on an unordered network, one term, one value: a rejection overtaken by \
+             the success after it (the floor of raft.pipeline.reject)",
+            RaftConfig {
+                max_term: 1,
+                max_log: 1,
+                values: 1,
+                max_candidates: 1,
+                crashes: 0,
+                network: NetworkKind::Unordered,
+                pipeline: true,
+                ..base.clone()
+            },
+        ),
+        entry(
+            "two-servers",
+            "two servers, two terms, no-ops and one value: a voter whose last term equals the \
+             candidate's holds more entries of it (the up-to-date check's index half)",
+            RaftConfig {
+                servers: 2,
+                max_term: 2,
+                max_log: 1,
+                values: 1,
+                max_candidates: 1,
+                crashes: 0,
+                leader_noop: true,
+                ..base.clone()
+            },
+        ),
+        entry(
+            "two-servers-pre-vote",
+            "the same with PreVote and CheckQuorum: a leader that stepped down refuses a \
+             pre-candidate on the index half",
+            RaftConfig {
+                servers: 2,
+                max_term: 2,
+                max_log: 1,
+                values: 1,
+                max_candidates: 1,
+                crashes: 0,
+                leader_noop: true,
                 pre_vote: true,
                 ..base.clone()
             },
@@ -395,7 +481,7 @@ pub fn profile(profile: Profile) -> Vec<ProfileEntry<RaftConfig>> {
         entry(
             "log-repair",
             "two values over three terms, one candidate per term: divergent logs, the \
-             prevLogTerm check, suffix truncation, the up-to-date check's index half",
+             prevLogTerm check, suffix truncation",
             log_repair.clone(),
         ),
     ]);

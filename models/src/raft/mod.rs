@@ -234,15 +234,22 @@ impl RaftModel {
         }
     }
 
-    /// Whether `me` may compact its log (raft.snapshot.take): it has committed entries that its
-    /// snapshot does not hold yet. Under mutant SN1, any entry past its snapshot.
+    /// raft.client.request — docs/protocols/raft.md: only a leader takes client requests.
+    fn may_propose(&self, s: &Server) -> bool {
+        crate::coverage::guard(rules::CLIENT_LEADER, s.role == Role::Leader)
+    }
+
+    /// raft.snapshot.take — docs/protocols/raft.md: whether `me` may compact its log: it has
+    /// committed entries that its snapshot does not hold yet. Under mutant SN1, any entry past
+    /// its snapshot.
     fn may_compact(&self, s: &Server) -> bool {
         let upto = if self.config.mutant == Some(RaftMutant::CompactUncommitted) {
             s.last_index()
         } else {
             s.commit
         };
-        self.config.snapshots && upto > s.snapshot
+        self.config.snapshots
+            && crate::coverage::guard(rules::SNAPSHOT_NEW_COMMIT, upto > s.snapshot)
     }
 
     fn enabled(&self, st: &RaftState, action: &Action) -> bool {
@@ -253,7 +260,7 @@ impl RaftModel {
             Action::Heartbeat { server } => up(*server) && st.server(*server).role == Role::Leader,
             Action::ClientRequest { server, value } => {
                 up(*server)
-                    && st.server(*server).role == Role::Leader
+                    && self.may_propose(st.server(*server))
                     && (1..=cfg.values).contains(&value.0)
                     && st.proposed & (1 << value.0) == 0
                     && st.server(*server).client_entries() < cfg.max_log as usize
@@ -300,24 +307,21 @@ impl Model for RaftModel {
             if self.may_time_out(st, server) {
                 actions.push(Action::Timeout { server });
             }
-            match s.role {
-                Role::Leader => {
-                    actions.push(Action::Heartbeat { server });
-                    if self.may_read(st, server) {
-                        actions.push(Action::Read { server });
-                    }
-                    if s.client_entries() < cfg.max_log as usize {
-                        for v in 1..=cfg.values {
-                            if st.proposed & (1 << v) == 0 {
-                                actions.push(Action::ClientRequest {
-                                    server,
-                                    value: Value(v),
-                                });
-                            }
-                        }
+            if s.role == Role::Leader {
+                actions.push(Action::Heartbeat { server });
+                if self.may_read(st, server) {
+                    actions.push(Action::Read { server });
+                }
+            }
+            if self.may_propose(s) && s.client_entries() < cfg.max_log as usize {
+                for v in 1..=cfg.values {
+                    if st.proposed & (1 << v) == 0 {
+                        actions.push(Action::ClientRequest {
+                            server,
+                            value: Value(v),
+                        });
                     }
                 }
-                Role::Follower | Role::Candidate | Role::PreCandidate => {}
             }
             if self.may_compact(s) {
                 actions.push(Action::Compact { server });

@@ -18,6 +18,10 @@ impl Spec for RaftModel {
         &super::rules::CATALOGUE
     }
 
+    fn equivalent_ablations() -> &'static [crate::coverage::Equivalent] {
+        super::rules::EQUIVALENT
+    }
+
     fn build(mut config: RaftConfig, mutant: Option<&str>) -> Result<Self, ConfigError> {
         config.mutant = parse_mutant(
             "Raft",

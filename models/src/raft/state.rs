@@ -103,6 +103,25 @@ impl Server {
             || (last_log_term == self.last_term() && last_log_index >= self.last_index())
     }
 
+    /// [`Self::log_up_to_date`] as two guards of the rule asking (raft.vote.grant,
+    /// raft.prevote.grant — docs/protocols/raft.md): the term half (the candidate's last term is
+    /// at least mine) and, only where that holds, the index half (a greater last term, or the
+    /// same and a log at least as long). Their conjunction is exactly `log_up_to_date`.
+    pub(crate) fn up_to_date_guarded(
+        &self,
+        last_log_term: Term,
+        last_log_index: LogIndex,
+        term_half: crate::coverage::Guard,
+        index_half: crate::coverage::Guard,
+    ) -> bool {
+        use crate::coverage::guard;
+        guard(term_half, last_log_term >= self.last_term())
+            && guard(
+                index_half,
+                last_log_term > self.last_term() || last_log_index >= self.last_index(),
+            )
+    }
+
     /// The term of the entry at `index`; 0 for the empty prefix. `None` past the end.
     pub fn term_at(&self, index: LogIndex) -> Option<Term> {
         match index.0 {
@@ -120,7 +139,10 @@ impl Server {
         let top = prev.0.saturating_sub(1).min(self.last_index().0);
         (1..=top)
             .rev()
-            .find(|&i| self.log[i as usize - 1].term <= prev_term)
+            .find(|&i| {
+                let at_most = self.log[i as usize - 1].term <= prev_term;
+                crate::coverage::guard(super::rules::PIPELINE_HINT_TERM, at_most)
+            })
             .map_or(LogIndex(0), LogIndex)
     }
 

@@ -2,9 +2,11 @@
 //! the state in place and sends through the network; mutants bend exactly one rule each.
 
 use super::mutants::RaftMutant as Mutant;
+use super::rules::*;
 use super::state::{PendingRead, RaftState};
 use super::types::{Entries, Entry, LogIndex, Msg, Role, ServerId, Term, Value, MAX_SERVERS};
 use super::RaftModel;
+use crate::coverage::{fire, guard, quorum};
 
 impl RaftModel {
     fn is(&self, m: Mutant) -> bool {
@@ -29,10 +31,9 @@ impl RaftModel {
         st.network.send(self.config.network, src.0, dst.0, msg)
     }
 
-    /// Election timeout. Without `--pre-vote`, a follower or candidate starts an election
-    /// (raft.md § Election timeout). With it, a leader checks its quorum
-    /// (raft.checkquorum.step-down) and anyone else asks for pre-votes first
-    /// (raft.prevote.timeout).
+    /// raft.election.timeout, raft.prevote.timeout, raft.checkquorum.step-down —
+    /// docs/protocols/raft.md. Without `--pre-vote`, a follower or candidate starts an election.
+    /// With it, a leader checks its quorum and anyone else asks for pre-votes first.
     pub(crate) fn on_timeout(&self, st: &mut RaftState, me: ServerId) {
         if !self.config.pre_vote {
             return self.start_election(st, me);
@@ -40,6 +41,7 @@ impl RaftModel {
         if st.servers[me.ix()].role == Role::Leader {
             return self.check_quorum(st, me);
         }
+        fire(PREVOTE_TIMEOUT);
         let s = &mut st.servers[me.ix()];
         let next_term = Term(s.term.0 + 1);
         s.role = Role::PreCandidate;
@@ -57,13 +59,15 @@ impl RaftModel {
         for j in self.peers(me) {
             self.send(st, me, j, msg);
         }
-        if self.majority() == 1 {
+        if quorum(PREVOTE_SELF_MAJORITY, 1, self.majority()) {
             self.start_election(st, me);
         }
     }
 
-    /// The real election: `term += 1`, candidate, vote for itself, RequestVote to every peer.
+    /// raft.election.timeout — docs/protocols/raft.md. The real election: `term += 1`,
+    /// candidate, vote for itself, RequestVote to every peer.
     fn start_election(&self, st: &mut RaftState, me: ServerId) {
+        fire(ELECTION_TIMEOUT);
         let s = &mut st.servers[me.ix()];
         debug_assert!(s.up && s.role != Role::Leader);
         s.term = Term(s.term.0 + 1);
@@ -90,16 +94,22 @@ impl RaftModel {
         // Its own vote is already a majority in a one-server cluster (raft.md § Election
         // timeout): it leads at once. Conformance found the model waiting for votes that no
         // peer could send.
-        if self.majority() == 1 {
+        if quorum(ELECTION_SELF_MAJORITY, 1, self.majority()) {
             self.become_leader(st, me);
         }
     }
 
-    /// raft.checkquorum.step-down: a leader that has not heard from a majority (itself
-    /// included) since its last check becomes a follower of the same term.
+    /// raft.checkquorum.step-down — docs/protocols/raft.md: a leader that has not heard from a
+    /// majority (itself included) since its last check becomes a follower of the same term.
     fn check_quorum(&self, st: &mut RaftState, me: ServerId) {
+        fire(CHECKQUORUM_STEP_DOWN);
+        let majority = self.majority();
         let s = &mut st.servers[me.ix()];
-        if 1 + s.recent.count_ones() as usize >= self.majority() {
+        if quorum(
+            CHECKQUORUM_MAJORITY,
+            1 + s.recent.count_ones() as usize,
+            majority,
+        ) {
             s.recent = 0;
         } else {
             s.role = Role::Follower;
@@ -139,8 +149,10 @@ impl RaftModel {
         sent
     }
 
-    /// A client request at a leader: append, then replicate to every idle follower.
+    /// raft.client.request — docs/protocols/raft.md: a client request at a leader: append,
+    /// then replicate to every idle follower.
     pub(crate) fn on_client_request(&self, st: &mut RaftState, me: ServerId, value: Value) {
+        fire(CLIENT_REQUEST);
         let s = &mut st.servers[me.ix()];
         debug_assert_eq!(s.role, Role::Leader);
         let term = s.term;
@@ -164,7 +176,8 @@ impl RaftModel {
     /// Sends AppendEntries (or InstallSnapshot) from leader `me` to `to`: see
     /// [`Self::message_to`]. With `--pipeline`, entries sent are taken as on their way:
     /// `next_index[to]` moves past them at once (raft.pipeline.send), and past a snapshot sent
-    /// (raft.snapshot.send), whether or not the message arrives.
+    /// (raft.snapshot.send), whether or not the message arrives. raft.pipeline.send —
+    /// docs/protocols/raft.md.
     fn send_append(
         &self,
         st: &mut RaftState,
@@ -184,7 +197,8 @@ impl RaftModel {
             ..
         } = msg
         {
-            if self.config.pipeline && !entries.is_empty() {
+            if self.config.pipeline && guard(PIPELINE_ENTRIES, !entries.is_empty()) {
+                fire(PIPELINE_SEND);
                 let last_sent = LogIndex(prev_log_index.0 + entries.len() as u8);
                 let s = &mut st.servers[me.ix()];
                 s.next_index[to.ix()] = LogIndex(last_sent.0 + 1);
@@ -201,23 +215,28 @@ impl RaftModel {
     /// What leader `me` sends `to` to bring it up to date: AppendEntries, or, with
     /// `--snapshots`, InstallSnapshot where `next_index[to]` is at or below the leader's
     /// snapshot, so that the entries it would carry (or the term of its `prev_log_index`) are
-    /// compacted away (raft.snapshot.send). A heartbeat becomes an InstallSnapshot too.
+    /// compacted away. A heartbeat becomes an InstallSnapshot too. raft.snapshot.send —
+    /// docs/protocols/raft.md.
     fn message_to(&self, st: &RaftState, me: ServerId, to: ServerId, with_entries: bool) -> Msg {
         let s = &st.servers[me.ix()];
-        if self.config.snapshots && s.next_index[to.ix()] <= s.snapshot {
+        if self.config.snapshots && guard(SNAPSHOT_COMPACTED, s.next_index[to.ix()] <= s.snapshot) {
+            fire(SNAPSHOT_SEND);
             let last_index = s.snapshot;
+            // (`unwrap_or`: a snapshot is always within the log; only an ablation could say
+            // otherwise, and it must not crash the model.)
+            let prefix = s.log.get(..last_index.0 as usize).unwrap_or(&[]);
             return Msg::InstallSnapshot {
                 term: s.term,
-                last_index,
-                last_term: s.term_at(last_index).expect("a snapshot is within the log"),
-                entries: s.log[..last_index.0 as usize].iter().copied().collect(),
+                last_index: LogIndex(prefix.len() as u8),
+                last_term: s.term_at(last_index).unwrap_or(Term(0)),
+                entries: prefix.iter().copied().collect(),
             };
         }
         self.append_entries(st, me, to, with_entries)
     }
 
-    /// AppendEntries from leader `me` to `to` after `next_index[to] - 1`: with every entry from
-    /// there (`with_entries`), or none (a heartbeat).
+    /// raft.append.send — docs/protocols/raft.md. AppendEntries from leader `me` to `to` after
+    /// `next_index[to] - 1`: with every entry from there (`with_entries`), or none (a heartbeat).
     fn append_entries(
         &self,
         st: &RaftState,
@@ -225,35 +244,40 @@ impl RaftModel {
         to: ServerId,
         with_entries: bool,
     ) -> Msg {
+        fire(APPEND_SEND);
         let s = &st.servers[me.ix()];
-        let prev = LogIndex(s.next_index[to.ix()].0 - 1);
+        // `next_index` is within the leader's log and at least 1; the saturations and
+        // `unwrap_or`s only keep an ablated model (a non-leader sending) from crashing.
+        let prev = LogIndex(s.next_index[to.ix()].0.saturating_sub(1)).min(s.last_index());
         let entries: Entries = if with_entries {
             s.log[prev.0 as usize..].iter().copied().collect()
         } else {
             Entries::new()
         };
         let last_sent = LogIndex(prev.0 + entries.len() as u8);
-        let commit = if self.is(Mutant::CommitPastMatch) {
+        let commit = if self.is(Mutant::CommitPastMatch)
+            || guard(APPEND_COMMIT_BOUND, s.commit <= last_sent)
+        {
             s.commit
         } else {
-            s.commit.min(last_sent)
+            last_sent
         };
         Msg::AppendEntries {
             term: s.term,
             prev_log_index: prev,
-            prev_log_term: s
-                .term_at(prev)
-                .expect("next_index is within the leader's log"),
+            prev_log_term: s.term_at(prev).unwrap_or(Term(0)),
             entries,
             commit,
             round: s.round,
         }
     }
 
-    /// raft.read.start: a leader that has committed an entry of its term starts a read at its
-    /// commit index: a new round, and a heartbeat carrying it to every peer. A leader that is a
-    /// majority alone serves at once.
+    /// raft.read.start — docs/protocols/raft.md: a leader that has committed an entry of its
+    /// term starts a read at its commit index: a new round, and a heartbeat carrying it to every
+    /// peer. A leader that is a majority alone serves at once.
     pub(crate) fn on_read(&self, st: &mut RaftState, me: ServerId) {
+        fire(READ_START);
+        let majority = self.majority();
         let required = LogIndex(st.ghost.committed.len() as u8);
         st.reads += 1;
         let s = &mut st.servers[me.ix()];
@@ -263,7 +287,7 @@ impl RaftModel {
             round: s.round + 1,
             required,
         };
-        if self.majority() == 1 || self.is(Mutant::ReadWithoutConfirm) {
+        if quorum(READ_SELF_MAJORITY, 1, majority) || self.is(Mutant::ReadWithoutConfirm) {
             // MUTANT(read-without-confirm): served at once, with no proof that no newer leader
             // exists.
             return Self::serve(st, read);
@@ -275,35 +299,44 @@ impl RaftModel {
         }
     }
 
-    /// Whether `me` may start a read: a leader whose commit index holds an entry of its term
-    /// (raft.read.start), or any leader under mutant RI2.
+    /// raft.read.start — docs/protocols/raft.md: whether `me` may start a read: a leader whose
+    /// commit index holds an entry of its term, or any leader under mutant RI2.
     pub(crate) fn may_read(&self, st: &RaftState, me: ServerId) -> bool {
         let s = &st.servers[me.ix()];
         s.up && s.role == Role::Leader
             && st.reads < self.config.reads
-            && (s.term_at(s.commit) == Some(s.term) || self.is(Mutant::ReadBeforeTermCommit))
+            && (self.is(Mutant::ReadBeforeTermCommit)
+                || guard(READ_TERM_COMMITTED, s.term_at(s.commit) == Some(s.term)))
     }
 
-    /// raft.read.serve: the state at `read_index` is returned (the model's commit is its apply).
+    /// raft.read.serve — docs/protocols/raft.md: the state at `read_index` is returned (the
+    /// model's commit is its apply).
     fn serve(st: &mut RaftState, read: PendingRead) {
+        fire(READ_SERVE);
         st.ghost.read_served = true;
         if read.read_index < read.required {
             st.ghost.stale_read = true;
         }
     }
 
-    /// raft.read.confirm: `j` echoed `round`; every pending read whose round a majority (the
-    /// leader included) has now echoed is served. Acknowledgements matter only while a read is
+    /// raft.read.confirm — docs/protocols/raft.md: `j` echoed `round`; every pending read whose
+    /// round a majority (the leader included) has now echoed is served. Acknowledgements matter only while a read is
     /// pending (a new read's round is above every echo so far), so they are forgotten when none
     /// is: equal situations stay equal states.
     fn confirm_reads(&self, st: &mut RaftState, me: ServerId, j: usize, round: u8) {
+        fire(READ_CONFIRM);
         let majority = self.majority();
         let s = &mut st.servers[me.ix()];
-        s.acked[j] = s.acked[j].max(round);
+        fire(READ_ROUND);
+        if guard(READ_ECHO_MAX, round > s.acked[j]) {
+            s.acked[j] = round;
+        }
         let acked = s.acked;
         let n = self.config.servers as usize;
-        let confirmed =
-            |r: u8| 1 + (0..n).filter(|&k| k != me.ix() && acked[k] >= r).count() >= majority;
+        let confirmed = |r: u8| {
+            let echoed = 1 + (0..n).filter(|&k| k != me.ix() && acked[k] >= r).count();
+            quorum(READ_MAJORITY, echoed, majority)
+        };
         let (served, kept): (Vec<PendingRead>, Vec<PendingRead>) =
             s.reads.iter().partition(|r| confirmed(r.round));
         if served.is_empty() {
@@ -318,18 +351,27 @@ impl RaftModel {
         }
     }
 
-    /// A message from `src` arrives at `me`.
+    /// A message from `src` arrives at `me`. raft.term.adopt — docs/protocols/raft.md: a newer
+    /// term is adopted first (term, follower, `voted_for` cleared), then the message handled.
     pub(crate) fn on_message(&self, st: &mut RaftState, src: ServerId, me: ServerId, msg: Msg) {
         // A PreVote's term is a proposal, a granted PreVoteResponse carries that proposal back,
         // and a RequestVote at a server in lease is ignored: none of them is a newer term the
         // receiver must adopt (raft.prevote.grant, raft.prevote.count, raft.lease.ignore-vote).
+        let newer = msg.term() > st.servers[me.ix()].term;
         let adopt = match msg {
             Msg::PreVote { .. } | Msg::PreVoteResponse { granted: true, .. } => false,
-            Msg::RequestVote { .. } => !self.in_lease(st, me),
+            // (Only a newer term is a question for the lease; the guard is asked only then.)
+            Msg::RequestVote { .. } => {
+                !(newer && self.config.pre_vote) || {
+                    fire(LEASE_IGNORE_VOTE);
+                    guard(LEASE_NOT_IN_LEASE, !self.in_lease(st, me))
+                }
+            }
             _ => true,
         };
         let s = &mut st.servers[me.ix()];
-        if adopt && msg.term() > s.term {
+        if adopt && guard(TERM_NEWER, newer) {
+            fire(TERM_ADOPT);
             s.term = msg.term();
             s.voted_for = None;
             s.heard_leader = false;
@@ -388,7 +430,7 @@ impl RaftModel {
         }
     }
 
-    /// raft.prevote.grant.
+    /// raft.prevote.grant — docs/protocols/raft.md.
     fn on_pre_vote(
         &self,
         st: &mut RaftState,
@@ -398,11 +440,19 @@ impl RaftModel {
         last_log_term: Term,
         last_log_index: LogIndex,
     ) {
-        if self.in_lease(st, me) {
+        fire(PREVOTE_GRANT);
+        if !guard(PREVOTE_NOT_IN_LEASE, !self.in_lease(st, me)) {
             return;
         }
         let s = &st.servers[me.ix()];
-        let reply = if term > s.term && s.log_up_to_date(last_log_term, last_log_index) {
+        let newer = guard(PREVOTE_NEWER, term > s.term);
+        let log_ok = s.up_to_date_guarded(
+            last_log_term,
+            last_log_index,
+            PREVOTE_LOG_TERM,
+            PREVOTE_LOG_INDEX,
+        );
+        let reply = if newer && log_ok {
             Msg::PreVoteResponse {
                 term,
                 granted: true,
@@ -416,7 +466,8 @@ impl RaftModel {
         self.send(st, me, src, reply);
     }
 
-    /// raft.prevote.count (a refusal of a newer term was adopted in `on_message`).
+    /// raft.prevote.count — docs/protocols/raft.md (a refusal of a newer term was adopted in
+    /// `on_message`).
     fn on_pre_vote_response(
         &self,
         st: &mut RaftState,
@@ -425,12 +476,15 @@ impl RaftModel {
         term: Term,
         granted: bool,
     ) {
+        fire(PREVOTE_COUNT);
+        let majority = self.majority();
         let s = &mut st.servers[me.ix()];
-        if !granted || s.role != Role::PreCandidate || term.0 != s.term.0 + 1 {
+        let counted = granted && s.role == Role::PreCandidate && term.0 == s.term.0 + 1;
+        if !guard(PREVOTE_COUNTED, counted) {
             return;
         }
         s.votes |= src.bit();
-        if (s.votes.count_ones() as usize) < self.majority() {
+        if !quorum(PREVOTE_MAJORITY, s.votes.count_ones() as usize, majority) {
             return;
         }
         if self.is(Mutant::PreVoteLeads) {
@@ -444,6 +498,7 @@ impl RaftModel {
         self.start_election(st, me);
     }
 
+    /// raft.vote.grant — docs/protocols/raft.md (and raft.lease.ignore-vote).
     fn on_request_vote(
         &self,
         st: &mut RaftState,
@@ -456,14 +511,17 @@ impl RaftModel {
         if term > st.servers[me.ix()].term && self.in_lease(st, me) {
             return; // raft.lease.ignore-vote: a stray candidate cannot depose a live leader
         }
+        fire(VOTE_GRANT);
         let s = &mut st.servers[me.ix()];
-        let log_ok =
-            self.is(Mutant::VoteIgnoresLog) || s.log_up_to_date(last_log_term, last_log_index);
-        let free = self.is(Mutant::VoteTwice) || s.voted_for.is_none_or(|v| v == src);
-        let granted = term == s.term && log_ok && free;
+        let current = guard(VOTE_CURRENT_TERM, term == s.term);
+        let log_ok = self.is(Mutant::VoteIgnoresLog)
+            || s.up_to_date_guarded(last_log_term, last_log_index, VOTE_LOG_TERM, VOTE_LOG_INDEX);
+        let free =
+            self.is(Mutant::VoteTwice) || guard(VOTE_FREE, s.voted_for.is_none_or(|v| v == src));
+        let granted = current && log_ok && free;
         if granted {
             s.voted_for = Some(src);
-        } else if term == s.term {
+        } else if current {
             // A denial in the candidate's own term can change nothing at the candidate (it counts
             // grants only), so it is not sent. A denial to an older term is: it carries the newer
             // term that makes a stale candidate step down.
@@ -476,6 +534,7 @@ impl RaftModel {
         self.send(st, me, src, reply);
     }
 
+    /// raft.vote.count — docs/protocols/raft.md.
     fn on_vote_response(
         &self,
         st: &mut RaftState,
@@ -484,9 +543,14 @@ impl RaftModel {
         term: Term,
         granted: bool,
     ) {
+        fire(VOTE_COUNT);
+        let majority = self.majority();
         let s = &mut st.servers[me.ix()];
+        // (A response of an older term is a dead message, collected before it can arrive, and
+        // one of a newer term made the receiver a follower: `current` is a guard of no rule the
+        // model can reach otherwise.)
         let current = term == s.term || (self.is(Mutant::CountStaleVotes) && term < s.term);
-        if s.role != Role::Candidate || !current || !granted {
+        if !guard(VOTE_CANDIDATE, s.role == Role::Candidate) || !current || !granted {
             return;
         }
         let votes = if self.is(Mutant::CountDuplicateVotes) {
@@ -496,11 +560,14 @@ impl RaftModel {
             s.votes |= src.bit();
             s.votes.count_ones() as usize
         };
-        if votes >= self.majority() {
+        if quorum(VOTE_MAJORITY, votes, majority) {
             self.become_leader(st, me);
         }
     }
 
+    /// raft.vote.count — docs/protocols/raft.md: a majority of grants makes the candidate leader:
+    /// `next_index[j] = length + 1`, `match_index[j] = 0`, the no-op if configured, then
+    /// AppendEntries with entries to every peer.
     fn become_leader(&self, st: &mut RaftState, me: ServerId) {
         let s = &mut st.servers[me.ix()];
         s.role = Role::Leader;
@@ -523,10 +590,11 @@ impl RaftModel {
     /// any newer term was adopted: a stale one is refused with the receiver's term, which makes
     /// the old leader step down; a candidate or pre-candidate of the same term has lost and
     /// becomes follower; the follower is in lease (`--pre-vote`). Returns whether the receiver
-    /// goes on to handle the message.
+    /// goes on to handle the message. raft.append.receive — docs/protocols/raft.md.
     fn heed_leader(&self, st: &mut RaftState, src: ServerId, me: ServerId, term: Term) -> bool {
+        fire(APPEND_RECEIVE);
         let s = &mut st.servers[me.ix()];
-        if term < s.term {
+        if !guard(APPEND_CURRENT_TERM, term >= s.term) {
             let reject = Msg::AppendEntriesResponse {
                 term: s.term,
                 success: false,
@@ -549,6 +617,8 @@ impl RaftModel {
         true
     }
 
+    /// raft.append.receive, raft.append.log-check, raft.snapshot.log-check,
+    /// raft.append.entries, raft.append.commit — docs/protocols/raft.md.
     #[allow(clippy::too_many_arguments)] // the message's fields, unpacked
     fn on_append_entries(
         &self,
@@ -576,9 +646,14 @@ impl RaftModel {
         // Below the snapshot the log check passes: the snapshot's prefix is committed, and
         // committed entries are in every later leader's log (raft.md § Snapshots). (Always
         // false without `--snapshots`: the snapshot is 0.)
-        let below_snapshot = prev < s.snapshot;
-        if !below_snapshot && s.term_at(prev) != Some(prev_term) {
+        fire(APPEND_LOG_CHECK);
+        let below_snapshot = guard(SNAPSHOT_BELOW, prev < s.snapshot);
+        if below_snapshot {
+            fire(SNAPSHOT_LOG_CHECK);
+        }
+        if !below_snapshot && !guard(APPEND_PREV_MATCH, s.term_at(prev) == Some(prev_term)) {
             let reject = if self.config.pipeline {
+                fire(PIPELINE_HINT);
                 Msg::AppendEntriesResponse {
                     term: s.term,
                     success: false,
@@ -594,13 +669,14 @@ impl RaftModel {
         if self.is(Mutant::TruncateOnAppend) {
             s.log.truncate(prev.max(s.snapshot).0 as usize);
         }
+        fire(APPEND_ENTRIES);
         for (k, e) in entries.iter().enumerate() {
             let at = prev.0 as usize + k; // 0-based position of this entry
             if at < s.snapshot.0 as usize {
                 continue; // compacted: in the snapshot, committed, never compared
             }
             match s.log.get(at) {
-                Some(mine) if mine.term == e.term => {}
+                Some(mine) if !guard(APPEND_CONFLICT, mine.term != e.term) => {}
                 Some(_) => {
                     s.log.truncate(at);
                     s.log.push(*e);
@@ -608,8 +684,13 @@ impl RaftModel {
                 None => s.log.push(*e),
             }
         }
-        // A follower cannot commit past its own log (only reachable under mutant M8's messages).
-        s.commit = s.commit.max(commit.min(s.last_index()));
+        // raft.append.commit. A follower cannot commit past its own log (only reachable under
+        // mutant M8's messages).
+        fire(APPEND_COMMIT);
+        let offered = commit.min(s.last_index());
+        if guard(APPEND_COMMIT_ADVANCE, offered > s.commit) {
+            s.commit = offered;
+        }
         let match_index = if self.is(Mutant::AckLogLength) {
             s.last_index()
         } else {
@@ -624,7 +705,7 @@ impl RaftModel {
         self.send(st, me, src, reply);
     }
 
-    /// raft.snapshot.install: InstallSnapshot at the receiver, after the term rules of any
+    /// raft.snapshot.install — docs/protocols/raft.md: InstallSnapshot at the receiver, after the term rules of any
     /// message. A snapshot at or below the commit index changes nothing; otherwise it replaces
     /// the state machine (the log's prefix up to `last_index`) and the commit index, and the
     /// entries after it are kept if the log holds `last_index` with `last_term` (Figure 13 step
@@ -649,12 +730,19 @@ impl RaftModel {
         if !self.heed_leader(st, src, me, term) {
             return;
         }
+        fire(SNAPSHOT_INSTALL);
         let s = &mut st.servers[me.ix()];
-        if last_index > s.commit {
-            let tail_kept =
-                s.term_at(last_index) == Some(last_term) && !self.is(Mutant::InstallDropsTail);
+        if guard(INSTALL_BEYOND_COMMIT, last_index > s.commit) {
+            let tail_kept = guard(INSTALL_KEEP_TAIL, s.term_at(last_index) == Some(last_term))
+                && !self.is(Mutant::InstallDropsTail);
             let tail: Entries = if tail_kept {
-                s.log[last_index.0 as usize..].iter().copied().collect()
+                // (Empty past the end: only an ablated guard keeps a tail the log does not have.)
+                s.log
+                    .get(last_index.0 as usize..)
+                    .unwrap_or(&[])
+                    .iter()
+                    .copied()
+                    .collect()
             } else {
                 Entries::new()
             };
@@ -675,6 +763,8 @@ impl RaftModel {
         self.send(st, me, src, reply);
     }
 
+    /// raft.append.response, raft.checkquorum.recent, raft.pipeline.reject —
+    /// docs/protocols/raft.md (and raft.read.confirm through `confirm_reads`).
     #[allow(clippy::too_many_arguments)] // the message's fields, unpacked
     fn on_append_response(
         &self,
@@ -686,8 +776,11 @@ impl RaftModel {
         match_index: LogIndex,
         round: u8,
     ) {
+        fire(APPEND_RESPONSE);
         let s = &mut st.servers[me.ix()];
-        if s.role != Role::Leader || term != s.term {
+        // (`term != s.term` as for RequestVoteResponse: a dead or newer-term response, never
+        // seen here by a leader.)
+        if !guard(RESPONSE_LEADER, s.role == Role::Leader) || term != s.term {
             return;
         }
         if !s.reads.is_empty() {
@@ -695,16 +788,24 @@ impl RaftModel {
         }
         let s = &mut st.servers[me.ix()];
         if self.config.pre_vote {
-            s.recent |= src.bit(); // raft.checkquorum.recent
+            fire(CHECKQUORUM_RECENT);
+            if guard(CHECKQUORUM_NEW_PEER, s.recent & src.bit() == 0) {
+                s.recent |= src.bit();
+            }
         }
         let j = src.ix();
         if success {
             // A follower never has more of this leader's log than the leader (only mutant M9's
             // acknowledgements claim otherwise).
             let match_index = match_index.min(s.last_index());
-            s.match_index[j] = s.match_index[j].max(match_index);
-            s.next_index[j] = s.next_index[j].max(LogIndex(match_index.0 + 1));
-            let behind = s.next_index[j] <= s.last_index();
+            if guard(RESPONSE_MATCH_MAX, match_index >= s.match_index[j]) {
+                s.match_index[j] = match_index;
+            }
+            let next = LogIndex(match_index.0 + 1);
+            if guard(RESPONSE_NEXT_MAX, next >= s.next_index[j]) {
+                s.next_index[j] = next;
+            }
+            let behind = guard(RESPONSE_BEHIND, s.next_index[j] <= s.last_index());
             self.advance_commit(st, me);
             if behind {
                 self.send_append(st, me, src, true);
@@ -715,9 +816,15 @@ impl RaftModel {
         } else if self.config.pipeline {
             // raft.pipeline.reject: back to just after the hint, never below what is known
             // replicated, and never forward.
+            fire(PIPELINE_REJECT);
             let hint = LogIndex(match_index.0.saturating_add(1));
             let back = LogIndex(s.next_index[j].0.saturating_sub(1).max(1)).min(hint);
-            s.next_index[j] = back.max(LogIndex(s.match_index[j].0 + 1));
+            let floor = LogIndex(s.match_index[j].0 + 1);
+            s.next_index[j] = if guard(PIPELINE_ABOVE_MATCH, back >= floor) {
+                back
+            } else {
+                floor
+            };
             if self.is(Mutant::HintAsMatch) {
                 // The hint taken as proof that the follower's log matches up to it.
                 s.match_index[j] = s.match_index[j].max(match_index.min(s.last_index()));
@@ -733,9 +840,10 @@ impl RaftModel {
         }
     }
 
-    /// The largest N replicated on a majority whose entry is of the current term (Figure 2, and
-    /// Figure 8 for why the term matters).
+    /// raft.commit.advance — docs/protocols/raft.md: the largest N replicated on a majority
+    /// whose entry is of the current term (Figure 2, and Figure 8 for why the term matters).
     fn advance_commit(&self, st: &mut RaftState, me: ServerId) {
+        fire(COMMIT_ADVANCE);
         let majority = self.majority();
         let s = &mut st.servers[me.ix()];
         for n in (s.commit.0 + 1..=s.last_index().0).rev() {
@@ -743,25 +851,30 @@ impl RaftModel {
                 + (0..self.config.servers as usize)
                     .filter(|&j| j != me.ix() && s.match_index[j].0 >= n)
                     .count();
+            if !quorum(COMMIT_MAJORITY, replicas, majority) {
+                continue;
+            }
             let current_term = s.log[n as usize - 1].term == s.term;
-            if replicas >= majority && (current_term || self.is(Mutant::CommitPreviousTerm)) {
+            if guard(COMMIT_CURRENT_TERM, current_term) || self.is(Mutant::CommitPreviousTerm) {
                 s.commit = LogIndex(n);
                 return;
             }
         }
     }
 
-    /// raft.snapshot.take: the log up to the commit index becomes the snapshot (under mutant
-    /// SN1, the whole log, committed or not).
+    /// raft.snapshot.take — docs/protocols/raft.md: the log up to the commit index becomes the
+    /// snapshot (under mutant SN1, the whole log, committed or not).
     pub(crate) fn on_compact(&self, st: &mut RaftState, me: ServerId) {
+        fire(SNAPSHOT_TAKE);
         let s = &mut st.servers[me.ix()];
         let upto = if self.is(Mutant::CompactUncommitted) {
             s.last_index()
         } else {
             s.commit
         };
-        assert!(upto > s.snapshot, "compaction moves the snapshot forward");
-        s.snapshot = upto;
+        // Enabled only when it moves the snapshot forward (`may_compact`); an ablated
+        // enabledness makes it a no-op, never a step back.
+        s.snapshot = s.snapshot.max(upto);
     }
 
     pub(crate) fn on_crash(&self, st: &mut RaftState, me: ServerId) {
