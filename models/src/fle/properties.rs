@@ -41,7 +41,7 @@ pub fn vote_order_total(m: &FleModel, st: &FleState) -> bool {
             votes.push(node.fle.proposal);
         }
     }
-    let gt = |a: Vote, b: Vote| fle.total_order(a, b);
+    let gt = |a: Vote, b: Vote| fle.total_order_unrecorded(a, b);
     votes.iter().all(|&a| {
         !gt(a, a)
             && votes.iter().all(|&b| {

@@ -1,7 +1,97 @@
 //! The rules of docs/protocols/fle.md as coverage points (see [`crate::coverage`]): one constant
 //! per rule id and per guard. The model functions that implement a rule cite its id and call
 //! `coverage::fire` / `coverage::guard` with these constants.
+//!
+//! Polarity: a guard is true when the rule goes ahead with its main effect (the new vote wins,
+//! the notification is handled, a reply is sent, the server decides). The vote-order guards are
+//! true when the new vote succeeds the current one at that level of `(peerEpoch, zxid, sid)`.
 
 crate::rules! {
     family: Fle;
+    /// `totalOrderPredicate` (l.723): the first field that differs decides.
+    VOTE_ORDER = "fle.vote.order" {
+        ORDER_EPOCH = "epoch",
+        ORDER_ZXID = "zxid",
+        ORDER_SID = "sid",
+    }
+    /// `Vote.equals` as quorum counting uses it: every field if either vote is LOOKING; between
+    /// two out-of-election votes `id` and `peerEpoch` (only `id` when exactly one has a version).
+    VOTE_EQUALS = "fle.vote.equals" {
+        EQUALS_LOOKING = "looking-all-fields",
+        EQUALS_ID = "out-of-election-id",
+        EQUALS_ID_EPOCH = "out-of-election-id-epoch",
+    }
+    /// The poll times out outside the finalize wait: the same notification again.
+    NOTIFICATION_TIMEOUT = "fle.notification.timeout" {
+        TIMEOUT_NOT_WAITING = "not-in-finalize-wait",
+    }
+    /// WorkerReceiver: a decided server answers a LOOKING peer with its current vote.
+    REPLY_LOOKING_PEER = "fle.reply.looking-peer" {
+        REPLY_PEER_IS_LOOKING = "peer-looking",
+    }
+    /// WorkerReceiver: a LOOKING server answers a LOOKING peer of an older round at once.
+    REPLY_LOWER_ROUND = "fle.reply.lower-round" {
+        LOWER_PEER_IS_LOOKING = "peer-looking",
+        LOWER_ROUND_OLDER = "older-round",
+    }
+    /// The finalize wait: a vote that is not better is dropped; a better one ends the wait.
+    FINALIZE_WAIT = "fle.decide.finalize-wait" {
+        WAIT_BETTER = "better-vote",
+    }
+    /// A LOOKING notification of a newer round: clear recvset, adopt the better of it and the
+    /// server's own vote, re-broadcast.
+    NEWER_ROUND = "fle.notification.newer-round" {
+        NEWER_IS_NEWER = "newer-round",
+        NEWER_BETTER_THAN_OWN = "better-than-own",
+    }
+    /// A LOOKING notification of an older round is ignored by `lookForLeader`.
+    OLDER_ROUND = "fle.notification.older-round" {
+        OLDER_SAME_ROUND = "same-round",
+    }
+    /// A LOOKING notification of the same round: a better vote is adopted and re-broadcast.
+    SAME_ROUND = "fle.notification.same-round" {
+        SAME_BETTER = "better-vote",
+    }
+    /// `termPredicate`: a quorum of recvset agrees with the proposal: the finalize wait begins.
+    DECIDE_QUORUM = "fle.decide.quorum" {
+        DECIDE_HAS_QUORUM = quorum "quorum",
+    }
+    /// The finalize wait elapses with no better vote: decide for the proposal.
+    DECIDE_FINALIZE = "fle.decide.finalize" {
+        FINALIZE_IN_WAIT = "in-finalize-wait",
+    }
+    /// `setPeerState` and `leaveInstance`: LEADING if the end vote is for this server.
+    DECIDE_LEAVE = "fle.decide.leave" {
+        LEAVE_OWN_VOTE = "own-vote-leads",
+    }
+    /// `receivedFollowingNotification`, recvset branch: a FOLLOWING/LEADING vote of this round,
+    /// a quorum and `checkLeader`.
+    DECIDED_SAME_ROUND = "fle.decided.same-round" {
+        DSR_ROUND = "same-round",
+        DSR_QUORUM = quorum "quorum",
+        DSR_LEADER_LEADING = "check-leader-leading",
+    }
+    /// `receivedFollowingNotification`, outofelection branch: FOLLOWING/LEADING votes of any
+    /// round, a quorum and `checkLeader`; `logicalclock := n.electionEpoch`.
+    OUTOFELECTION_JOIN = "fle.outofelection.join" {
+        OOE_QUORUM = quorum "quorum",
+        OOE_LEADER_LEADING = "check-leader-leading",
+        OOE_OWN_ROUND = "check-leader-own-round",
+    }
+    /// QuorumCnxManager: a reconnect re-sends `lastMessageSent` on both sides, where it is not
+    /// still in flight.
+    NET_RECONNECT = "fle.net.reconnect" {
+        RECONNECT_RESEND = "last-not-in-flight",
+    }
+    /// QuorumCnxManager: a restarted server's peers re-send what is queued or their last message.
+    NET_RESTART = "fle.net.restart" {
+        RESTART_RESEND = "peer-has-last",
+    }
+    /// ZAB abstracted: a decided server whose ZAB phase cannot succeed goes back to LOOKING.
+    ZAB_GIVE_UP = "fle.zab.give-up" {
+        GIVE_UP_STUCK = "zab-stuck",
+    }
+    /// `lookForLeader` starts: `logicalclock + 1`, vote for self, notify every voter (self
+    /// included). No condition; last, because `rules!` accepts a rule without guards only there.
+    ROUND_START = "fle.round.start" {}
 }
