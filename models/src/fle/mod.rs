@@ -188,6 +188,17 @@ impl FleModel {
             msg,
         );
         let mut changed = st.servers[dst.ix()] != before;
+        let after = &st.servers[dst.ix()].fle;
+        if before.fle.state == ZkState::Looking
+            && after.state == ZkState::Looking
+            && after.proposal != before.fle.proposal
+            && after.proposal != self.history(dst).self_vote(dst)
+            && !(msg.state == ZkState::Looking
+                && msg.election_epoch == after.logicalclock
+                && msg.vote() == after.proposal)
+        {
+            st.ghost.foreign_vote = true;
+        }
         if let Some(send) = out.send {
             changed |= self.send(st, dst, send);
         }
@@ -281,6 +292,15 @@ impl FleModel {
         let n = self.n();
         for i in 0..n {
             let (a, b) = (&last.servers[i], &st.servers[i]);
+            if a.up && b.up && b.fle.state == ZkState::Looking {
+                // Rounds only move forward while LOOKING (`logicalclock` is only ever raised to
+                // a newer round), and a new election starts after the round decided in
+                // (`logicalclock.incrementAndGet()`).
+                let (ra, rb) = (a.fle.logicalclock, b.fle.logicalclock);
+                if rb < ra || (a.fle.state.decided() && rb == ra) {
+                    st.ghost.round_went_back = true;
+                }
+            }
             if b.up && b.fle.state == ZkState::Looking {
                 // No vote circle: within one election round, a proposal only moves up.
                 if a.up

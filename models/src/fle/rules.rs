@@ -95,3 +95,46 @@ crate::rules! {
     /// included). No condition; last, because `rules!` accepts a rule without guards only there.
     ROUND_START = "fle.round.start" {}
 }
+
+use crate::coverage::{Ablation, Equivalent};
+
+/// The ablations of this catalogue that no property can tell from the real rule, each with the
+/// argument why (see docs/protocols/fle.md, "Rule ids and coverage").
+///
+/// The three below rest on one fact (LAST-MESSAGE): while a server is LOOKING, its
+/// `lastMessageSent` on every connection is its current notification `(LOOKING, proposal,
+/// logicalclock)`, because it broadcasts to every voter whenever its round or proposal changes
+/// (`fle.round.start`, `fle.notification.newer-round`, `fle.notification.same-round`) and the only
+/// other message it sends, the reply to an older round (`fle.reply.lower-round`), is that same
+/// notification. Each ablation only adds sends, by a LOOKING server, of its current notification
+/// to a peer: duplicates of its `lastMessageSent` on that connection, which ZooKeeper re-sends
+/// whenever the connection is re-made (QuorumCnxManager's SendWorker; `fle.net.reconnect`), at
+/// any moment. Every added behaviour is one ZooKeeper has and every behaviour of the real rule is
+/// kept, so no property true of ZooKeeper's FLE can fail on the ablated model only.
+pub static EQUIVALENT: &[Equivalent] = &[
+    Equivalent {
+        guard: "fle.notification.timeout/not-in-finalize-wait",
+        ablation: Ablation::Drop,
+        reason: "the poll timeout also fires in the finalize wait: it re-sends the server's \
+                 unchanged notification (proposal and round are fixed during the wait) where \
+                 that changes something, a duplicate of lastMessageSent (LAST-MESSAGE); the \
+                 wait itself and its decision are untouched",
+    },
+    Equivalent {
+        guard: "fle.reply.lower-round/peer-looking",
+        ablation: Ablation::Drop,
+        reason: "a LOOKING server also answers a FOLLOWING/LEADING notification of an older \
+                 round with its notification as it was before handling it: a duplicate of \
+                 lastMessageSent to that peer (LAST-MESSAGE), which a decided peer answers as \
+                 after any reconnect; the handling of the notification is unchanged",
+    },
+    Equivalent {
+        guard: "fle.reply.lower-round/older-round",
+        ablation: Ablation::Drop,
+        reason: "a LOOKING server also answers LOOKING notifications of its own or a newer \
+                 round: where the notification makes it re-broadcast (a newer round, a better \
+                 vote) the broadcast replaces the reply, exactly as before; otherwise the reply \
+                 is its unchanged notification to the sender, a duplicate of lastMessageSent \
+                 (LAST-MESSAGE); the replies to older rounds are kept",
+    },
+];
