@@ -137,4 +137,20 @@ pub static EQUIVALENT: &[Equivalent] = &[
                  is its unchanged notification to the sender, a duplicate of lastMessageSent \
                  (LAST-MESSAGE); the replies to older rounds are kept",
     },
+    Equivalent {
+        guard: "fle.net.restart/peer-has-last",
+        ablation: Ablation::Drop,
+        reason: "a peer with no last message to the restarted server also marks its connection \
+                 pending; a connection's message in flight is `last` filtered by `pending`, a \
+                 send overwrites both, and a reconnect re-sends only a `last` that exists, so a \
+                 pending flag without a message is never read: the same behaviours, on states \
+                 that differ only in that flag",
+    },
+    Equivalent {
+        guard: "fle.net.reconnect/last-not-in-flight",
+        ablation: Ablation::Drop,
+        reason: "a reconnect also 're-sends' a last message that is still in flight: it sets \
+                 `pending`, which is already set, so the only added steps lead back to the same \
+                 state (self-loops), which no safety property and no AG EF property can see",
+    },
 ];
