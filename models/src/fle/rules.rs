@@ -153,4 +153,13 @@ pub static EQUIVALENT: &[Equivalent] = &[
                  `pending`, which is already set, so the only added steps lead back to the same \
                  state (self-loops), which no safety property and no AG EF property can see",
     },
+    Equivalent {
+        guard: "fle.zab.give-up/zab-stuck",
+        ablation: Ablation::Drop,
+        reason: "any decided server may give up, not only one whose ZAB phase cannot succeed: \
+                 `zab-stuck` is the model's bound on when ZAB fails, not a rule of FLE; \
+                 ZooKeeper's leader and followers can leave ZAB in any state (a missed ping, a \
+                 closed socket, an exception all return to LOOKING in the next round), so every \
+                 added behaviour is one ZooKeeper has and every real one is kept",
+    },
 ];

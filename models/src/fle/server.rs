@@ -210,7 +210,6 @@ impl Fle {
         if self.is(FleMutant::Zk1805) {
             return full;
         }
-        fire(r::VOTE_EQUALS);
         if a.state == ZkState::Looking || b.state == ZkState::Looking {
             return guard(r::EQUALS_LOOKING, full);
         }
@@ -227,8 +226,10 @@ impl Fle {
     }
 
     /// The senders whose votes in `table` equal `tracker` (`getVoteTracker`), and those of them
-    /// whose vote was a LOOKING one.
+    /// whose vote was a LOOKING one. Rule `fle.vote.equals` fires once per count (not per slot:
+    /// this is the checker's inner loop).
     fn agreeing(&self, table: &VoteTable, tracker: &Notification) -> (Servers, Servers) {
+        fire(r::VOTE_EQUALS);
         let (mut q, mut looking) = (Servers::default(), Servers::default());
         for (i, v) in table.iter().enumerate().take(self.servers as usize) {
             if let Some(v) = v.filter(|v| self.vote_equals(tracker, v)) {
