@@ -197,12 +197,39 @@ impl FleConfig {
 /// The configurations of `profile`. FLE's input is the servers' histories, which the election
 /// never changes, so its configuration names them: the default's unequal histories (the lowest
 /// sid most up to date, two servers tied on zxid with different epochs) over two rounds, which
-/// decide every vote-order rule and `all_decide`. Every profile runs it.
-pub fn profile(_profile: Profile) -> Vec<ProfileEntry<FleConfig>> {
-    vec![ProfileEntry {
+/// decide the epoch and zxid halves of the vote order and `all_decide`. Every profile runs it.
+///
+/// CI adds `fresh-crash`: a fresh ensemble (every history `0:0.0`, so only the sid decides the
+/// vote order: `fle.vote.order/sid` true), one crash and restart (`fle.net.restart`: the peers
+/// re-send their last message to the new process) and reconnects (`fle.net.reconnect`), in one
+/// round (1.2 M states, about 7 s on two cores).
+pub fn profile(profile: Profile) -> Vec<ProfileEntry<FleConfig>> {
+    let mut v = vec![ProfileEntry {
         name: "default",
         purpose: "three servers with unequal histories, two rounds, no faults (all_decide is \
                   checked)",
         config: FleConfig::default(),
-    }]
+    }];
+    if profile != Profile::Quick {
+        v.push(ProfileEntry {
+            name: "fresh-crash",
+            purpose: "three fresh servers (equal histories: the sid decides), one round, one \
+                      crash and restart, reconnects that re-send the last message",
+            config: fresh_crash(),
+        });
+    }
+    v
+}
+
+/// The `fresh-crash` configuration of the CI profile.
+fn fresh_crash() -> FleConfig {
+    FleConfig {
+        servers: 3,
+        max_round: 1,
+        crashes: 1,
+        network: NetworkKind::UnorderedDup,
+        lossy: false,
+        init: vec![InitServer::default(); 3],
+        mutant: None,
+    }
 }

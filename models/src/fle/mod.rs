@@ -59,7 +59,9 @@ use std::fmt;
 
 use crate::config::ConfigError;
 use crate::copyvec::CopyVec;
+use crate::coverage::guard;
 use crate::network::NetworkKind;
+use server::unrecorded;
 
 /// One step of the system: one input to one server, or one fault.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -186,6 +188,17 @@ impl FleModel {
             msg,
         );
         let mut changed = st.servers[dst.ix()] != before;
+        let after = &st.servers[dst.ix()].fle;
+        if before.fle.state == ZkState::Looking
+            && after.state == ZkState::Looking
+            && after.proposal != before.fle.proposal
+            && after.proposal != self.history(dst).self_vote(dst)
+            && !(msg.state == ZkState::Looking
+                && msg.election_epoch == after.logicalclock
+                && msg.vote() == after.proposal)
+        {
+            st.ghost.foreign_vote = true;
+        }
         if let Some(send) = out.send {
             changed |= self.send(st, dst, send);
         }
@@ -279,6 +292,15 @@ impl FleModel {
         let n = self.n();
         for i in 0..n {
             let (a, b) = (&last.servers[i], &st.servers[i]);
+            if a.up && b.up && b.fle.state == ZkState::Looking {
+                // Rounds only move forward while LOOKING (`logicalclock` is only ever raised to
+                // a newer round), and a new election starts after the round decided in
+                // (`logicalclock.incrementAndGet()`).
+                let (ra, rb) = (a.fle.logicalclock, b.fle.logicalclock);
+                if rb < ra || (a.fle.state.decided() && rb == ra) {
+                    st.ghost.round_went_back = true;
+                }
+            }
             if b.up && b.fle.state == ZkState::Looking {
                 // No vote circle: within one election round, a proposal only moves up.
                 if a.up
@@ -316,7 +338,9 @@ impl FleModel {
         st.crashes += 1;
     }
 
+    /// A restart (rule `fle.net.restart`): the connections to it are made again.
     fn on_restart(&self, st: &mut FleState, s: Sid) {
+        crate::coverage::fire(rules::NET_RESTART);
         let n = self.n();
         st.servers[s.ix()] = Node {
             up: true,
@@ -326,7 +350,7 @@ impl FleModel {
         // last message (QuorumCnxManager.SendWorker).
         for row in st.chans[..n].iter_mut() {
             let c = &mut row[s.ix()];
-            c.pending = c.last.is_some();
+            c.pending = guard(rules::RESTART_RESEND, c.last.is_some());
         }
         let send = self
             .fle
@@ -373,12 +397,21 @@ impl Model for FleModel {
                 continue;
             }
             match node.fle.state {
-                ZkState::Looking if node.fle.finalizing => {
-                    actions.push(Action::Finalize { server })
+                ZkState::Looking => {
+                    // The poll times out: in the finalize wait it decides (`fle.decide.finalize`),
+                    // otherwise it re-sends (`fle.notification.timeout`).
+                    let waiting = node.fle.finalizing;
+                    if guard(rules::FINALIZE_IN_WAIT, waiting) {
+                        actions.push(Action::Finalize { server });
+                    }
+                    if guard(rules::TIMEOUT_NOT_WAITING, !waiting) {
+                        actions.push(Action::NotificationTimeout { server });
+                    }
                 }
-                ZkState::Looking => actions.push(Action::NotificationTimeout { server }),
                 _ => {
-                    if node.fle.logicalclock.0 < cfg.max_round && self.zab_stuck(st, server) {
+                    if node.fle.logicalclock.0 < cfg.max_round
+                        && guard(rules::GIVE_UP_STUCK, self.zab_stuck(st, server))
+                    {
                         actions.push(Action::ZabTimeout { server });
                     }
                 }
@@ -444,9 +477,11 @@ impl Model for FleModel {
                     return None;
                 }
                 let mut matters = false;
+                crate::coverage::fire(rules::NET_RECONNECT);
                 for (src, dst) in [(a, b), (b, a)] {
                     let c = *last.chan(src, dst);
-                    if let (Some(msg), false) = (c.last, c.pending) {
+                    let resend = c.last.is_some() && !c.pending;
+                    if let (Some(msg), true) = (c.last, guard(rules::RECONNECT_RESEND, resend)) {
                         matters |= self.would_matter(last, src, dst, msg);
                         st.chans[src.ix()][dst.ix()].pending = true;
                     }
@@ -456,7 +491,11 @@ impl Model for FleModel {
                 }
             }
             Action::Finalize { server } => {
-                if !up(server) || !last.node(server).fle.finalizing {
+                let waiting = last.node(server).fle.finalizing;
+                if !up(server)
+                    || last.node(server).fle.state != ZkState::Looking
+                    || !unrecorded(rules::FINALIZE_IN_WAIT, waiting)
+                {
                     return None;
                 }
                 let d = self.fle.finalize(&mut st.servers[server.ix()].fle, server);
@@ -464,7 +503,10 @@ impl Model for FleModel {
             }
             Action::NotificationTimeout { server } => {
                 let node = last.node(server);
-                if !up(server) || node.fle.state != ZkState::Looking || node.fle.finalizing {
+                if !up(server)
+                    || node.fle.state != ZkState::Looking
+                    || !unrecorded(rules::TIMEOUT_NOT_WAITING, !node.fle.finalizing)
+                {
                     return None;
                 }
                 // Sent again only where it would make a difference now; the timeout can fire
@@ -492,10 +534,12 @@ impl Model for FleModel {
                 if !up(server)
                     || !node.fle.state.decided()
                     || node.fle.logicalclock.0 >= cfg.max_round
-                    || !self.zab_stuck(last, server)
+                    || !unrecorded(rules::GIVE_UP_STUCK, self.zab_stuck(last, server))
                 {
                     return None;
                 }
+                // Rule `fle.zab.give-up`: back to LOOKING, in the next round.
+                crate::coverage::fire(rules::ZAB_GIVE_UP);
                 let send = self.fle.start_election(
                     &mut st.servers[server.ix()].fle,
                     server,

@@ -20,6 +20,9 @@ pub(crate) fn all(config: &FleConfig) -> Vec<Property<FleModel>> {
         Property::always("no_vote_circle", no_vote_circle),
         Property::always("decision_backed_by_quorum", decision_backed_by_quorum),
         Property::always("leader_most_up_to_date", leader_most_up_to_date),
+        Property::always("rounds_move_forward", rounds_move_forward),
+        Property::always("votes_of_the_round", votes_of_the_round),
+        Property::always("decided_in_vote_round", decided_in_vote_round),
         Property::sometimes("leader_decided", leader_decided),
     ];
     if config.crashes == 0 && !config.lossy {
@@ -41,7 +44,7 @@ pub fn vote_order_total(m: &FleModel, st: &FleState) -> bool {
             votes.push(node.fle.proposal);
         }
     }
-    let gt = |a: Vote, b: Vote| fle.total_order(a, b);
+    let gt = |a: Vote, b: Vote| fle.total_order_unrecorded(a, b);
     votes.iter().all(|&a| {
         !gt(a, a)
             && votes.iter().all(|&b| {
@@ -74,6 +77,41 @@ pub fn decision_backed_by_quorum(_: &FleModel, st: &FleState) -> bool {
 /// that voted for it.
 pub fn leader_most_up_to_date(_: &FleModel, st: &FleState) -> bool {
     !st.ghost.leader_behind
+}
+
+/// Rounds move forward (FastLeaderElection.java l.913, l.1004): while a live server stays
+/// LOOKING its `logicalclock` never decreases (it is only raised to a newer notification's
+/// round), and when a decided server goes back to LOOKING its new election's round is above the
+/// one it decided in. (A decision on out-of-election votes may set `logicalclock` to an older
+/// round, l.1171, so a decided server's round is not constrained; a restart starts from 0.)
+pub fn rounds_move_forward(_: &FleModel, st: &FleState) -> bool {
+    !st.ghost.round_went_back
+}
+
+/// Votes of the round (FastLeaderElection.java l.1004–1040): a LOOKING server's proposal only
+/// changes to its own vote or to the vote of a LOOKING notification of the round it is then in
+/// (a notification of an older round is discarded, one of a newer round moves it to that round
+/// first). So by induction every proposal of round r names a server that itself took part in
+/// round r: a vote never outlives its round, e.g. a crashed server's vote from an older round
+/// cannot be carried into a new one. Checked at each delivery.
+pub fn votes_of_the_round(_: &FleModel, st: &FleState) -> bool {
+    !st.ghost.foreign_vote
+}
+
+/// A decided server's round is its end vote's round (FastLeaderElection.java l.1058, l.1153,
+/// l.1171): the LOOKING path ends with `(proposal, logicalclock)`, the recvset branch only counts
+/// a FOLLOWING/LEADING vote of the current round, and the outofelection branch sets
+/// `logicalclock := n.electionEpoch` before it decides. So the round a decided server answers
+/// LOOKING peers with is the round it is in.
+pub fn decided_in_vote_round(_: &FleModel, st: &FleState) -> bool {
+    st.servers.iter().all(|node| {
+        !node.up
+            || !node.fle.state.decided()
+            || node
+                .fle
+                .current
+                .is_some_and(|c| c.election_epoch == node.fle.logicalclock)
+    })
 }
 
 /// Witness: a server leads and a quorum of live servers (itself included) follows it, so ZAB can

@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 
 use super::mutants::FleMutant;
+use super::rules as r;
 use super::types::{
     Epoch, Notification, Round, Servers, Sid, Vote, ZkState, Zxid, CURRENT_VERSION, MAX_SERVERS,
 };
+use crate::coverage::{self, fire, guard, Ablation, Guard};
 
 /// What the election reads from the server's persistent state (ZAB owns it): `currentEpoch`
 /// (the vote's `peerEpoch`) and the last logged zxid.
@@ -168,40 +170,66 @@ impl Fle {
         Servers::all(self.servers)
     }
 
-    /// `totalOrderPredicate(new, cur)` (l.723): whether `new` succeeds `cur`. Every server has
-    /// weight 1, so the observer clause never applies.
+    /// `totalOrderPredicate(new, cur)` (l.723), rule `fle.vote.order`: whether `new` succeeds
+    /// `cur`; the first of `(peerEpoch, zxid, sid)` that differs decides. Every server has weight
+    /// 1, so the observer clause never applies.
     pub fn total_order(&self, new: Vote, cur: Vote) -> bool {
-        if self.is(FleMutant::Zk1419) {
-            // ZOOKEEPER-1419: the last clause lost its `newEpoch == curEpoch` guard.
-            let (e, z, id) = new.key();
-            let (e2, z2, id2) = cur.key();
-            return e > e2 || (e == e2 && z > z2) || (z == z2 && id > id2);
-        }
-        new.beats(cur)
+        fire(r::VOTE_ORDER);
+        self.order_with(new, cur, guard)
     }
 
-    /// `Vote.equals` (Vote.java l.107), as quorum counting uses it.
+    /// The comparator as [`Fle::total_order`] runs it (ablation included) without counting
+    /// coverage: for properties, which check the comparator the model runs but are no use of it.
+    pub fn total_order_unrecorded(&self, new: Vote, cur: Vote) -> bool {
+        self.order_with(new, cur, unrecorded)
+    }
+
+    #[inline]
+    fn order_with(&self, new: Vote, cur: Vote, g: fn(Guard, bool) -> bool) -> bool {
+        let (e, z, id) = new.key();
+        let (e2, z2, id2) = cur.key();
+        if self.is(FleMutant::Zk1419) {
+            // ZOOKEEPER-1419: the last clause lost its `newEpoch == curEpoch` guard.
+            return e > e2 || (e == e2 && z > z2) || (z == z2 && id > id2);
+        }
+        if e != e2 {
+            g(r::ORDER_EPOCH, e > e2)
+        } else if z != z2 {
+            g(r::ORDER_ZXID, z > z2)
+        } else {
+            g(r::ORDER_SID, id > id2)
+        }
+    }
+
+    /// `Vote.equals` (Vote.java l.107), as quorum counting uses it: rule `fle.vote.equals`.
     pub fn vote_equals(&self, a: &Notification, b: &Notification) -> bool {
         let full = a.leader == b.leader
             && a.zxid == b.zxid
             && a.election_epoch == b.election_epoch
             && a.peer_epoch == b.peer_epoch;
-        if a.state == ZkState::Looking || b.state == ZkState::Looking || self.is(FleMutant::Zk1805)
-        {
+        if self.is(FleMutant::Zk1805) {
             return full;
+        }
+        if a.state == ZkState::Looking || b.state == ZkState::Looking {
+            return guard(r::EQUALS_LOOKING, full);
         }
         // Out of election: zxid and electionEpoch are stale by design (ZOOKEEPER-1805); peerEpoch
         // is skipped too when exactly one side has no version (ZOOKEEPER-1732).
         if (a.version > 0) ^ (b.version > 0) {
-            a.leader == b.leader
+            guard(r::EQUALS_ID, a.leader == b.leader)
         } else {
-            a.leader == b.leader && a.peer_epoch == b.peer_epoch
+            guard(
+                r::EQUALS_ID_EPOCH,
+                a.leader == b.leader && a.peer_epoch == b.peer_epoch,
+            )
         }
     }
 
     /// The senders whose votes in `table` equal `tracker` (`getVoteTracker`), and those of them
-    /// whose vote was a LOOKING one.
+    /// whose vote was a LOOKING one. Rule `fle.vote.equals` fires once per count (not per slot:
+    /// this is the checker's inner loop).
     fn agreeing(&self, table: &VoteTable, tracker: &Notification) -> (Servers, Servers) {
+        fire(r::VOTE_EQUALS);
         let (mut q, mut looking) = (Servers::default(), Servers::default());
         for (i, v) in table.iter().enumerate().take(self.servers as usize) {
             if let Some(v) = v.filter(|v| self.vote_equals(tracker, v)) {
@@ -214,8 +242,9 @@ impl Fle {
         (q, looking)
     }
 
-    /// `checkLeader` (l.793): another leader must have told us it is LEADING; we may lead only in
-    /// the round the votes are from.
+    /// `checkLeader` (l.793): another leader must have told us it is LEADING (guard `leading`);
+    /// we may lead only in the round the votes are from (guard `own_round`, `None` where the
+    /// caller has already established it: the recvset branch runs only in that round).
     fn check_leader(
         &self,
         s: &FleServer,
@@ -223,11 +252,16 @@ impl Fle {
         table: &VoteTable,
         leader: Sid,
         round: Round,
+        (leading, own_round): (Guard, Option<Guard>),
     ) -> bool {
         if leader != me {
-            table[leader.ix()].is_some_and(|v| v.state == ZkState::Leading)
+            let ok = table
+                .get(leader.ix())
+                .is_some_and(|v| v.is_some_and(|v| v.state == ZkState::Leading));
+            guard(leading, ok)
         } else {
-            s.logicalclock == round
+            let ok = s.logicalclock == round;
+            own_round.map_or(ok, |g| guard(g, ok))
         }
     }
 
@@ -248,10 +282,11 @@ impl Fle {
         }
     }
 
-    /// `lookForLeader()` starts (l.913): a new round, a vote for itself, to every voter. Called when
+    /// `lookForLeader()` starts (l.913), rule `fle.round.start`: a new round, a vote for itself, to every voter. Called when
     /// the process starts and whenever ZAB gives up and returns the server to LOOKING.
     pub fn start_election(&self, s: &mut FleServer, me: Sid, h: History) -> Send {
-        let round = Round(s.logicalclock.0 + 1);
+        fire(r::ROUND_START);
+        let round = Round(s.logicalclock.0.saturating_add(1));
         *s = FleServer {
             state: ZkState::Looking,
             logicalclock: round,
@@ -262,14 +297,18 @@ impl Fle {
     }
 
     /// The poll for notifications timed out (l.965): send the same notification again, to every
-    /// voter. (The caller may send it only where it makes a difference.)
+    /// voter; rule `fle.notification.timeout`. (The caller may send it only where it makes a
+    /// difference.)
     pub fn notification_timeout(&self, s: &FleServer) -> Send {
-        assert!(s.state == ZkState::Looking && !s.finalizing);
+        debug_assert!(s.state == ZkState::Looking);
+        debug_assert!(!s.finalizing || coverage::ablation().is_some());
+        fire(r::NOTIFICATION_TIMEOUT);
         self.broadcast(s)
     }
 
-    /// A notification from `from` is delivered: the receiver thread's reply, then `lookForLeader`'s
-    /// handling (or the finalize wait's).
+    /// A notification from `from` is delivered: the receiver thread's reply
+    /// (`fle.reply.looking-peer`, `fle.reply.lower-round`), then `lookForLeader`'s handling (or
+    /// the finalize wait's, `fle.decide.finalize-wait`).
     pub fn on_notification(
         &self,
         s: &mut FleServer,
@@ -282,21 +321,26 @@ impl Fle {
         if s.state.decided() {
             // WorkerReceiver (l.440): a LOOKING peer is told what we decided, with our state and
             // the round we decided in; FOLLOWING/LEADING peers are ignored.
-            if n.state == ZkState::Looking {
-                let current = s.current.expect("a decided server has a current vote");
-                out.send = Some(Send {
-                    to: Servers::one(from),
-                    msg: Notification {
-                        state: s.state,
-                        version: CURRENT_VERSION,
-                        ..current
-                    },
-                });
+            fire(r::REPLY_LOOKING_PEER);
+            if guard(r::REPLY_PEER_IS_LOOKING, n.state == ZkState::Looking) {
+                if let Some(current) = s.current {
+                    out.send = Some(Send {
+                        to: Servers::one(from),
+                        msg: Notification {
+                            state: s.state,
+                            version: CURRENT_VERSION,
+                            ..current
+                        },
+                    });
+                }
             }
             return out;
         }
         // WorkerReceiver (l.412): a LOOKING peer in an older round gets our vote at once.
-        if n.state == ZkState::Looking && n.election_epoch < s.logicalclock {
+        fire(r::REPLY_LOWER_ROUND);
+        if guard(r::LOWER_PEER_IS_LOOKING, n.state == ZkState::Looking)
+            && guard(r::LOWER_ROUND_OLDER, n.election_epoch < s.logicalclock)
+        {
             out.send = Some(Send {
                 to: Servers::one(from),
                 msg: self.notification(s),
@@ -305,7 +349,8 @@ impl Fle {
         if s.finalizing {
             // The finalize wait (l.1050) drops what is not better; a better vote ends the wait
             // and is handled as usual (ZooKeeper re-queues it).
-            if !self.total_order(n.vote(), s.proposal) {
+            fire(r::FINALIZE_WAIT);
+            if !guard(r::WAIT_BETTER, self.total_order(n.vote(), s.proposal)) {
                 return out;
             }
             s.finalizing = false;
@@ -317,7 +362,8 @@ impl Fle {
         out
     }
 
-    /// A LOOKING notification (l.1004–1066).
+    /// A LOOKING notification (l.1004–1066): rules `fle.notification.newer-round`,
+    /// `fle.notification.older-round`, `fle.notification.same-round`, then `fle.decide.quorum`.
     fn on_looking(
         &self,
         s: &mut FleServer,
@@ -327,81 +373,111 @@ impl Fle {
         n: Notification,
         out: &mut Output,
     ) {
-        if n.election_epoch > s.logicalclock {
+        fire(r::NEWER_ROUND);
+        if guard(r::NEWER_IS_NEWER, n.election_epoch > s.logicalclock) {
             s.logicalclock = n.election_epoch;
             s.recvset = VoteTable::default();
             let mine = h.self_vote(me);
-            s.proposal = if self.total_order(n.vote(), mine) {
+            s.proposal = if guard(r::NEWER_BETTER_THAN_OWN, self.total_order(n.vote(), mine)) {
                 n.vote()
             } else {
                 mine
             };
-            assert!(out.send.is_none(), "a reply goes only to older rounds");
+            no_reply_yet(out);
             out.send = Some(self.broadcast(s));
-        } else if n.election_epoch < s.logicalclock {
-            return;
-        } else if self.total_order(n.vote(), s.proposal) {
-            s.proposal = n.vote();
-            assert!(out.send.is_none(), "a reply goes only to older rounds");
-            out.send = Some(self.broadcast(s));
+        } else {
+            fire(r::OLDER_ROUND);
+            if !guard(r::OLDER_SAME_ROUND, n.election_epoch >= s.logicalclock) {
+                return;
+            }
+            fire(r::SAME_ROUND);
+            if guard(r::SAME_BETTER, self.total_order(n.vote(), s.proposal)) {
+                s.proposal = n.vote();
+                no_reply_yet(out);
+                out.send = Some(self.broadcast(s));
+            }
         }
-        s.recvset[from.ix()] = Some(Notification {
-            state: ZkState::Looking,
-            version: 0,
-            ..n
-        });
+        if let Some(slot) = s.recvset.get_mut(from.ix()) {
+            *slot = Some(Notification {
+                state: ZkState::Looking,
+                version: 0,
+                ..n
+            });
+        }
         let tracker = Notification {
             version: 0,
             ..Notification::new(ZkState::Looking, s.proposal, s.logicalclock)
         };
-        if self.agreeing(&s.recvset, &tracker).0.len() >= self.quorum() {
+        fire(r::DECIDE_QUORUM);
+        let agree = self.agreeing(&s.recvset, &tracker).0.len();
+        if coverage::quorum(r::DECIDE_HAS_QUORUM, agree, self.quorum()) {
             s.finalizing = true;
         }
     }
 
-    /// A FOLLOWING or LEADING notification (`receivedFollowingNotification`, l.1146).
+    /// A FOLLOWING or LEADING notification (`receivedFollowingNotification`, l.1146): rules
+    /// `fle.decided.same-round` (the recvset branch) and `fle.outofelection.join`.
     fn on_decided(&self, s: &mut FleServer, me: Sid, from: Sid, n: Notification, out: &mut Output) {
-        if n.election_epoch == s.logicalclock {
+        fire(r::DECIDED_SAME_ROUND);
+        if guard(r::DSR_ROUND, n.election_epoch == s.logicalclock) {
             // Stored without a version (l.1153), which `Vote.equals` reads.
-            s.recvset[from.ix()] = Some(Notification { version: 0, ..n });
+            if let Some(slot) = s.recvset.get_mut(from.ix()) {
+                *slot = Some(Notification { version: 0, ..n });
+            }
             let q = self.agreeing(&s.recvset, &n);
-            if q.0.len() >= self.quorum()
-                && self.check_leader(s, me, &s.recvset, n.leader, n.election_epoch)
-            {
+            // `checkLeader` is pure: evaluated whatever the count, so that its guard is seen
+            // both ways (with at most four servers a quorum of out-of-election votes for L
+            // always includes L's own LEADING vote).
+            let guards = (r::DSR_LEADER_LEADING, None);
+            let quorum = coverage::quorum(r::DSR_QUORUM, q.0.len(), self.quorum());
+            let leader_ok =
+                self.check_leader(s, me, &s.recvset, n.leader, n.election_epoch, guards);
+            if quorum && leader_ok {
                 out.decision = Some(self.decide(s, me, n, DecisionPath::SameRound, q));
                 return;
             }
         }
-        s.outofelection[from.ix()] = Some(n);
+        fire(r::OUTOFELECTION_JOIN);
+        if let Some(slot) = s.outofelection.get_mut(from.ix()) {
+            *slot = Some(n);
+        }
         let q = self.agreeing(&s.outofelection, &n);
-        if q.0.len() >= self.quorum()
-            && self.check_leader(s, me, &s.outofelection, n.leader, n.election_epoch)
-        {
+        let guards = (r::OOE_LEADER_LEADING, Some(r::OOE_OWN_ROUND));
+        let quorum = coverage::quorum(r::OOE_QUORUM, q.0.len(), self.quorum());
+        let leader_ok =
+            self.check_leader(s, me, &s.outofelection, n.leader, n.election_epoch, guards);
+        if quorum && leader_ok {
             s.logicalclock = n.election_epoch;
             out.decision = Some(self.decide(s, me, n, DecisionPath::OutOfElection, q));
         }
     }
 
-    /// The finalize wait ends with no better vote (l.1058): decide for the proposal.
+    /// The finalize wait ends with no better vote (l.1058), rule `fle.decide.finalize`: decide
+    /// for the proposal.
     pub fn finalize(&self, s: &mut FleServer, me: Sid) -> Decision {
-        assert!(
-            s.state == ZkState::Looking && s.finalizing,
+        assert!(s.state == ZkState::Looking, "finalize while decided");
+        debug_assert!(
+            s.finalizing || coverage::ablation().is_some(),
             "finalize outside the wait"
         );
+        fire(r::DECIDE_FINALIZE);
         let tracker = Notification {
             version: 0,
             ..Notification::new(ZkState::Looking, s.proposal, s.logicalclock)
         };
         let q = self.agreeing(&s.recvset, &tracker);
-        assert!(
-            q.0.len() >= self.quorum(),
+        // An ablated `fle.decide.quorum` may begin the wait without one; the ghost record flags
+        // that decision (`decision_backed_by_quorum`) instead of a panic here.
+        debug_assert!(
+            q.0.len() >= self.quorum() || coverage::ablation().is_some(),
             "the wait began with a quorum and nothing was added"
         );
         let end = Notification::new(ZkState::Looking, s.proposal, s.logicalclock);
         self.decide(s, me, end, DecisionPath::Looking, q)
     }
 
-    /// `setPeerState` and `leaveInstance`: LEADING if the vote is for us, else FOLLOWING.
+    /// `setPeerState` and `leaveInstance`, rule `fle.decide.leave`: LEADING if the vote is for
+    /// us, else FOLLOWING.
     fn decide(
         &self,
         s: &mut FleServer,
@@ -410,7 +486,8 @@ impl Fle {
         path: DecisionPath,
         (quorum, looking): (Servers, Servers),
     ) -> Decision {
-        let state = if end.leader == me {
+        fire(r::DECIDE_LEAVE);
+        let state = if guard(r::LEAVE_OWN_VOTE, end.leader == me) {
             ZkState::Leading
         } else {
             ZkState::Following
@@ -442,6 +519,28 @@ impl Fle {
             .as_mut()
             .expect("only a decided server updates its vote");
         current.peer_epoch = new_epoch;
+    }
+}
+
+/// Output has one send: outside an ablation a reply never meets a broadcast (replies go only to
+/// older rounds, broadcasts follow newer or better votes).
+fn no_reply_yet(out: &Output) {
+    debug_assert!(
+        out.send.is_none() || coverage::ablation().is_some(),
+        "a reply goes only to older rounds"
+    );
+}
+
+/// A guard as the current ablation decides it, without counting coverage: where the model
+/// re-checks a condition it already counted (an action's enabledness in `next_state`).
+pub(crate) fn unrecorded(g: Guard, ok: bool) -> bool {
+    match coverage::ablation() {
+        Some((family, index, a)) if family == g.family && index == g.index as usize => match a {
+            Ablation::Drop => true,
+            Ablation::Invert => !ok,
+            Ablation::QuorumBelow => ok,
+        },
+        _ => ok,
     }
 }
 

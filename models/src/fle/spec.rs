@@ -19,6 +19,10 @@ impl Spec for FleModel {
         &super::rules::CATALOGUE
     }
 
+    fn equivalent_ablations() -> &'static [crate::coverage::Equivalent] {
+        super::rules::EQUIVALENT
+    }
+
     fn build(mut config: FleConfig, mutant: Option<&str>) -> Result<Self, ConfigError> {
         config.mutant = parse_mutant(
             "FLE",

@@ -53,6 +53,12 @@ pub struct Ghost {
     pub unbacked_decision: bool,
     /// A LOOKING-path decision for a leader less up to date than a server of its quorum.
     pub leader_behind: bool,
+    /// A live server's `logicalclock` went down while it stayed LOOKING, or a new election did
+    /// not start in a later round than the one it decided in.
+    pub round_went_back: bool,
+    /// A LOOKING server took a proposal that is neither its own vote nor the vote of a LOOKING
+    /// notification of the round it is now in.
+    pub foreign_vote: bool,
 }
 
 // Sets of servers are bitmasks of a `u8`.
