@@ -487,6 +487,22 @@ pub fn profile(profile: Profile) -> Vec<ProfileEntry<RaftConfig>> {
     ]);
     if profile == Profile::Deep {
         v.push(entry(
+            "hint-repair",
+            "three terms with no-ops and pipelining: a follower that led a term alone meets a \
+             leader of older entries, and the rejection hint skips back over the newer term \
+             (raft.pipeline.hint's search; over 18 M classes)",
+            RaftConfig {
+                max_term: 3,
+                max_log: 1,
+                values: 1,
+                max_candidates: 1,
+                crashes: 0,
+                leader_noop: true,
+                pipeline: true,
+                ..base.clone()
+            },
+        ));
+        v.push(entry(
             "figure-8",
             "two values over four terms: Figure 8's shape from an empty start (tens of minutes)",
             RaftConfig {
