@@ -57,6 +57,7 @@ fn raft_profiles_build_grow_and_start_fresh() {
     for rule_family in [
         "election",
         "log-repair",
+        "lossy",
         "pre-vote",
         "pipeline",
         "reads",

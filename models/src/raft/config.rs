@@ -479,6 +479,20 @@ pub fn profile(profile: Profile) -> Vec<ProfileEntry<RaftConfig>> {
         ),
         default,
         entry(
+            "lossy",
+            "two values over two terms on a lossy network: a lost AppendEntries leaves a stale \
+             entry under a heartbeat that carries a commit index (raft.append.send's bound)",
+            RaftConfig {
+                max_term: 2,
+                max_log: 1,
+                values: 2,
+                max_candidates: 1,
+                crashes: 0,
+                lossy: true,
+                ..base.clone()
+            },
+        ),
+        entry(
             "log-repair",
             "two values over three terms, one candidate per term: divergent logs, the \
              prevLogTerm check, suffix truncation",
