@@ -36,6 +36,13 @@ pub struct CommonBounds {
     /// `1/1/1.1,2/2/1.1+1.2,1/1/1.1+1.2`.
     #[arg(long, value_name = "SERVERS")]
     pub init: Option<String>,
+    /// Turn the model's state-space reductions off (the shortcuts each protocol doc lists under
+    /// "Model bounds"/"Model shortcuts": dead messages collected, deliveries, heartbeats,
+    /// re-sends and duplicates that change nothing skipped, ZAB's ACK of a known commit left
+    /// out): the model takes every step they remove. Much larger spaces; for checking that the
+    /// shortcuts hide no verdict.
+    #[arg(long)]
+    pub no_reductions: bool,
 }
 
 /// Bounds of the Raft model.
@@ -148,6 +155,7 @@ impl Bounds {
         note(self.common.network.is_some(), "--network", "");
         note(self.common.lossy.is_some(), "--lossy", "");
         note(self.common.init.is_some(), "--init", "");
+        note(self.common.no_reductions, "--no-reductions", "");
         // Raft.
         note(self.raft.max_term.is_some(), "--max-term", "raft");
         note(self.raft.max_log.is_some(), "--max-log", "raft");
@@ -230,6 +238,7 @@ impl Bounds {
             reads: r.reads.unwrap_or(base.reads),
             snapshots: r.snapshots.unwrap_or(base.snapshots),
             init,
+            reductions: base.reductions && !c.no_reductions,
             mutant: base.mutant,
         })
     }
@@ -266,6 +275,7 @@ impl Bounds {
             lossy: c.lossy.unwrap_or(base.lossy),
             max_round: self.fle.max_round.unwrap_or(base.max_round),
             init,
+            reductions: base.reductions && !c.no_reductions,
             mutant: base.mutant,
         })
     }
@@ -295,6 +305,7 @@ impl Bounds {
             election: z.election.unwrap_or(base.election),
             max_elections: z.max_elections.unwrap_or(base.max_elections),
             init,
+            reductions: base.reductions && !c.no_reductions,
             mutant: base.mutant,
         })
     }

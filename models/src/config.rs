@@ -20,6 +20,16 @@ impl ConfigError {
     }
 }
 
+/// `true`, for `#[serde(default = ..)]` of a switch that is on unless a trace says otherwise.
+pub(crate) fn yes() -> bool {
+    true
+}
+
+/// Whether a switch is on (its default): then it is left out of traces, which stay as before.
+pub(crate) fn is_true(b: &bool) -> bool {
+    *b
+}
+
 /// Checks `lo <= value <= hi` for an integer bound.
 pub fn in_range(flag: &'static str, value: u8, lo: u8, hi: u8) -> Result<(), ConfigError> {
     if (lo..=hi).contains(&value) {

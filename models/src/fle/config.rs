@@ -34,6 +34,17 @@ pub struct FleConfig {
     /// zxid 0). The election never changes it (ZAB does), so unequal histories are given here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init: Vec<InitServer>,
+    /// The model's state-space reductions (docs/protocols/fle.md, "Model shortcuts"):
+    /// deliveries and losses that change nothing are not steps, poll timeouts and reconnects
+    /// re-send only where that changes something, and a delivered message is forgotten once
+    /// nothing could send it again. On by default; off (`--no-reductions`), the model takes
+    /// every step they remove (models/tests/shortcuts.rs checks that no verdict changes). The
+    /// merged receiver thread and the one-slot connection are structure, not switchable.
+    #[serde(
+        default = "crate::config::yes",
+        skip_serializing_if = "crate::config::is_true"
+    )]
+    pub reductions: bool,
     /// The seeded bug, if any (`--mutant`). Traces carry it beside the config, not inside.
     #[serde(skip)]
     pub mutant: Option<FleMutant>,
@@ -56,6 +67,7 @@ impl Default for FleConfig {
                 InitServer::new(1, 1, 1),
                 InitServer::new(1, 1, 0),
             ],
+            reductions: true,
             mutant: None,
         }
     }
@@ -180,13 +192,18 @@ impl FleConfig {
             })
             .collect();
         format!(
-            "servers={} max_round={} crashes={} network={} lossy={} init={}{}",
+            "servers={} max_round={} crashes={} network={} lossy={} init={}{}{}",
             self.servers,
             self.max_round,
             self.crashes,
             self.network,
             self.lossy,
             init.join(","),
+            if self.reductions {
+                ""
+            } else {
+                " reductions=false"
+            },
             self.mutant
                 .map(|m| format!(" mutant={}", m.name()))
                 .unwrap_or_default()
@@ -230,6 +247,7 @@ fn fresh_crash() -> FleConfig {
         network: NetworkKind::UnorderedDup,
         lossy: false,
         init: vec![InitServer::default(); 3],
+        reductions: true,
         mutant: None,
     }
 }

@@ -314,7 +314,8 @@ impl FleModel {
             }
         }
         for dst in 0..n {
-            let keep = self.may_resend(st, dst);
+            // (With the reductions off, a delivered message is never forgotten.)
+            let keep = !self.config.reductions || self.may_resend(st, dst);
             let up = st.servers[dst].up;
             for row in st.chans[..n].iter_mut() {
                 let c = &mut row[dst];
@@ -458,7 +459,7 @@ impl Model for FleModel {
                 // flight, where it can still be delivered when it matters (a newer message
                 // replaces it anyway). This includes what the finalize wait drops: keeping it is
                 // the larger behaviour.
-                if !self.deliver(&mut st, src, dst, msg) {
+                if !self.deliver(&mut st, src, dst, msg) && cfg.reductions {
                     return None;
                 }
             }
@@ -467,7 +468,8 @@ impl Model for FleModel {
                     return None;
                 }
                 // Losing a message whose delivery would change nothing is not observable.
-                if !up(dst) || !self.would_matter(last, src, dst, msg) {
+                // (With the reductions off: any message in flight.)
+                if cfg.reductions && (!up(dst) || !self.would_matter(last, src, dst, msg)) {
                     return None;
                 }
                 st.chans[src.ix()][dst.ix()].pending = false;
@@ -482,7 +484,8 @@ impl Model for FleModel {
                     let c = *last.chan(src, dst);
                     let resend = c.last.is_some() && !c.pending;
                     if let (Some(msg), true) = (c.last, guard(rules::RECONNECT_RESEND, resend)) {
-                        matters |= self.would_matter(last, src, dst, msg);
+                        // (With the reductions off, any re-send is a step.)
+                        matters |= !cfg.reductions || self.would_matter(last, src, dst, msg);
                         st.chans[src.ix()][dst.ix()].pending = true;
                     }
                 }
@@ -510,13 +513,14 @@ impl Model for FleModel {
                     return None;
                 }
                 // Sent again only where it would make a difference now; the timeout can fire
-                // again later, when it would elsewhere.
+                // again later, when it would elsewhere. (With the reductions off: to every peer
+                // that is up and does not have it in flight already.)
                 let send = self.fle.notification_timeout(&node.fle);
                 let mut sent = false;
                 for dst in send.to.iter() {
                     if up(dst)
                         && last.chan(server, dst).in_flight() != Some(send.msg)
-                        && self.would_matter(last, server, dst, send.msg)
+                        && (!cfg.reductions || self.would_matter(last, server, dst, send.msg))
                     {
                         st.chans[server.ix()][dst.ix()] = Chan {
                             last: Some(send.msg),

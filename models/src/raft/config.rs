@@ -62,6 +62,17 @@ pub struct RaftConfig {
     /// a reachable state partway through, so that BFS reaches them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init: Vec<InitServer>,
+    /// The model's state-space reductions (docs/protocols/raft.md § Model bounds): dead
+    /// responses collected, heartbeats only where useful, no-op deliveries skipped on unordered
+    /// networks, duplicates only where a second copy matters, no denial in the candidate's own
+    /// term. On by default; off (`--no-reductions`), the model takes every step they remove, so
+    /// that a differential check (models/tests/shortcuts.rs) can show they hide no verdict.
+    /// Absorbed sends are not switchable: without them heartbeats make every space infinite.
+    #[serde(
+        default = "crate::config::yes",
+        skip_serializing_if = "crate::config::is_true"
+    )]
+    pub reductions: bool,
     /// The seeded bug, if any (`--mutant`). Traces carry it beside the config, not inside.
     #[serde(skip)]
     pub mutant: Option<RaftMutant>,
@@ -88,6 +99,7 @@ impl Default for RaftConfig {
             reads: 0,
             snapshots: false,
             init: Vec::new(),
+            reductions: true,
             mutant: None,
         }
     }
@@ -259,7 +271,7 @@ impl RaftConfig {
     /// A one-line summary of the bounds, for reports.
     pub fn summary(&self) -> String {
         format!(
-            "servers={} max_term={} max_log={} values={} max_candidates={} crashes={} network={} lossy={} leader_noop={}{}{}{}{}{}",
+            "servers={} max_term={} max_log={} values={} max_candidates={} crashes={} network={} lossy={} leader_noop={}{}{}{}{}{}{}",
             self.servers,
             self.max_term,
             self.max_log,
@@ -273,6 +285,7 @@ impl RaftConfig {
             if self.pipeline { " pipeline=true" } else { "" },
             if self.reads > 0 { format!(" reads={}", self.reads) } else { String::new() },
             if self.snapshots { " snapshots=true" } else { "" },
+            if self.reductions { "" } else { " reductions=false" },
             self.mutant
                 .map(|m| format!(" mutant={}", m.name()))
                 .unwrap_or_default()

@@ -181,12 +181,13 @@ impl RaftModel {
 
     /// Whether this model removes dead responses (a response whose term is below its receiver's
     /// term) after every step: always, except under the mutants that break the premise. A
-    /// conformance harness mirrors it.
+    /// conformance harness mirrors it. Never with the reductions off.
     pub fn collects_dead_messages(&self) -> bool {
-        !matches!(
-            self.config.mutant,
-            Some(RaftMutant::VolatileTerm | RaftMutant::CountStaleVotes)
-        )
+        self.config.reductions
+            && !matches!(
+                self.config.mutant,
+                Some(RaftMutant::VolatileTerm | RaftMutant::CountStaleVotes)
+            )
     }
 
     /// Whether delivering flight `i` twice in a row differs from delivering it once. Raft's
@@ -384,6 +385,7 @@ impl Model for RaftModel {
                 // divides state spaces full of stale messages. (On an ordered network the message
                 // must be consumed: it blocks its channel.)
                 if kind != NetworkKind::Ordered
+                    && self.config.reductions
                     && st.servers[dst.ix()] == last.servers[dst.ix()]
                     && st.network.flights().len() == in_flight
                 {
@@ -396,7 +398,10 @@ impl Model for RaftModel {
             }
             Action::Duplicate { src, dst, msg } => {
                 let i = st.network.find(kind, src.0, dst.0, &msg)?;
-                if st.network.flights()[i].copies != 1 || !self.second_copy_matters(&st, i) {
+                // (With the reductions off, every message may be duplicated once.)
+                if st.network.flights()[i].copies != 1
+                    || (self.config.reductions && !self.second_copy_matters(&st, i))
+                {
                     return None;
                 }
                 st.network.duplicate(i);

@@ -139,6 +139,7 @@ impl RaftMutant {
                         .map(|s| InitServer::parse(s).expect("catalogue histories parse"))
                         .collect()
                 },
+                reductions: true,
                 mutant: None,
             }
         }

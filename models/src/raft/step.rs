@@ -137,6 +137,11 @@ impl RaftModel {
                 continue;
             }
             let msg = self.message_to(st, me, j, false);
+            if !self.config.reductions {
+                // With the reductions off, the heartbeat goes to every follower that is up.
+                sent |= self.send(st, me, j, msg);
+                continue;
+            }
             let mut probe = st.clone();
             let before = probe.network.flights().len();
             self.on_message(&mut probe, me, j, msg);
@@ -521,10 +526,11 @@ impl RaftModel {
         let granted = current && log_ok && free;
         if granted {
             s.voted_for = Some(src);
-        } else if current {
+        } else if current && self.config.reductions {
             // A denial in the candidate's own term can change nothing at the candidate (it counts
-            // grants only), so it is not sent. A denial to an older term is: it carries the newer
-            // term that makes a stale candidate step down.
+            // grants only), so it is not sent (a reduction: with the reductions off it is). A
+            // denial to an older term is: it carries the newer term that makes a stale candidate
+            // step down.
             return;
         }
         let reply = Msg::RequestVoteResponse {

@@ -89,6 +89,16 @@ pub struct ZabConfig {
     /// fresh (epochs 0, empty log). Deep scenarios start from a reachable state partway through.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init: Vec<InitServer>,
+    /// The model's switchable shortcuts (docs/protocols/zab.md, "Model shortcuts"): a
+    /// SyncThread does not ACK a transaction the leader is known to have committed, and under
+    /// `--election fle` the FLE model's reductions. On by default; off (`--no-reductions`), the
+    /// model takes the steps they remove (models/tests/shortcuts.rs checks that no verdict
+    /// changes). The other shortcuts are structure, covered by their argument only.
+    #[serde(
+        default = "crate::config::yes",
+        skip_serializing_if = "crate::config::is_true"
+    )]
+    pub reductions: bool,
     /// The seeded bug, if any (`--mutant`). Traces carry it beside the config, not inside.
     #[serde(skip)]
     pub mutant: Option<ZabMutant>,
@@ -111,6 +121,7 @@ impl Default for ZabConfig {
             election: Election::Oracle,
             max_elections: default_max_elections(),
             init: Vec::new(),
+            reductions: true,
             mutant: None,
         }
     }
@@ -319,6 +330,9 @@ impl ZabConfig {
         );
         if self.election == Election::Fle {
             s.push_str(&format!(" max_elections={}", self.max_elections));
+        }
+        if !self.reductions {
+            s.push_str(" reductions=false");
         }
         if let Some(m) = self.mutant {
             s.push_str(&format!(" mutant={}", m.name()));

@@ -244,7 +244,7 @@ impl ZabModel {
             let d = ServerId(dst.0);
             if last.server(d).up
                 && self.election(&last).chans[me.ix()][d.ix()].in_flight() != Some(send.msg)
-                && self.vote_would_matter(&last, me, d, send.msg)
+                && (!self.config.reductions || self.vote_would_matter(&last, me, d, send.msg))
             {
                 self.election_mut(st).chans[me.ix()][d.ix()] = Chan {
                     last: Some(send.msg),
@@ -265,7 +265,8 @@ impl ZabModel {
         let n = st.servers.len();
         let up: [bool; MAX_SERVERS] =
             std::array::from_fn(|i| st.servers.get(i).is_some_and(|s| s.up));
-        let may_resend = st.crashes < self.config.crashes;
+        // (With the reductions off, a delivered message is never forgotten.)
+        let may_resend = st.crashes < self.config.crashes || !self.config.reductions;
         let e = self.election_mut(st);
         for (dst, &up_dst) in up.iter().enumerate().take(n) {
             let keep = !up_dst || may_resend;
