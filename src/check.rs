@@ -35,7 +35,7 @@ const CHECK_EXAMPLES: &str = concat!(
     "                                     each guard's true/false counts; exit 1 on a gap\n",
     "  ballot check raft --ablate         the properties' mutation score: every guard dropped,\n",
     "                                     inverted, and quorums one smaller\n",
-    "  ballot check raft --ablation raft.vote.grant/log-up-to-date:drop\n",
+    "  ballot check raft --ablation raft.vote.grant/log-term:drop\n",
     "                                     one ablation, checked and reported like a mutant",
 );
 
@@ -147,7 +147,7 @@ pub struct CheckArgs {
     #[arg(long, conflicts_with_all = ["mutant", "coverage", "ablation"], help_heading = "Rule coverage and ablation")]
     ablate: bool,
     /// Check with one guard ablated, like a mutant: GUARD:KIND, e.g.
-    /// `raft.vote.grant/log-up-to-date:drop` (kinds: drop, invert, quorum-1; --coverage lists
+    /// `raft.vote.grant/log-term:drop` (kinds: drop, invert, quorum-1; --coverage lists
     /// the guard ids). One protocol only.
     #[arg(
         long,

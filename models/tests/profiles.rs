@@ -62,6 +62,8 @@ fn raft_profiles_build_grow_and_start_fresh() {
         "pipeline",
         "reads",
         "snapshots",
+        "snapshot-tail",
+        "two-servers-reorder",
     ] {
         assert!(ci.contains(rule_family), "CI profile lacks {rule_family}");
     }

@@ -196,7 +196,11 @@ impl StateCodec<RaftState> for RaftCodec {
             (g.append_only_broken as u8)
                 | ((g.commit_conflict as u8) << 1)
                 | ((g.stale_read as u8) << 2)
-                | ((g.read_served as u8) << 3),
+                | ((g.read_served as u8) << 3)
+                | ((g.commit_decreased as u8) << 4)
+                | ((g.leader_not_candidate as u8) << 5)
+                | ((g.progress_regressed as u8) << 6)
+                | ((g.election_without_prevote as u8) << 7),
         );
     }
 
@@ -280,6 +284,10 @@ impl StateCodec<RaftState> for RaftCodec {
         g.commit_conflict = flags & 2 != 0;
         g.stale_read = flags & 4 != 0;
         g.read_served = flags & 8 != 0;
+        g.commit_decreased = flags & 16 != 0;
+        g.leader_not_candidate = flags & 32 != 0;
+        g.progress_regressed = flags & 64 != 0;
+        g.election_without_prevote = flags & 128 != 0;
         st.ghost = g;
         assert!(r.0.is_empty(), "trailing bytes in Raft state encoding");
         st

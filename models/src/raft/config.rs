@@ -451,6 +451,23 @@ pub fn profile(profile: Profile) -> Vec<ProfileEntry<RaftConfig>> {
             },
         ),
         entry(
+            "two-servers-reorder",
+            "two servers, one term, a no-op and one value on a reordering network: an \
+             AppendEntries overtaken by a longer one meets a log that already holds its entries \
+             (raft.append.entries truncates only at a conflict)",
+            RaftConfig {
+                servers: 2,
+                max_term: 1,
+                max_log: 1,
+                values: 1,
+                max_candidates: 1,
+                crashes: 0,
+                network: NetworkKind::Unordered,
+                leader_noop: true,
+                ..base.clone()
+            },
+        ),
+        entry(
             "reads",
             "ReadIndex: two leaders in turn with their no-ops, and one read",
             RaftConfig {
@@ -486,6 +503,23 @@ pub fn profile(profile: Profile) -> Vec<ProfileEntry<RaftConfig>> {
                 values: 2,
                 max_candidates: 1,
                 crashes: 0,
+                snapshots: true,
+                ..base.clone()
+            },
+        ),
+        entry(
+            "snapshot-tail",
+            "one term, a no-op and one value on a lossy network, with snapshots: a follower \
+             missed an AppendEntries, holds a tail past the leader's snapshot point, and meets \
+             InstallSnapshot (raft.snapshot.install keeps a matching tail)",
+            RaftConfig {
+                max_term: 1,
+                max_log: 1,
+                values: 1,
+                max_candidates: 1,
+                crashes: 0,
+                lossy: true,
+                leader_noop: true,
                 snapshots: true,
                 ..base.clone()
             },

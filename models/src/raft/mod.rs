@@ -120,6 +120,12 @@ impl RaftModel {
         )
     }
 
+    /// Whether the ghost records who stood in each term (`Ghost::candidates`): only where
+    /// `--max-candidates` bounds them, since elsewhere the record would only split states.
+    pub(crate) fn tracks_candidates(&self) -> bool {
+        self.config.max_candidates < self.config.servers
+    }
+
     /// Updates the ghost history after a step from `old` to `new`.
     fn record_history(&self, old: &RaftState, new: &mut RaftState) {
         let ghost = &mut new.ghost;
@@ -129,6 +135,49 @@ impl RaftModel {
                 if a.up && a.role == Role::Leader && a.term == b.term && !b.log.starts_with(&a.log)
                 {
                     ghost.append_only_broken = true;
+                }
+            }
+            if a.up && b.up {
+                // raft.append.commit, raft.snapshot.install: a commit index only moves forward
+                // while the server stays up (a crash forgets it).
+                if b.commit < a.commit {
+                    ghost.commit_decreased = true;
+                }
+                // raft.vote.count: a leader of term t was a candidate of t a step before (with
+                // one server, its own vote at the timeout is already a majority).
+                let was_leader = a.role == Role::Leader && a.term == b.term;
+                let from_candidate = a.role == Role::Candidate && a.term == b.term;
+                if b.role == Role::Leader
+                    && !was_leader
+                    && !from_candidate
+                    && !(self.majority() == 1 && a.term < b.term)
+                {
+                    ghost.leader_not_candidate = true;
+                }
+                // raft.prevote.count: with PreVote, a server stands in a new term only once a
+                // majority granted its pre-vote for that term (this step adds at most one grant;
+                // with one server its own pre-vote at the timeout is the majority).
+                let stood = matches!(b.role, Role::Candidate | Role::Leader) && b.term > a.term;
+                if self.config.pre_vote && stood {
+                    let prevoted = a.role == Role::PreCandidate
+                        && b.term.0 == a.term.0 + 1
+                        && a.votes.count_ones() as usize + 1 >= self.majority();
+                    if !prevoted && self.majority() > 1 {
+                        ghost.election_without_prevote = true;
+                    }
+                }
+                // raft.append.response, raft.pipeline.reject: a leader's knowledge of what a
+                // follower holds only grows within its term; pipelined, it never sends below it.
+                if b.role == Role::Leader {
+                    let peers = (0..b.next_index.len().min(self.config.servers as usize))
+                        .filter(|&j| j != i);
+                    for j in peers {
+                        if (was_leader && b.match_index[j] < a.match_index[j])
+                            || (self.config.pipeline && b.next_index[j] <= b.match_index[j])
+                        {
+                            ghost.progress_regressed = true;
+                        }
+                    }
                 }
             }
             // An entry a server had applied must never change under it.

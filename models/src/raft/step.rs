@@ -53,7 +53,7 @@ impl RaftModel {
             last_log_index: s.last_index(),
         };
         // The bound on candidates per term counts a server once it campaigns for the term.
-        if self.config.max_candidates < self.config.servers {
+        if self.tracks_candidates() {
             st.ghost.candidates[next_term.0 as usize] |= me.bit();
         }
         for j in self.peers(me) {
@@ -71,7 +71,7 @@ impl RaftModel {
         let s = &mut st.servers[me.ix()];
         debug_assert!(s.up && s.role != Role::Leader);
         s.term = Term(s.term.0 + 1);
-        if self.config.max_candidates < self.config.servers {
+        if self.tracks_candidates() {
             st.ghost.candidates[s.term.0 as usize] |= me.bit();
         }
         let s = &mut st.servers[me.ix()];
