@@ -231,6 +231,12 @@ fn sweep<S: Spec>(sweep: Sweep<S>) -> Vec<String> {
                 off_killed.is_none(),
             );
             spent[k] += t.elapsed();
+            if matches!(r.on.0, Verdict::Crashed(_)) || matches!(r.off.0, Verdict::Crashed(_)) {
+                eprintln!(
+                    "CRASH {id} {ablation:?} at {name}: on {:?} off {:?}",
+                    r.on.0, r.off.0
+                );
+            }
             if on_killed.is_none() && r.on.0.killed() {
                 on_killed = Some(format!("{name}: {:?}", r.on.0));
             }

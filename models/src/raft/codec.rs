@@ -158,17 +158,28 @@ impl StateCodec<RaftState> for RaftCodec {
         let n = st.servers.len();
         out.extend_from_slice(&[n as u8, st.crashes, st.proposed, st.reads]);
         for s in st.servers.iter() {
+            // A leader's progress is written; so is anyone else's that is not all zero (only
+            // an ablated model gives a non-leader progress), so that the encoding stays exact.
+            let progress = s.role == Role::Leader
+                || s.next_index[..n].iter().any(|i| i.0 != 0)
+                || s.match_index[..n].iter().any(|i| i.0 != 0)
+                || s.round != 0
+                || s.acked[..n].iter().any(|&a| a != 0)
+                || !s.reads.is_empty();
             out.extend_from_slice(&[
                 s.term.0,
                 s.voted_for.map_or(NONE, |v| v.0),
-                (s.up as u8) | (role_code(s.role) << 1) | ((s.heard_leader as u8) << 3),
+                (s.up as u8)
+                    | (role_code(s.role) << 1)
+                    | ((s.heard_leader as u8) << 3)
+                    | ((progress as u8) << 4),
                 // Indices are at most MAX_LOG (8): commit and snapshot share a byte.
                 s.commit.0 | (s.snapshot.0 << 4),
                 s.votes,
                 s.recent,
             ]);
             put_entries(out, &s.log);
-            if s.role == Role::Leader {
+            if progress {
                 out.extend(s.next_index[..n].iter().map(|i| i.0));
                 out.extend(s.match_index[..n].iter().map(|i| i.0));
                 out.push(s.round);
@@ -235,7 +246,7 @@ impl StateCodec<RaftState> for RaftCodec {
             s.votes = r.u8();
             s.recent = r.u8();
             s.log = r.entries();
-            if s.role == Role::Leader {
+            if flags & 16 != 0 {
                 for j in 0..n {
                     s.next_index[j] = LogIndex(r.u8());
                 }
@@ -291,5 +302,49 @@ impl StateCodec<RaftState> for RaftCodec {
         st.ghost = g;
         assert!(r.0.is_empty(), "trailing bytes in Raft state encoding");
         st
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(st: &RaftState) -> RaftState {
+        let mut bytes = Vec::new();
+        RaftCodec.encode(st, &mut bytes);
+        RaftCodec.decode(&bytes)
+    }
+
+    /// The encoding is exact: a non-leader's progress fields (non-zero only in an ablated model,
+    /// e.g. `raft.append.response/leader` inverted) and every ghost flag survive it. A lossy
+    /// encoding makes a counterexample's path unreplayable.
+    #[test]
+    fn encoding_is_exact_for_progress_and_ghost_flags() {
+        let mut st = RaftState::new(3);
+        st.servers[1].match_index[2] = LogIndex(1);
+        st.servers[1].next_index[2] = LogIndex(2);
+        st.servers[2].role = Role::Leader;
+        st.servers[2].next_index[..3].fill(LogIndex(1));
+        let g = &mut st.ghost;
+        g.commit_decreased = true;
+        g.leader_not_candidate = true;
+        g.progress_regressed = true;
+        g.election_without_prevote = true;
+        let back = round_trip(&st);
+        // Padding past the servers is not encoded; compare what is.
+        for i in 0..3 {
+            assert_eq!(
+                back.servers[i].match_index[..3],
+                st.servers[i].match_index[..3]
+            );
+            assert_eq!(
+                back.servers[i].next_index[..3],
+                st.servers[i].next_index[..3]
+            );
+            assert_eq!(back.servers[i].role, st.servers[i].role);
+        }
+        assert_eq!(back.ghost, st.ghost);
+        let plain = RaftState::new(3);
+        assert_eq!(round_trip(&plain), plain);
     }
 }

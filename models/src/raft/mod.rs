@@ -232,7 +232,14 @@ impl RaftModel {
     /// term) after every step: always, except under the mutants that break the premise. A
     /// conformance harness mirrors it. Never with the reductions off.
     pub fn collects_dead_messages(&self) -> bool {
+        // The premise for PreVoteResponses is raft.prevote.count's guard (only a grant of
+        // exactly `term + 1` counts): with it ablated, a stale grant can count, as under M10.
+        let counted_ablated = crate::coverage::ablation().is_some_and(|(family, index, _)| {
+            family == rules::PREVOTE_COUNTED.family
+                && index == rules::PREVOTE_COUNTED.index as usize
+        });
         self.config.reductions
+            && !counted_ablated
             && !matches!(
                 self.config.mutant,
                 Some(RaftMutant::VolatileTerm | RaftMutant::CountStaleVotes)
