@@ -147,11 +147,8 @@ impl RaftModel {
                 // one server, its own vote at the timeout is already a majority).
                 let was_leader = a.role == Role::Leader && a.term == b.term;
                 let from_candidate = a.role == Role::Candidate && a.term == b.term;
-                if b.role == Role::Leader
-                    && !was_leader
-                    && !from_candidate
-                    && !(self.majority() == 1 && a.term < b.term)
-                {
+                let own_vote_wins = self.majority() == 1 && a.term < b.term;
+                if b.role == Role::Leader && !(was_leader || from_candidate || own_vote_wins) {
                     ghost.leader_not_candidate = true;
                 }
                 // raft.prevote.count: with PreVote, a server stands in a new term only once a

@@ -116,7 +116,10 @@ pub static EQUIVALENT: &[Equivalent] = &[
         reason: "The extra ACKs are of transactions the leader has committed: processAck finds no \
             outstanding proposal with that zxid and ignores them (and the reply to NEWLEADER was \
             sent before, since the SyncThread gets committed transactions only at UPTODATE), so \
-            they change nothing but the packets in flight.",
+            they change nothing but the packets in flight. (Only in the correct model: under \
+            ZK-4646 or ZK-4712 a SyncThread can log a committed transaction before NEWLEADER is \
+            acknowledged, and its ACK would be read as that reply; docs/protocols/zab.md, Model \
+            shortcuts, has the counterexample.)",
     },
 ];
 
