@@ -64,6 +64,7 @@ fn raft_profiles_build_grow_and_start_fresh() {
         "snapshots",
         "snapshot-tail",
         "two-servers-reorder",
+        "noop-and-value",
     ] {
         assert!(ci.contains(rule_family), "CI profile lacks {rule_family}");
     }

@@ -545,6 +545,21 @@ pub fn profile(profile: Profile) -> Vec<ProfileEntry<RaftConfig>> {
              prevLogTerm check, suffix truncation",
             log_repair.clone(),
         ),
+        entry(
+            "noop-and-value",
+            "three servers, two terms, a no-op and a value: two entries of one term, so a voter \
+             whose last term equals the candidate's decides by length (the up-to-date check's \
+             index half, where a committed entry is at stake)",
+            RaftConfig {
+                max_term: 2,
+                max_log: 1,
+                values: 1,
+                max_candidates: 1,
+                crashes: 0,
+                leader_noop: true,
+                ..base.clone()
+            },
+        ),
     ]);
     if profile == Profile::Deep {
         v.push(entry(
