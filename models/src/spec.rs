@@ -155,6 +155,61 @@ pub enum AblationOutcome {
     },
 }
 
+/// What one fail-fast check of a model came to ([`check_fail_fast`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum FailFast {
+    /// A property failed (the first one found).
+    Failed(&'static str),
+    /// Every property as expected; `exhaustive` unless a limit stopped the search.
+    Passed { exhaustive: bool },
+    /// The model panicked (an index or arithmetic assumption broke before any property could).
+    Crashed(String),
+}
+
+/// Checks `spec` by BFS with `threads` workers, symmetry where the model has it, stopping at the
+/// first failing property, with a panic of the model caught and reported: the outcome and the
+/// unique states explored (0 after a panic). `--ablate` and the shortcut differential test
+/// both judge an ablation with it.
+pub fn check_fail_fast<S: Spec>(spec: &S, threads: usize) -> (FailFast, u64) {
+    use crate::engine::{check_with, CheckOptions, Progress};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let options = CheckOptions {
+        threads,
+        symmetry: spec.symmetric(),
+        fail_fast: true,
+        ..CheckOptions::default()
+    };
+    let rep = |s: &S::St| spec.representative(s);
+    let run = catch_unwind(AssertUnwindSafe(|| {
+        check_with(
+            spec,
+            &options,
+            Some(&rep),
+            spec.codec(),
+            &Progress::default(),
+        )
+    }));
+    match run {
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            (FailFast::Crashed(message), 0)
+        }
+        Ok(run) => {
+            let outcome = match run.properties.iter().find(|p| p.verdict.is_failure()) {
+                Some(p) => FailFast::Failed(p.name),
+                None => FailFast::Passed {
+                    exhaustive: run.stats.exhausted(),
+                },
+            };
+            (outcome, run.stats.unique)
+        }
+    }
+}
+
 /// Checks `profile` against one ablation of `S`'s catalogue (guard index `guard`), stopping at
 /// the first configuration where a property fails. The ablation is cleared afterwards.
 pub fn ablate_profile<S: Spec>(
@@ -163,50 +218,26 @@ pub fn ablate_profile<S: Spec>(
     guard: usize,
     ablation: crate::coverage::Ablation,
 ) -> AblationOutcome {
-    use crate::engine::{check_with, CheckOptions, Progress};
-    use std::panic::{catch_unwind, AssertUnwindSafe};
     crate::coverage::set_ablation(Some((S::catalogue().family, guard, ablation)));
     let mut outcome = AblationOutcome::Survived;
     for entry in S::profile(profile) {
         let spec = S::build(entry.config, None).expect("profile configurations are valid");
-        let options = CheckOptions {
-            threads,
-            symmetry: spec.symmetric(),
-            fail_fast: true,
-            ..CheckOptions::default()
-        };
-        let rep = |s: &S::St| spec.representative(s);
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            check_with(
-                &spec,
-                &options,
-                Some(&rep),
-                spec.codec(),
-                &Progress::default(),
-            )
-        }));
-        match run {
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
+        match check_fail_fast(&spec, threads).0 {
+            FailFast::Crashed(message) => {
                 outcome = AblationOutcome::Crashed {
                     configuration: entry.name,
                     message,
                 };
                 break;
             }
-            Ok(run) => {
-                if let Some(p) = run.properties.iter().find(|p| p.verdict.is_failure()) {
-                    outcome = AblationOutcome::Killed {
-                        configuration: entry.name,
-                        property: p.name,
-                    };
-                    break;
-                }
+            FailFast::Failed(property) => {
+                outcome = AblationOutcome::Killed {
+                    configuration: entry.name,
+                    property,
+                };
+                break;
             }
+            FailFast::Passed { .. } => {}
         }
     }
     crate::coverage::set_ablation(None);

@@ -14,16 +14,15 @@
 //! Ablation is process-wide, so every test of this file takes [`LOCK`] for its whole run: a
 //! mutant checked while another test ablates a guard would be checked against the wrong model.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use ballot_models::coverage::{self, Ablation};
-use ballot_models::engine::{check_with, CheckOptions, Progress};
+
 use ballot_models::fle::{rules as fle_rules, FleConfig, FleModel, InitServer as FleInit};
 use ballot_models::network::NetworkKind;
 use ballot_models::raft::{RaftConfig, RaftModel};
-use ballot_models::spec::Spec;
+use ballot_models::spec::{check_fail_fast, FailFast, Spec};
 use ballot_models::zab::{Election, ZabConfig, ZabModel};
 
 static LOCK: Mutex<()> = Mutex::new(());
@@ -53,46 +52,20 @@ impl Verdict {
 /// symmetry where the model has it: the verdict and the states explored.
 fn check<S: Spec>(config: &S::Config, mutant: Option<&str>) -> (Verdict, u64) {
     let spec = S::build(config.clone(), mutant).expect("the test's configurations are valid");
-    let options = CheckOptions {
-        threads: 2,
-        symmetry: spec.symmetric(),
-        fail_fast: true,
-        ..CheckOptions::default()
+    let (outcome, unique) = check_fail_fast(&spec, 2);
+    let verdict = match outcome {
+        FailFast::Crashed(message) => Verdict::Crashed(message),
+        FailFast::Failed(property) => Verdict::Killed(property),
+        FailFast::Passed { exhaustive } => {
+            assert!(
+                exhaustive,
+                "{}: a run that kills nothing must be exhaustive",
+                spec.summary()
+            );
+            Verdict::Survived
+        }
     };
-    let rep = |s: &S::St| spec.representative(s);
-    let run = catch_unwind(AssertUnwindSafe(|| {
-        check_with(
-            &spec,
-            &options,
-            Some(&rep),
-            spec.codec(),
-            &Progress::default(),
-        )
-    }));
-    match run {
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            (Verdict::Crashed(message), 0)
-        }
-        Ok(out) => {
-            let verdict = match out.properties.iter().find(|p| p.verdict.is_failure()) {
-                Some(p) => Verdict::Killed(p.name),
-                None => {
-                    assert!(
-                        out.stats.exhausted(),
-                        "{}: a run that kills nothing must be exhaustive",
-                        spec.summary()
-                    );
-                    Verdict::Survived
-                }
-            };
-            (verdict, out.stats.unique)
-        }
-    }
+    (verdict, unique)
 }
 
 /// What one configuration came to with the reductions on and off.
