@@ -13,13 +13,22 @@
 //! inside the state machine. The runtime hands it a serialized state with `Event::Compact`
 //! (the state after the last applied entry); the core keeps it to send to followers whose
 //! entries are gone, and asks for it to be made durable (`LogWrite::Snapshot`) before the log
-//! prefix is dropped (`LogWrite::Compact`), both in the order of `Persist`s. A snapshot received
+//! prefix is dropped (`LogWrite::Compact`), in that order among the durable writes. A snapshot received
 //! from a leader comes back out as `Command::RestoreState`.
 //!
 //! A core is deterministic: the same events in the same order yield the same commands.
 //! Ordering rules live in the data: a core withholds a `Send` that depends on durable state
 //! until the `Persisted` event for the `Persist` it depends on arrives, so a runtime may
 //! execute `Send`s at once and `Persist`s in the background, in order.
+//!
+//! **Durable writes are ordered, and a crash keeps a prefix.** A `Persist` is a list of
+//! [`DurableWrite`]s. Concatenate the lists of every `Persist` in issue order: that one sequence
+//! is what the runtime makes durable, write by write, and a crash at any instant leaves exactly a
+//! prefix of it on disk (each write whole or absent). A runtime may group several `Persist`s
+//! into one fsync, but never reorders writes across, or within, them. So a core expresses "B is
+//! never durable without A" by emitting A before B, whether they are of one kind or not:
+//! ZooKeeper's ZK-4643 is a follower that wrote `currentEpoch` (its hard state) before the
+//! NEWLEADER transactions (its log), and crashed between them.
 
 use crate::types::{Entry, LogBase, LogIndex, PersistId, RequestId, ServerId, Snapshot, Term};
 use serde::{Deserialize, Serialize};
@@ -31,6 +40,17 @@ pub enum Timer {
     Election,
     /// Fires periodically on a leader to send heartbeats.
     Heartbeat,
+}
+
+/// One write of a `Persist`: what a crash keeps whole or not at all (see the module doc: a
+/// crash keeps a prefix of the sequence of every `Persist`'s writes, in issue order).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DurableWrite<H> {
+    /// Replace the hard state (what the core keeps besides the log: Raft's term and vote) with
+    /// this one, atomically: after a crash the old one or this one is on disk, never a mix.
+    HardState(H),
+    /// Change the log.
+    Log(LogWrite),
 }
 
 /// One change to the durable log, in the order it must be applied.
@@ -141,15 +161,15 @@ pub enum Command<M, H> {
         /// The message.
         msg: M,
     },
-    /// Make `hard_state` (if any) and then the log writes durable, in that order, with fsync,
-    /// then feed back `Event::Persisted { id }`. Persists complete in the order issued.
+    /// Make `writes` durable in list order, after every write of the `Persist`s issued before
+    /// (fsync), then feed back `Event::Persisted { id }`. A crash leaves a prefix of the
+    /// concatenated writes of all `Persist`s (module doc); `Persisted { id }` means this list
+    /// and every earlier one are wholly durable.
     Persist {
         /// Acknowledged by `Event::Persisted`.
         id: PersistId,
-        /// New hard state, written atomically, before the log writes.
-        hard_state: Option<H>,
-        /// Log changes, in order.
-        log: Vec<LogWrite>,
+        /// The writes, in the order they must become durable (never empty).
+        writes: Vec<DurableWrite<H>>,
     },
     /// (Re)arm `timer`; a timer that is already armed restarts.
     SetTimer(Timer),

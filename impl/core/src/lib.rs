@@ -27,7 +27,7 @@ pub mod command;
 pub mod raft;
 pub mod types;
 
-pub use command::{Command, Core, CoreStatus, Event, LogWrite, Timer};
+pub use command::{Command, Core, CoreStatus, DurableWrite, Event, LogWrite, Timer};
 pub use types::{
     Entry, LogBase, LogIndex, Payload, PersistId, RequestId, ServerId, Snapshot, Term,
 };

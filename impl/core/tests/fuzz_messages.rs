@@ -16,8 +16,8 @@
 
 use ballot_core::raft::{DurableLog, HardState, Message, RaftConfig, RaftCore};
 use ballot_core::{
-    Command, Core, Entry, Event, LogBase, LogIndex, LogWrite, PersistId, RequestId, ServerId,
-    Snapshot, Term, Timer,
+    Command, Core, DurableWrite, Entry, Event, LogBase, LogIndex, LogWrite, PersistId, RequestId,
+    ServerId, Snapshot, Term, Timer,
 };
 use std::collections::VecDeque;
 
@@ -86,8 +86,7 @@ fn state_at(index: LogIndex) -> Vec<u8> {
 /// A `Persist` not yet acknowledged.
 struct PendingPersist {
     id: PersistId,
-    hard_state: Option<HardState>,
-    log: Vec<LogWrite>,
+    writes: Vec<DurableWrite<HardState>>,
 }
 
 struct Server {
@@ -168,15 +167,10 @@ impl Cluster {
                     );
                     self.network.push((me, to, msg));
                 }
-                Command::Persist {
-                    id,
-                    hard_state,
-                    log,
-                } => server.pending.push_back(PendingPersist {
-                    id,
-                    hard_state,
-                    log,
-                }),
+                Command::Persist { id, writes } => {
+                    assert!(!writes.is_empty(), "server {me} persists nothing");
+                    server.pending.push_back(PendingPersist { id, writes })
+                }
                 Command::Apply { index, .. } => {
                     assert_eq!(index.0, server.applied + 1, "server {me} applies in order");
                     server.applied = index.0;
@@ -217,11 +211,15 @@ impl Cluster {
         let server = &mut self.servers[i];
         let mut newest = None;
         while let Some(p) = server.pending.pop_front() {
-            if let Some(hard_state) = p.hard_state {
-                server.disk.hard_state = hard_state;
-            }
-            for write in p.log {
+            for write in p.writes {
                 let disk = &mut server.disk;
+                let write = match write {
+                    DurableWrite::HardState(hard_state) => {
+                        disk.hard_state = hard_state;
+                        continue;
+                    }
+                    DurableWrite::Log(write) => write,
+                };
                 let first = disk.base.index.0 + 1;
                 let end = first + disk.log.len() as u64;
                 match write {

@@ -27,12 +27,13 @@ use crate::codec::NodeStatus;
 use crate::mailbox::{mailbox, Receiver, Sender};
 use crate::rng::SeededRng;
 use crate::server::{Proposal, ProposalOp, ProposalReply, StatusCell};
-use crate::storage::{PersistRequest, Storage, StorageError};
+use crate::storage::{Storage, StorageError};
 use crate::sync::Arc;
 use crate::timers::Timers;
 use crate::transport::Transport;
 use ballot_core::{
-    Command, Core, Entry, Event, LogIndex, PersistId, RequestId, ServerId, Snapshot, Term, Timer,
+    Command, Core, DurableWrite, Entry, Event, LogIndex, PersistId, RequestId, ServerId, Snapshot,
+    Term, Timer,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -254,7 +255,7 @@ where
 {
     let mut rng = SeededRng::new(seed);
     let (persist_tx, persist_rx) =
-        mailbox::<(PersistId, PersistRequest<C::HardState>)>(PERSIST_QUEUE_CAPACITY);
+        mailbox::<(PersistId, Vec<DurableWrite<C::HardState>>)>(PERSIST_QUEUE_CAPACITY);
     let (done_tx, mut done_rx) = mailbox::<Result<PersistId, StorageError>>(PERSIST_QUEUE_CAPACITY);
     // A snapshot the loop takes itself is written beside the log by a blocking task, not in the
     // ordered persists, where a large state would hold back every log write behind it and the
@@ -467,7 +468,7 @@ where
 fn execute<M, H, T, Tm, SM>(
     commands: Vec<Command<M, H>>,
     transport: &mut T,
-    persist_tx: &Sender<(PersistId, PersistRequest<H>)>,
+    persist_tx: &Sender<(PersistId, Vec<DurableWrite<H>>)>,
     timers: &mut Tm,
     state_machine: &mut SM,
     applied: &ApplyLog<SM::Result>,
@@ -484,15 +485,8 @@ where
     for command in commands {
         match command {
             Command::Send { to, msg } => transport.send(to, msg),
-            Command::Persist {
-                id,
-                hard_state,
-                log,
-            } => {
-                if persist_tx
-                    .send((id, PersistRequest { hard_state, log }))
-                    .is_err()
-                {
+            Command::Persist { id, writes } => {
+                if persist_tx.send((id, writes)).is_err() {
                     return Err(NodeError::StorageWorkerGone);
                 }
             }
@@ -557,10 +551,12 @@ where
 /// A persist that takes this long is logged: it holds back every reply that depends on it.
 const SLOW_PERSIST: Duration = Duration::from_millis(50);
 
-/// Persists batches in order, one fsync per batch, and acknowledges the newest id of each.
+/// Persists in order: takes every queued `Persist`, concatenates their write lists in issue
+/// order (group commit: never a reordering, so a crash still keeps a prefix of the writes),
+/// hands them to the storage as one call, and acknowledges the newest id.
 async fn storage_worker<H, S>(
     mut storage: S,
-    mut queue: Receiver<(PersistId, PersistRequest<H>)>,
+    mut queue: Receiver<(PersistId, Vec<DurableWrite<H>>)>,
     done: Sender<Result<PersistId, StorageError>>,
 ) where
     H: Send + 'static,
@@ -570,11 +566,16 @@ async fn storage_worker<H, S>(
         let Some(first) = queue.recv().await else {
             return;
         };
-        let mut last = first.0;
-        let mut batch = vec![first.1];
-        while let Some((id, request)) = queue.try_recv() {
+        let (mut last, mut batch) = first;
+        let mut persists = 1;
+        while let Some((id, writes)) = queue.try_recv() {
+            assert!(
+                id > last,
+                "persists are queued in issue order: {id:?} after {last:?}"
+            );
             last = id;
-            batch.push(request);
+            batch.extend(writes);
+            persists += 1;
         }
         let result = if storage.blocks() {
             let joined = tokio::task::spawn_blocking(move || {
@@ -586,7 +587,8 @@ async fn storage_worker<H, S>(
                     // answers included: long enough, and its leader's CheckQuorum hears nothing.
                     tracing::warn!(
                         took_ms = took.as_millis() as u64,
-                        requests = batch.len(),
+                        persists,
+                        writes = batch.len(),
                         "slow persist (fsync): replies waiting on it are held back"
                     );
                 }

@@ -18,8 +18,19 @@
 //! - `LOCK`: held with an exclusive advisory lock ([`File::try_lock`]) for as long as the
 //!   storage lives, holding the owner's process id; a second opener fails, naming the directory.
 //!
-//! The hard state is always written before the log records of its batch, so a log with records
-//! and no `hardstate` means the file was lost: recovery refuses to start (a node back at term 0
+//! **A crash keeps a prefix of the writes.** [`Storage::persist`] is given [`DurableWrite`]s in
+//! the order the core issued them and executes them in that order across the two files: a run
+//! of consecutive log writes is appended and fsynced together (one `fdatasync` per run, the
+//! group commit), and a hard-state write is started only after every log write before it is
+//! fsynced, and finished (renamed, directory fsynced) before any write after it is started. So
+//! whichever instant a crash hits, what recovery reads is the state after some prefix of the
+//! sequence: a later write is never on disk without every earlier one. (This assumes what every
+//! torn-tail rule below assumes: a crash keeps a prefix of the bytes appended to `log` since its
+//! last fsync, or zeros. `storage::tests::a_crash_anywhere_in_a_zab_newleader_sequence_keeps_a_prefix`
+//! crashes before every I/O step and cuts the unsynced bytes at every offset.)
+//!
+//! Raft's core writes a new term before the entries of that term, so a log with records and no
+//! `hardstate` means the file was lost: recovery refuses to start (a node back at term 0
 //! beside entries of later terms could vote twice in one term) unless the operator allows it
 //! ([`FileStorage::allow_missing_hard_state`]). Likewise a `hardstate` whose term is below the
 //! log's last entry's is older than the log, and is refused.
@@ -32,7 +43,7 @@
 
 use crate::sync::{Arc, Mutex};
 use ballot_core::raft::HardState;
-use ballot_core::{Entry, LogBase, LogIndex, LogWrite, Snapshot, Term};
+use ballot_core::{DurableWrite, Entry, LogBase, LogIndex, LogWrite, Snapshot, Term};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -150,22 +161,17 @@ pub struct Recovered<H> {
     pub torn_tail_bytes: u64,
 }
 
-/// One `Persist` command's content.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PersistRequest<H> {
-    /// New hard state, if it changed.
-    pub hard_state: Option<H>,
-    /// Log writes in order.
-    pub log: Vec<LogWrite>,
-}
-
-/// Durable state of one server. `persist` returns only when the batch is durable.
+/// Durable state of one server. `persist` returns only when every write it was given is durable.
 pub trait Storage<H>: Send + 'static {
     /// Reads what is on disk. Called once, before any `persist`.
     fn recover(&mut self) -> Result<Recovered<H>, StorageError>;
-    /// Makes a batch durable: the newest hard state in the batch first, then every log write
-    /// in order, then one fsync (group commit).
-    fn persist(&mut self, batch: &[PersistRequest<H>]) -> Result<(), StorageError>;
+    /// Makes `writes` durable, strictly in order: the write lists of one or more consecutive
+    /// `Persist` commands, concatenated (group commit). A crash at any instant, here or in an
+    /// earlier call, leaves a prefix of the sequence of every write ever passed, in call order:
+    /// each write is whole or absent, and none is durable unless every write before it is.
+    /// An implementation may coalesce writes only where that keeps the prefix property (consecutive
+    /// log writes under one fsync; consecutive hard states to the last).
+    fn persist(&mut self, writes: &[DurableWrite<H>]) -> Result<(), StorageError>;
     /// Whether `persist` blocks the calling thread (file I/O, fsync). The runtime moves a
     /// blocking storage's work to tokio's blocking pool; a storage that does not block (memory)
     /// runs on the node's own task, which keeps a controlled run single-threaded and so
@@ -202,11 +208,20 @@ impl SnapshotWriter {
     /// Replaces the snapshot atomically (`snapshot.tmp`, fsync, rename, fsync the directory)
     /// unless one at the same or a later index is already durable; returns whether it wrote.
     pub fn write(&self, snapshot: &Snapshot) -> Result<bool, StorageError> {
+        self.write_through(snapshot, &mut CrashPoints::default())
+    }
+
+    /// As [`SnapshotWriter::write`], passing each I/O step through `crash`.
+    fn write_through(
+        &self,
+        snapshot: &Snapshot,
+        crash: &mut CrashPoints,
+    ) -> Result<bool, StorageError> {
         let mut newest = self.newest.lock();
         if snapshot.last_index <= *newest {
             return Ok(false);
         }
-        write_atomically(&self.dir, "snapshot", &encode_snapshot(snapshot))?;
+        write_atomically(&self.dir, "snapshot", &encode_snapshot(snapshot), crash)?;
         *newest = snapshot.last_index;
         Ok(true)
     }
@@ -412,7 +427,44 @@ pub struct FileStorage<H> {
     /// Bytes in the file, all of them whole records.
     file_len: u64,
     snapshots: SnapshotWriter,
+    crash: CrashPoints,
     _hard_state: std::marker::PhantomData<fn() -> H>,
+}
+
+/// Where a crash may stop a persist: each mutating I/O step (an append, an fsync, a temporary
+/// file's write, a rename) passes one first. Tests arm it to fail the `n`th step and every one
+/// after, as a kill -9 between two steps would, and then recover the directory; outside tests
+/// it holds nothing and passing it costs nothing.
+#[derive(Debug, Default)]
+struct CrashPoints {
+    /// Steps still allowed before the crash (`None`: never crash).
+    #[cfg(test)]
+    allowed: Option<usize>,
+    /// Steps passed so far.
+    #[cfg(test)]
+    passed: usize,
+}
+
+impl CrashPoints {
+    /// Allows the step `op` on `path`, or fails it as a crash there would.
+    fn pass(&mut self, path: &Path, op: &'static str) -> Result<(), StorageError> {
+        #[cfg(test)]
+        {
+            if self.allowed == Some(0) {
+                return Err(StorageError::Io {
+                    path: path.to_owned(),
+                    op,
+                    source: std::io::Error::other("crash injected by a test"),
+                });
+            }
+            if let Some(left) = &mut self.allowed {
+                *left -= 1;
+            }
+            self.passed += 1;
+        }
+        let _ = (path, op);
+        Ok(())
+    }
 }
 
 impl<H> FileStorage<H> {
@@ -430,6 +482,7 @@ impl<H> FileStorage<H> {
             base: LogBase::default(),
             offsets: Vec::new(),
             file_len: 0,
+            crash: CrashPoints::default(),
             _hard_state: std::marker::PhantomData,
         }
     }
@@ -468,8 +521,10 @@ impl<H> FileStorage<H> {
 
     /// Replaces the snapshot atomically: `snapshot.tmp`, fsync, rename, fsync the directory
     /// (through the one writer, so it never races one the node writes beside the log).
-    fn write_snapshot(&self, snapshot: &Snapshot) -> Result<(), StorageError> {
-        self.snapshots.write(snapshot).map(|_| ())
+    fn write_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        self.snapshots
+            .write_through(snapshot, &mut self.crash)
+            .map(|_| ())
     }
 
     /// Writes the records buffered in `buf` to the log and fsyncs it.
@@ -479,7 +534,9 @@ impl<H> FileStorage<H> {
         }
         let path = self.log_path();
         let file = self.log.as_mut().expect("recover before persist");
+        self.crash.pass(&path, "append")?;
         file.write_all(&self.buf).map_err(io_err(&path, "append"))?;
+        self.crash.pass(&path, "fsync")?;
         file.sync_data().map_err(io_err(&path, "fsync"))?;
         self.file_len += self.buf.len() as u64;
         self.buf.clear();
@@ -552,7 +609,7 @@ impl<H> FileStorage<H> {
     ) -> Result<(), StorageError> {
         // Close the old file first: the new one replaces it under the same name.
         self.log = None;
-        write_atomically(&self.dir, "log", bytes)?;
+        write_atomically(&self.dir, "log", bytes, &mut self.crash)?;
         let path = self.log_path();
         let file = OpenOptions::new()
             .append(true)
@@ -567,13 +624,24 @@ impl<H> FileStorage<H> {
 }
 
 /// Replaces `dir/name` with `bytes` atomically: `name.tmp`, fsync, rename, fsync the directory.
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+/// When it returns, the new contents are durable; a crash before leaves the old file (and
+/// perhaps a `name.tmp`, which recovery removes) or, once renamed, the new one.
+fn write_atomically(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    crash: &mut CrashPoints,
+) -> Result<(), StorageError> {
     let tmp = dir.join(format!("{name}.tmp"));
+    crash.pass(&tmp, "write")?;
     let mut file = File::create(&tmp).map_err(io_err(&tmp, "create"))?;
     file.write_all(bytes).map_err(io_err(&tmp, "write"))?;
+    crash.pass(&tmp, "fsync")?;
     file.sync_all().map_err(io_err(&tmp, "fsync"))?;
     let path = dir.join(name);
+    crash.pass(&path, "rename")?;
     fs::rename(&tmp, &path).map_err(io_err(&path, "rename"))?;
+    crash.pass(dir, "fsync directory")?;
     sync_dir(dir)
 }
 
@@ -664,7 +732,7 @@ where
     /// checked against the log; the default for a fresh directory; otherwise an error, or (if
     /// allowed) one rebuilt from the log.
     fn checked_hard_state(
-        &self,
+        &mut self,
         on_disk: Result<Option<H>, StorageError>,
         base: LogBase,
         log: &[Entry],
@@ -704,13 +772,13 @@ where
         Ok(rebuilt)
     }
 
-    fn write_hard_state(&self, hard_state: &H) -> Result<(), StorageError> {
+    fn write_hard_state(&mut self, hard_state: &H) -> Result<(), StorageError> {
         let body = postcard::to_allocvec(hard_state).expect("hard state always encodes");
         let mut bytes = Vec::with_capacity(8 + body.len());
         bytes.extend_from_slice(&crc32(&body).to_le_bytes());
         bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
         bytes.extend_from_slice(&body);
-        write_atomically(&self.dir, "hardstate", &bytes)
+        write_atomically(&self.dir, "hardstate", &bytes, &mut self.crash)
     }
 }
 
@@ -846,14 +914,30 @@ where
         Some(self.snapshots.clone())
     }
 
-    fn persist(&mut self, batch: &[PersistRequest<H>]) -> Result<(), StorageError> {
-        // The newest hard state first: a crash before the log writes leaves a newer term with
-        // an older log, which is a state the protocol already allows.
-        if let Some(hard_state) = batch.iter().rev().find_map(|r| r.hard_state.as_ref()) {
-            self.write_hard_state(hard_state)?;
-        }
+    /// Strictly in order (see the module doc): log records collect in `buf` and are appended
+    /// and fsynced together when the run of log writes ends; a hard state is written only once
+    /// the records before it are durable, and is itself durable (atomic replace) before the
+    /// next write starts. Two hard states in a row write only the second: no crash prefix then
+    /// holds anything the first would have kept that the old or the new one does not.
+    fn persist(&mut self, writes: &[DurableWrite<H>]) -> Result<(), StorageError> {
         self.buf.clear();
-        for write in batch.iter().flat_map(|r| &r.log) {
+        let mut writes = writes.iter().peekable();
+        while let Some(write) = writes.next() {
+            let write = match write {
+                DurableWrite::HardState(_)
+                    if matches!(writes.peek(), Some(DurableWrite::HardState(_))) =>
+                {
+                    continue;
+                }
+                DurableWrite::HardState(hard_state) => {
+                    // ZK-4643 is this step done the other way round: a new epoch durable
+                    // before the transactions written ahead of it.
+                    self.flush_log()?;
+                    self.write_hard_state(hard_state)?;
+                    continue;
+                }
+                DurableWrite::Log(write) => write,
+            };
             let record = match write {
                 LogWrite::Append { index, entry } => {
                     let position = index.0.saturating_sub(self.base.index.0 + 1) as usize;
@@ -958,7 +1042,9 @@ impl<H: Clone + Send + 'static> Storage<H> for MemStorage<H> {
         })
     }
 
-    fn persist(&mut self, batch: &[PersistRequest<H>]) -> Result<(), StorageError> {
+    /// Applies the writes in order under one lock: the whole list is durable at once, which is
+    /// one of the prefixes a crash may leave.
+    fn persist(&mut self, writes: &[DurableWrite<H>]) -> Result<(), StorageError> {
         let mut disk = self.disk.lock();
         if disk.incarnation != self.incarnation {
             return Err(StorageError::Io {
@@ -967,10 +1053,14 @@ impl<H: Clone + Send + 'static> Storage<H> for MemStorage<H> {
                 source: std::io::Error::other("fenced by a crash"),
             });
         }
-        if let Some(hard_state) = batch.iter().rev().find_map(|r| r.hard_state.as_ref()) {
-            disk.hard_state = hard_state.clone();
-        }
-        for write in batch.iter().flat_map(|r| &r.log) {
+        for write in writes {
+            let write = match write {
+                DurableWrite::HardState(hard_state) => {
+                    disk.hard_state = hard_state.clone();
+                    continue;
+                }
+                DurableWrite::Log(write) => write,
+            };
             let first = disk.base.index.0 + 1;
             match write {
                 LogWrite::Append { index, entry } => {
@@ -1019,6 +1109,15 @@ mod tests {
         }
     }
 
+    /// What Raft's core emits for one event: the hard state (if it changed), then the log writes.
+    fn writes(hard_state: Option<HardState>, log: Vec<LogWrite>) -> Vec<DurableWrite<HardState>> {
+        hard_state
+            .map(DurableWrite::HardState)
+            .into_iter()
+            .chain(log.into_iter().map(DurableWrite::Log))
+            .collect()
+    }
+
     fn term(t: u64) -> HardState {
         HardState {
             term: Term(t),
@@ -1031,13 +1130,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = FileStorage::<HardState>::new(dir.path());
         s.recover().unwrap();
-        s.persist(&[PersistRequest {
-            hard_state: Some(HardState {
+        s.persist(&writes(
+            Some(HardState {
                 term: Term(3),
                 voted_for: Some(ServerId(2)),
             }),
-            log: vec![append(1, 1, b"a"), append(2, 3, b"b")],
-        }])
+            vec![append(1, 1, b"a"), append(2, 3, b"b")],
+        ))
         .unwrap();
         dir
     }
@@ -1113,11 +1212,7 @@ mod tests {
         let old = tempfile::tempdir().unwrap();
         let mut s = FileStorage::<HardState>::new(old.path());
         s.recover().unwrap();
-        s.persist(&[PersistRequest {
-            hard_state: Some(term(2)),
-            log: vec![],
-        }])
-        .unwrap();
+        s.persist(&writes(Some(term(2)), vec![])).unwrap();
         fs::copy(old.path().join("hardstate"), dir.path().join("hardstate")).unwrap();
         let err = FileStorage::<HardState>::new(dir.path())
             .recover()
@@ -1147,10 +1242,7 @@ mod tests {
         );
         // The first keeps working meanwhile.
         first
-            .persist(&[PersistRequest {
-                hard_state: Some(term(1)),
-                log: vec![append(1, 1, b"x")],
-            }])
+            .persist(&writes(Some(term(1)), vec![append(1, 1, b"x")]))
             .unwrap();
         drop(first);
         let r = FileStorage::<HardState>::new(dir.path()).recover().unwrap();
@@ -1167,25 +1259,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = FileStorage::<HardState>::new(dir.path());
         assert_eq!(s.recover().unwrap().log, vec![]);
-        s.persist(&[PersistRequest {
-            hard_state: Some(term(1)),
-            log: vec![],
-        }])
-        .unwrap();
+        s.persist(&writes(Some(term(1)), vec![])).unwrap();
         let hs = HardState {
             term: Term(3),
             voted_for: Some(ServerId(2)),
         };
-        s.persist(&[
-            PersistRequest {
-                hard_state: None,
-                log: vec![append(1, 1, b"a"), append(2, 1, b"b")],
-            },
-            PersistRequest {
-                hard_state: Some(hs),
-                log: vec![LogWrite::Truncate { from: LogIndex(2) }, append(2, 3, b"c")],
-            },
-        ])
+        s.persist(
+            &[
+                writes(None, vec![append(1, 1, b"a"), append(2, 1, b"b")]),
+                writes(
+                    Some(hs),
+                    vec![LogWrite::Truncate { from: LogIndex(2) }, append(2, 3, b"c")],
+                ),
+            ]
+            .concat(),
+        )
         .unwrap();
         drop(s);
         let r = FileStorage::<HardState>::new(dir.path()).recover().unwrap();
@@ -1205,10 +1293,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = FileStorage::<HardState>::new(dir.path());
         s.recover().unwrap();
-        s.persist(&[PersistRequest {
-            hard_state: Some(term(1)),
-            log: vec![append(1, 1, b"first"), append(2, 1, b"second")],
-        }])
+        s.persist(&writes(
+            Some(term(1)),
+            vec![append(1, 1, b"first"), append(2, 1, b"second")],
+        ))
         .unwrap();
         drop(s);
         let path = dir.path().join("log");
@@ -1229,10 +1317,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = FileStorage::<HardState>::new(dir.path());
         s.recover().unwrap();
-        s.persist(&[PersistRequest {
-            hard_state: Some(term(1)),
-            log: vec![append(1, 1, b"first"), append(2, 1, b"second")],
-        }])
+        s.persist(&writes(
+            Some(term(1)),
+            vec![append(1, 1, b"first"), append(2, 1, b"second")],
+        ))
         .unwrap();
         drop(s);
         let path = dir.path().join("log");
@@ -1245,11 +1333,8 @@ mod tests {
         assert_eq!(r.log.len(), 1);
         assert!(r.torn_tail_bytes > 0);
         // Appending after recovery continues from the valid prefix.
-        s.persist(&[PersistRequest {
-            hard_state: Some(term(2)),
-            log: vec![append(2, 2, b"again")],
-        }])
-        .unwrap();
+        s.persist(&writes(Some(term(2)), vec![append(2, 2, b"again")]))
+            .unwrap();
         drop(s);
         assert_eq!(
             FileStorage::<HardState>::new(dir.path())
@@ -1292,13 +1377,13 @@ mod tests {
             .snapshot_writer()
             .expect("file storage writes snapshots beside the log");
         assert!(writer.write(&snap(5, 1)).unwrap());
-        s.persist(&[PersistRequest {
-            hard_state: Some(HardState {
+        s.persist(&writes(
+            Some(HardState {
                 term: Term(2),
                 voted_for: None,
             }),
-            log: vec![LogWrite::Snapshot(snap(9, 2))],
-        }])
+            vec![LogWrite::Snapshot(snap(9, 2))],
+        ))
         .unwrap();
         assert!(
             !writer.write(&snap(7, 1)).unwrap(),
@@ -1343,11 +1428,7 @@ mod tests {
         let log = (1..=5)
             .map(|i| append(i, 1, i.to_string().as_bytes()))
             .collect();
-        s.persist(&[PersistRequest {
-            hard_state: Some(term(1)),
-            log,
-        }])
-        .unwrap();
+        s.persist(&writes(Some(term(1)), log)).unwrap();
         dir
     }
 
@@ -1383,16 +1464,16 @@ mod tests {
         let dir = five_entries();
         let mut s = FileStorage::<HardState>::new(dir.path());
         s.recover().unwrap();
-        s.persist(&[PersistRequest {
-            hard_state: None,
-            log: vec![
+        s.persist(&writes(
+            None,
+            vec![
                 LogWrite::Snapshot(snap(3, 1)),
                 LogWrite::Compact {
                     base: log_base(2, 1),
                 },
                 append(6, 1, b"6"),
             ],
-        }])
+        ))
         .unwrap();
         assert_eq!(
             fs::read(dir.path().join("log")).unwrap()[..],
@@ -1416,10 +1497,10 @@ mod tests {
         // Truncation and appends after the base keep working across restarts.
         let mut s = FileStorage::<HardState>::new(dir.path());
         s.recover().unwrap();
-        s.persist(&[PersistRequest {
-            hard_state: None,
-            log: vec![LogWrite::Truncate { from: LogIndex(5) }, append(5, 1, b"5")],
-        }])
+        s.persist(&writes(
+            None,
+            vec![LogWrite::Truncate { from: LogIndex(5) }, append(5, 1, b"5")],
+        ))
         .unwrap();
         drop(s);
         assert_eq!(recover(dir.path()).unwrap().log, entries(3..=5));
@@ -1494,11 +1575,7 @@ mod tests {
             // The node writes on, and a second restart sees it all.
             let mut s = FileStorage::<HardState>::new(dir.path());
             s.recover().unwrap();
-            s.persist(&[PersistRequest {
-                hard_state: None,
-                log: vec![append(6, 1, b"6")],
-            }])
-            .unwrap();
+            s.persist(&writes(None, vec![append(6, 1, b"6")])).unwrap();
             drop(s);
             let again = recover(dir.path()).unwrap();
             let mut grown = log.clone();
@@ -1529,11 +1606,7 @@ mod tests {
         assert_eq!((r.base, r.log), (log_base(3, 2), vec![]));
         let mut s = FileStorage::<HardState>::new(dir.path());
         s.recover().unwrap();
-        s.persist(&[PersistRequest {
-            hard_state: None,
-            log: vec![append(4, 2, b"x")],
-        }])
-        .unwrap();
+        s.persist(&writes(None, vec![append(4, 2, b"x")])).unwrap();
         drop(s);
         assert_eq!(recover(dir.path()).unwrap().log, vec![entry(2, b"x")]);
     }
@@ -1590,21 +1663,17 @@ mod tests {
         let log = (1..=5)
             .map(|i| append(i, 1, i.to_string().as_bytes()))
             .collect();
-        s.persist(&[PersistRequest {
-            hard_state: Some(term(1)),
-            log,
-        }])
-        .unwrap();
-        s.persist(&[PersistRequest {
-            hard_state: None,
-            log: vec![
+        s.persist(&writes(Some(term(1)), log)).unwrap();
+        s.persist(&writes(
+            None,
+            vec![
                 LogWrite::Snapshot(snap(3, 1)),
                 LogWrite::Compact {
                     base: log_base(2, 1),
                 },
                 append(6, 1, b"6"),
             ],
-        }])
+        ))
         .unwrap();
         let r = s.recover().unwrap();
         assert_eq!(
@@ -1700,14 +1769,14 @@ mod tests {
             file.recover().unwrap();
             let mut mem = MemStorage::<HardState>::default();
             let (mut base, mut log, mut covered, mut next) = (LogBase::default(), Vec::new(), 0, 0);
-            let mut batch: Vec<PersistRequest<HardState>> = Vec::new();
+            let mut batch: Vec<DurableWrite<HardState>> = Vec::new();
             let same = |file: &Recovered<HardState>, mem: &Recovered<HardState>| {
                 (file.base, &file.log, &file.snapshot) == (mem.base, &mem.log, &mem.snapshot)
             };
             for step in steps {
                 let log_writes = writes_of(step, &mut base, &mut log, &mut covered, &mut next);
                 if !log_writes.is_empty() {
-                    batch.push(PersistRequest { hard_state: Some(term(4)), log: log_writes });
+                    batch.extend(writes(Some(term(4)), log_writes));
                 }
                 if step.0 >= 3 && !batch.is_empty() {
                     file.persist(&batch).unwrap();

@@ -25,7 +25,7 @@ mod read;
 
 use super::message::Message;
 use super::mutants::ImplMutant;
-use crate::command::{Command, Core, CoreStatus, Event, LogWrite, Timer};
+use crate::command::{Command, Core, CoreStatus, DurableWrite, Event, LogWrite, Timer};
 use crate::types::{Entry, LogBase, LogIndex, PersistId, RequestId, ServerId, Snapshot, Term};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -1441,14 +1441,22 @@ impl RaftCore {
         if self.hard_state_dirty || !self.log_writes.is_empty() {
             let id = PersistId(self.next_persist);
             self.next_persist += 1;
-            let hard_state = self.hard_state_dirty.then(|| self.persisted_hard_state());
+            // The hard state goes first. A term this event adopted must be durable before any
+            // entry of that term (a follower adopts a leader's term and appends its entries in
+            // one event): a log holding an entry of a term the durable hard state has not
+            // reached is refused at recovery, and would let the node vote again in that term.
+            // The other crash prefix, a newer term or vote beside the older log, is a state
+            // Raft already allows (a server may adopt a term and crash before it appends).
+            let hard_state = self
+                .hard_state_dirty
+                .then(|| DurableWrite::HardState(self.persisted_hard_state()));
             let log = std::mem::take(&mut self.log_writes);
             self.hard_state_dirty = false;
-            self.emit(Command::Persist {
-                id,
-                hard_state,
-                log,
-            });
+            let writes = hard_state
+                .into_iter()
+                .chain(log.into_iter().map(DurableWrite::Log))
+                .collect();
+            self.emit(Command::Persist { id, writes });
             self.pending.push_back(Pending {
                 id,
                 last_index_after: self.last_index().0,

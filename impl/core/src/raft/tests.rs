@@ -2,7 +2,7 @@
 //! `docs/protocols/raft.md`), each asserting the exact commands the core emits.
 
 use super::*;
-use crate::command::{Command, Core, Event, LogWrite, Timer};
+use crate::command::{Command, Core, DurableWrite, Event, LogWrite, Timer};
 use crate::types::{Entry, LogBase, LogIndex, PersistId, RequestId, ServerId, Snapshot, Term};
 use std::collections::BTreeSet;
 
@@ -71,10 +71,15 @@ fn persist(
     hard_state: Option<HardState>,
     log: Vec<LogWrite>,
 ) -> Command<Message, HardState> {
+    // Raft writes its hard state before the log writes of the same event (see `finish`).
+    let writes = hard_state
+        .map(DurableWrite::HardState)
+        .into_iter()
+        .chain(log.into_iter().map(DurableWrite::Log))
+        .collect();
     Command::Persist {
         id: PersistId(id),
-        hard_state,
-        log,
+        writes,
     }
 }
 
