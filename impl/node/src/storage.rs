@@ -1846,4 +1846,205 @@ mod tests {
             prop_assert_eq!(&recovered, &expected.1);
         }
     }
+
+    /// A follower's durable state in ZAB: the epoch it accepted (NEWEPOCH) and the epoch whose
+    /// history it holds (NEWLEADER). ZooKeeper's `acceptedEpoch` and `currentEpoch` files.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    struct ZabEpochs {
+        accepted: u64,
+        current: u64,
+    }
+
+    impl RecoverableHardState for ZabEpochs {
+        /// No transaction of an epoch is logged before that epoch is accepted.
+        fn term(&self) -> Term {
+            Term(self.accepted)
+        }
+
+        fn from_log_term(term: Term) -> Self {
+            ZabEpochs {
+                accepted: term.0,
+                current: term.0,
+            }
+        }
+    }
+
+    fn epochs(accepted: u64, current: u64) -> DurableWrite<ZabEpochs> {
+        DurableWrite::HardState(ZabEpochs { accepted, current })
+    }
+
+    fn txn(index: u64, epoch: u64, data: &[u8]) -> DurableWrite<ZabEpochs> {
+        DurableWrite::Log(LogWrite::Append {
+            index: LogIndex(index),
+            entry: Entry::command(Term(epoch), data.to_vec()),
+        })
+    }
+
+    /// The durable state after each prefix of `writes`, from the state `start`.
+    fn prefix_states(
+        start: (ZabEpochs, Vec<Entry>),
+        writes: &[DurableWrite<ZabEpochs>],
+    ) -> Vec<(ZabEpochs, Vec<Entry>)> {
+        let mut states = vec![start];
+        for write in writes {
+            let (mut epochs, mut log) = states.last().cloned().expect("the start state");
+            match write {
+                DurableWrite::HardState(e) => epochs = *e,
+                DurableWrite::Log(LogWrite::Truncate { from }) => log.truncate(from.0 as usize - 1),
+                DurableWrite::Log(LogWrite::Append { index, entry }) => {
+                    assert_eq!(
+                        index.0,
+                        log.len() as u64 + 1,
+                        "the sequence appends in order"
+                    );
+                    log.push(entry.clone());
+                }
+                DurableWrite::Log(other) => unreachable!("not in this sequence: {other:?}"),
+            }
+            states.push((epochs, log));
+        }
+        states
+    }
+
+    /// Copies a storage directory's files (not its lock) into a new directory: one crash
+    /// outcome each, from the same starting bytes.
+    fn copy_dir(from: &Path) -> tempfile::TempDir {
+        let to = tempfile::tempdir().unwrap();
+        for file in fs::read_dir(from).unwrap() {
+            let file = file.unwrap();
+            if file.file_name() != "LOCK" {
+                fs::copy(file.path(), to.path().join(file.file_name())).unwrap();
+            }
+        }
+        to
+    }
+
+    /// ZK-4643: a follower that made `currentEpoch` durable before the NEWLEADER transactions
+    /// written ahead of it, and crashed between the two, comes back in the new epoch with a
+    /// history it never received, and may then lead with it. Here the follower (epoch 1, two
+    /// transactions) accepts epoch 3, is synchronized by a leader whose history differs from
+    /// index 2 on (TRUNC to 1, then the epoch-2 transactions it missed), makes epoch 3 current,
+    /// and logs two proposals of epoch 3: four `Persist`s, whose writes are given to the storage
+    /// under every grouping a group commit can make. The storage is crashed before each of its
+    /// I/O steps in turn (an append, an fsync, a temporary file, a rename, a directory fsync),
+    /// and the log bytes written since its last fsync are cut at every offset (the disk may have
+    /// kept any prefix of them). Every recovery must find the state after a prefix of the
+    /// writes; in particular never epoch 3 current without the whole NEWLEADER history. Every
+    /// prefix must also be reached by some crash, so the test sees each boundary it claims.
+    #[test]
+    fn a_crash_anywhere_in_a_zab_newleader_sequence_keeps_a_prefix() {
+        let initial = vec![epochs(1, 1), txn(1, 1, b"a"), txn(2, 1, b"b")];
+        let history = [
+            Entry::command(Term(1), b"a".to_vec()),
+            Entry::command(Term(2), b"c".to_vec()),
+            Entry::command(Term(2), b"d".to_vec()),
+        ];
+        let persists = [
+            // NEWEPOCH: acceptedEpoch.
+            vec![epochs(3, 1)],
+            // NEWLEADER: the transactions first, then currentEpoch.
+            vec![
+                DurableWrite::Log(LogWrite::Truncate { from: LogIndex(2) }),
+                txn(2, 2, b"c"),
+                txn(3, 2, b"d"),
+                epochs(3, 3),
+            ],
+            // Proposals of the new epoch.
+            vec![txn(4, 3, b"e")],
+            vec![txn(5, 3, b"f")],
+        ];
+        let sequence = persists.concat();
+        let start = prefix_states((ZabEpochs::default(), Vec::new()), &initial)
+            .pop()
+            .expect("the initial state");
+        let states = prefix_states(start, &sequence);
+        let template = tempfile::tempdir().unwrap();
+        {
+            let mut s = FileStorage::<ZabEpochs>::new(template.path());
+            s.recover().unwrap();
+            s.persist(&initial).unwrap();
+        }
+
+        let mut reached = vec![false; states.len()];
+        let mut outcomes = 0;
+        // Bit i of `cuts` set: a group commit ends after persist i (the last one always does).
+        for cuts in 0..1u32 << (persists.len() - 1) {
+            let mut groups: Vec<Vec<DurableWrite<ZabEpochs>>> = vec![Vec::new()];
+            for (i, persist) in persists.iter().enumerate() {
+                groups.last_mut().unwrap().extend(persist.iter().cloned());
+                if i + 1 < persists.len() && cuts & (1 << i) != 0 {
+                    groups.push(Vec::new());
+                }
+            }
+            for crash_at in 0.. {
+                let dir = copy_dir(template.path());
+                let mut s = FileStorage::<ZabEpochs>::new(dir.path());
+                s.recover().unwrap();
+                s.crash.allowed = Some(crash_at);
+                let crashed = groups.iter().any(|group| s.persist(group).is_err());
+                let synced = s.file_len;
+                drop(s);
+                let written = fs::metadata(dir.path().join("log")).unwrap().len();
+                assert!(synced <= written, "fsynced {synced} of {written} bytes");
+                for cut in synced..=written {
+                    let outcome = copy_dir(dir.path());
+                    let log = OpenOptions::new()
+                        .write(true)
+                        .open(outcome.path().join("log"))
+                        .unwrap();
+                    log.set_len(cut).unwrap();
+                    drop(log);
+                    let context = format!(
+                        "groups {cuts:#b}, crash before I/O step {crash_at}, log cut at {cut} \
+                         (fsynced {synced}, written {written})"
+                    );
+                    let r = FileStorage::<ZabEpochs>::new(outcome.path())
+                        .recover()
+                        .unwrap_or_else(|e| panic!("{context}: recovery failed: {e}"));
+                    assert_eq!(
+                        (r.base, &r.snapshot),
+                        (LogBase::default(), &None),
+                        "{context}"
+                    );
+                    if r.hard_state.current == 3 {
+                        assert!(
+                            r.log.starts_with(&history),
+                            "{context}: ZK-4643: epoch 3 is current without its NEWLEADER \
+                             history: {:?}",
+                            r.log
+                        );
+                    }
+                    let state = (r.hard_state, r.log);
+                    if !crashed {
+                        assert_eq!(
+                            Some(&state),
+                            states.last(),
+                            "{context}: no crash, all written"
+                        );
+                    }
+                    let mut is_prefix = false;
+                    for (at, expected) in states.iter().enumerate() {
+                        if *expected == state {
+                            reached[at] = true;
+                            is_prefix = true;
+                        }
+                    }
+                    assert!(
+                        is_prefix,
+                        "{context}: recovered {state:?}, the state after no prefix of {sequence:?}"
+                    );
+                    outcomes += 1;
+                }
+                if !crashed {
+                    break;
+                }
+            }
+        }
+        let unreached: Vec<usize> = (0..states.len()).filter(|&at| !reached[at]).collect();
+        assert!(
+            unreached.is_empty(),
+            "no crash left the state after these prefix lengths: {unreached:?} \
+             ({outcomes} outcomes)"
+        );
+    }
 }
