@@ -1441,12 +1441,13 @@ impl RaftCore {
         if self.hard_state_dirty || !self.log_writes.is_empty() {
             let id = PersistId(self.next_persist);
             self.next_persist += 1;
-            // The hard state goes first. A term this event adopted must be durable before any
-            // entry of that term (a follower adopts a leader's term and appends its entries in
-            // one event): a log holding an entry of a term the durable hard state has not
-            // reached is refused at recovery, and would let the node vote again in that term.
-            // The other crash prefix, a newer term or vote beside the older log, is a state
-            // Raft already allows (a server may adopt a term and crash before it appends).
+            // The hard state goes first (a crash keeps a prefix of the writes, in this order).
+            // A term this event adopted must be durable before any entry of that term (a
+            // follower adopts a leader's term and appends its entries in one event): a log
+            // whose last entry has a term above the durable one is what a lost hard-state file
+            // looks like, and recovery refuses it. The prefix this order allows, a newer term
+            // or vote beside the older log, is a state Raft already has (a server may adopt a
+            // term and crash before it appends).
             let hard_state = self
                 .hard_state_dirty
                 .then(|| DurableWrite::HardState(self.persisted_hard_state()));
