@@ -614,3 +614,69 @@ async fn storage_worker<H, S>(
         }
     }
 }
+
+#[cfg(all(test, not(ballot_loom)))]
+mod tests {
+    use super::*;
+    use crate::storage::Recovered;
+    use crate::sync::Mutex;
+    use ballot_core::{LogWrite, Term};
+
+    /// Records each `persist` call's writes (in memory, so the worker calls it inline).
+    struct Recording(Arc<Mutex<Vec<Vec<DurableWrite<u64>>>>>);
+
+    impl Storage<u64> for Recording {
+        fn recover(&mut self) -> Result<Recovered<u64>, StorageError> {
+            unreachable!("the worker never recovers")
+        }
+
+        fn persist(&mut self, writes: &[DurableWrite<u64>]) -> Result<(), StorageError> {
+            self.0.lock().push(writes.to_vec());
+            Ok(())
+        }
+
+        fn blocks(&self) -> bool {
+            false
+        }
+    }
+
+    fn append(index: u64) -> DurableWrite<u64> {
+        DurableWrite::Log(LogWrite::Append {
+            index: LogIndex(index),
+            entry: Entry::command(Term(1), vec![index as u8]),
+        })
+    }
+
+    /// Persists queued together reach the storage as one call whose writes are theirs
+    /// concatenated in issue order (a hard state queued after appends stays after them), and
+    /// the newest id is acknowledged.
+    #[tokio::test]
+    async fn a_group_commit_concatenates_queued_persists_in_issue_order() {
+        let persists = vec![
+            (PersistId(1), vec![append(1), append(2)]),
+            (PersistId(2), vec![DurableWrite::HardState(7)]),
+            (PersistId(3), vec![append(3), DurableWrite::HardState(8)]),
+        ];
+        let (tx, rx) = mailbox(16);
+        let (done_tx, mut done_rx) = mailbox(16);
+        // All three are queued before the worker first runs (one thread: it runs when this
+        // task waits), so it takes them as one group commit.
+        for persist in persists.clone() {
+            tx.send(persist).unwrap();
+        }
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let worker = tokio::spawn(storage_worker(Recording(calls.clone()), rx, done_tx));
+        assert_eq!(done_rx.recv().await.map(|r| r.unwrap()), Some(PersistId(3)));
+        assert!(tx.close().is_empty(), "the worker took every persist");
+        worker.await.unwrap();
+        let expected: Vec<DurableWrite<u64>> = persists
+            .into_iter()
+            .flat_map(|(_, writes)| writes)
+            .collect();
+        assert_eq!(*calls.lock(), vec![expected]);
+        assert!(
+            done_rx.try_recv().is_none(),
+            "one acknowledgement per group"
+        );
+    }
+}
