@@ -24,6 +24,7 @@
 //! ```
 
 pub mod command;
+pub mod fle;
 pub mod raft;
 pub mod types;
 
