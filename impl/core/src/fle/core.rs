@@ -567,6 +567,10 @@ impl FleCore {
             election_epoch: self.logicalclock,
             peer_epoch: self.proposal.peer_epoch,
         };
+        debug_assert!(
+            self.recvset.len() <= self.config.voters.len(),
+            "one vote per voter"
+        );
         if self.agreeing(&self.recvset, &tracker) >= self.quorum() {
             self.phase = Phase::Finalizing;
         }
@@ -629,6 +633,10 @@ impl FleCore {
     /// Rule `fle.decide.leave` (`setPeerState`, `leaveInstance`): LEADING if the end vote is for
     /// this server, else FOLLOWING; the tallies are dropped and the timer disarmed.
     fn decide(&mut self, end: &Notification, path: DecisionPath) {
+        assert!(
+            matches!(self.phase, Phase::Looking | Phase::Finalizing),
+            "only a LOOKING server decides"
+        );
         let state = if end.leader == self.me() {
             PeerState::Leading
         } else {

@@ -400,25 +400,27 @@ fn a_better_vote_in_the_finalize_wait_resumes_the_election() {
 }
 
 #[test]
-fn a_looking_peer_of_an_older_round_is_answered_during_the_finalize_wait() {
-    let mut c = s2_finalizing();
-    deliver(&mut c, S2, looking(prop(S2, h(S2)), 1)); // dropped (equal)
-                                                      // Round 1 is current; a peer in round 0 cannot exist, so move the server to round 2 first.
-    let mut c2 = started(S2);
-    deliver(&mut c2, S1, looking(prop(S2, h(S2)), 2));
-    deliver(&mut c2, S2, looking(prop(S2, h(S2)), 2));
-    assert_eq!(c2.phase(), Phase::Finalizing);
-    let out = deliver(&mut c2, S3, looking(prop(S3, h(S3)), 1));
-    // The receiver answers; the wait then drops the notification (older round, but the vote is
-    // better: ZooKeeper's wait compares votes only, so it ends the wait and lookForLeader then
-    // discards it as older).
+fn an_older_rounds_better_vote_ends_the_finalize_wait_and_is_then_discarded() {
+    // S2 in round 2, in the finalize wait on its own vote.
+    let mut c = started(S2);
+    deliver(&mut c, S1, looking(prop(S2, h(S2)), 2));
+    assert_eq!(
+        deliver(&mut c, S2, looking(prop(S2, h(S2)), 2)),
+        vec![finalize_wait()]
+    );
+    // S3 is still in round 1, with a better vote. The receiver answers it (fle.reply.lower-round);
+    // the wait compares votes only, so the better vote ends it; lookForLeader then discards it
+    // as older (fle.notification.older-round) and polls again. The quorum is checked again only
+    // at the next notification of the round.
+    let out = deliver(&mut c, S3, looking(prop(S3, h(S3)), 1));
     assert_eq!(
         out,
         vec![send(S3, &looking(prop(S2, h(S2)), 2)), poll(POLL)]
     );
+    assert_eq!((c.phase(), c.proposal()), (Phase::Looking, prop(S2, h(S2))));
     assert_eq!(
-        (c2.phase(), c2.proposal()),
-        (Phase::Looking, prop(S2, h(S2)))
+        deliver(&mut c, S1, looking(prop(S2, h(S2)), 2)),
+        vec![finalize_wait()]
     );
 }
 
