@@ -779,13 +779,27 @@ fn the_legacy_forms_decode_as_zookeeper_reads_them() {
     // 28 bytes: no peerEpoch (the zxid's epoch), no version.
     let n = decode(&full[..28]).expect("28-byte form");
     assert_eq!((n.peer_epoch, n.version, n.config.len()), (Epoch(5), 0, 0));
-    // 36 bytes: peerEpoch, no version.
-    let n = decode(&full[..36]).expect("36-byte form");
+    // 40 bytes: peerEpoch, and a version field ZooKeeper ignores (its own 40-byte form says 1).
+    let n = decode(&full[..40]).expect("40-byte form");
     assert_eq!((n.peer_epoch, n.version), (Epoch(6), 0));
-    // 40 bytes with version 1: no config length follows.
     let mut v1 = full[..40].to_vec();
     v1[36..40].copy_from_slice(&1i32.to_be_bytes());
-    assert_eq!(decode(&v1).map(|n| n.version), Ok(1));
+    assert_eq!(decode(&v1).map(|n| n.version), Ok(0));
+    // Any other length reads the version: 36 bytes ends inside it.
+    assert_eq!(
+        decode(&full[..36]),
+        Err(DecodeError::Truncated {
+            field: "version",
+            len: 36
+        })
+    );
+    // Version 1 in a longer payload: no configuration follows, so the rest is trailing.
+    let mut v1_long = v1.clone();
+    v1_long.extend_from_slice(&[0, 0, 0, 0]);
+    assert_eq!(
+        decode(&v1_long),
+        Err(DecodeError::TrailingBytes { extra: 4 })
+    );
 }
 
 #[test]
@@ -919,7 +933,8 @@ prop_compose! {
         zxid in 0..=WIRE_MAX,
         round in 0..=WIRE_MAX,
         epoch in 0..=WIRE_MAX,
-        version in 0u32..=i32::MAX as u32,
+        // Version 1 is written in the 40-byte form, whose version ZooKeeper ignores.
+        version in prop_oneof![Just(0u32), 2u32..=i32::MAX as u32],
         config in proptest::collection::vec(any::<u8>(), 0..64),
     ) -> Notification {
         Notification {

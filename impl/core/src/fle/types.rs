@@ -199,7 +199,7 @@ pub struct Notification {
     pub election_epoch: Round,
     /// The leader's epoch.
     pub peer_epoch: Epoch,
-    /// Message version; 2 in 3.8, 0 for the legacy 28- and 36-byte forms.
+    /// Message version; 2 in 3.8, 0 for the legacy 28- and 40-byte forms.
     pub version: u32,
     /// The sender's quorum configuration (`qv.toString()`), sent only from version 2 on. This core
     /// sends it empty and ignores it (no reconfiguration; ZooKeeper accepts an empty one).

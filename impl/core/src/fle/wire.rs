@@ -9,7 +9,7 @@
 //!  12  i64   zxid
 //!  20  i64   electionEpoch
 //!  28  i64   peerEpoch          (absent in the 28-byte legacy form: zxid >> 32)
-//!  36  i32   version            (absent in the 28- and 36-byte forms: 0)
+//!  36  i32   version            (absent in the 28-byte form; ignored in a 40-byte one: 0)
 //!  40  i32   cfgLen             (only when version > 1)
 //!  44  u8[]  config
 //! ```
@@ -35,7 +35,7 @@ pub const HEADER_BYTES: usize = 44;
 /// Why a payload is not a notification.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DecodeError {
-    /// The payload ends inside `field` (`needed` bytes from its offset, `len` in all).
+    /// The payload ends inside `field` (`len` bytes in all).
     Truncated {
         /// The field cut short.
         field: &'static str,
@@ -122,10 +122,14 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Parses a notification payload. Accepts ZooKeeper's three forms: 28 bytes (no `peerEpoch`: the
-/// zxid's epoch), 36/40 bytes (no config), and `44 + cfgLen` (version > 1). Stricter than
-/// ZooKeeper, which ignores what follows the last field and reads negative numbers: here both are
-/// errors.
+/// Length of the legacy form whose version field ZooKeeper ignores (`backCompatibility40`).
+const LEGACY_40_BYTES: usize = 40;
+
+/// Parses a notification payload as ZooKeeper's receiver does (FLE l.246ff): 28 bytes is the
+/// oldest form (no `peerEpoch`: the zxid's epoch; version 0); exactly 40 bytes has a `peerEpoch`
+/// and a version field that is ignored (version 0); any other length has a version, and from
+/// version 2 on a configuration. Stricter than ZooKeeper, which ignores what follows the last
+/// field and reads negative numbers: here both are errors.
 pub fn decode(buf: &[u8]) -> Result<Notification, DecodeError> {
     let mut r = Reader { buf, at: 0 };
     let raw_state = r.i32("state")?;
@@ -134,16 +138,17 @@ pub fn decode(buf: &[u8]) -> Result<Notification, DecodeError> {
     let election_epoch = Round(r.count("electionEpoch")?);
     // Only after the 28 bytes ZooKeeper requires, so that a short payload is named as such.
     let state = PeerState::from_wire(raw_state).ok_or(DecodeError::UnknownState(raw_state))?;
-    let peer_epoch = if r.remaining() == 0 {
-        zxid.epoch()
+    let (peer_epoch, version) = if buf.len() == MIN_NOTIFICATION_BYTES {
+        (zxid.epoch(), 0)
+    } else if buf.len() == LEGACY_40_BYTES {
+        let peer_epoch = Epoch(r.count("peerEpoch")?);
+        r.take(4, "version")?;
+        (peer_epoch, 0)
     } else {
-        Epoch(r.count("peerEpoch")?)
-    };
-    let version = if r.remaining() == 0 {
-        0
-    } else {
+        let peer_epoch = Epoch(r.count("peerEpoch")?);
         let v = r.i32("version")?;
-        u32::try_from(v).map_err(|_| DecodeError::NegativeVersion(v))?
+        let version = u32::try_from(v).map_err(|_| DecodeError::NegativeVersion(v))?;
+        (peer_epoch, version)
     };
     let config = if version > 1 {
         let n = r.i32("cfgLen")?;
@@ -211,8 +216,8 @@ impl fmt::Display for EncodeError {
 impl std::error::Error for EncodeError {}
 
 /// Writes `n` in the form its version has: 40 bytes for versions 0 and 1 (ZooKeeper reads them,
-/// ignoring the version), `44 + config` from version 2 on. `decode(encode(n)) == n` for every `n`
-/// this accepts.
+/// ignoring the version, so they decode as version 0), `44 + config` from version 2 on.
+/// `decode(encode(n)) == n` for every `n` this accepts whose version is not 1.
 pub fn encode(n: &Notification) -> Result<Vec<u8>, EncodeError> {
     let long = |field: &'static str, value: u64| {
         if value > WIRE_MAX {
