@@ -12,6 +12,33 @@
 //! The core owns no clock, RNG or socket: waits are `SetTimer` outputs with their length, and
 //! notifications are values; [`decode`] and [`encode`] turn them into the bytes of ZooKeeper's
 //! wire format and back.
+//!
+//! The drive loop, for a one-voter ensemble (its own loopback vote is a quorum):
+//!
+//! ```
+//! use ballot_core::fle::{
+//!     decode, encode, FleConfig, FleCore, FleInput, FleOutput, FleTimer, History, PeerState,
+//! };
+//! use ballot_core::ServerId;
+//!
+//! let me = ServerId(1);
+//! let mut core = FleCore::new(FleConfig::new(me, vec![me])).unwrap();
+//! core.handle(FleInput::StartLooking(History::default())).unwrap(); // round 1
+//! let out = core.take_outputs();
+//! // Its vote to every voter, itself included, then the poll's timer.
+//! let FleOutput::Send { to, msg } = &out[0] else { panic!("{out:?}") };
+//! assert!(matches!(out[1], FleOutput::SetTimer { timer: FleTimer::Notification, .. }));
+//! // The runtime carries the bytes back (the loopback).
+//! let msg = decode(&encode(msg).unwrap()).unwrap();
+//! core.handle(FleInput::Notification { from: *to, msg }).unwrap();
+//! // A quorum agrees: the finalize wait.
+//! let out = core.take_outputs();
+//! assert!(matches!(out[..], [FleOutput::SetTimer { timer: FleTimer::Finalize, .. }]));
+//! core.handle(FleInput::Timer(FleTimer::Finalize)).unwrap();
+//! let out = core.take_outputs();
+//! let [FleOutput::Decided(d)] = &out[..] else { panic!("{out:?}") };
+//! assert_eq!((d.state, d.vote.leader), (PeerState::Leading, me));
+//! ```
 
 mod core;
 #[cfg(test)]
