@@ -110,6 +110,35 @@ fn started(id: ServerId) -> FleCore {
     c
 }
 
+// ---- the contract ----
+
+/// Every rule of `docs/protocols/fle.md` that the election owns is cited by the code implementing
+/// it (the rest are the transport's and ZAB's: re-sends on reconnect and restart, giving up).
+#[test]
+fn every_rule_of_the_contract_is_cited_by_the_core() {
+    let contract = include_str!("../../../../docs/protocols/fle.md");
+    let code = [
+        include_str!("core.rs"),
+        include_str!("types.rs"),
+        include_str!("wire.rs"),
+    ]
+    .concat();
+    let not_the_elections = ["fle.net.reconnect", "fle.net.restart", "fle.zab.give-up"];
+    let ids: Vec<&str> = contract
+        .split("**`")
+        .skip(1)
+        .filter_map(|rest| rest.split('`').next())
+        .filter(|id| id.starts_with("fle."))
+        .collect();
+    assert!(ids.len() >= 20, "the rule table was found: {ids:?}");
+    for id in ids {
+        if !not_the_elections.contains(&id) {
+            let cited = code.contains(&format!("`{id}`"));
+            assert!(cited, "{id} is not cited in impl/core/src/fle");
+        }
+    }
+}
+
 // ---- fle.round.start ----
 
 #[test]
