@@ -14,14 +14,13 @@ use crate::types::ServerId;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// Default finalize wait. ZooKeeper waits 200 ms (a `static final`, reference §1), one reason its
-/// election takes that long even on loopback. The wait only has to cover one round of replies
-/// after a quorum agrees: a loopback round trip of a notification takes 14 µs (median) and at
-/// worst about 5 ms on a loaded two-core machine (`scripts/loopback_rtt.py`), so 20 ms leaves a
-/// margin of four; a
-/// decision taken too early is safe (ZAB's discovery makes the leader unique and a server that
-/// cannot lead returns to LOOKING), it only costs another round. To be confirmed by the node's
-/// failover measurement (fle.md § Configuration).
+/// Default finalize wait. ZooKeeper waits 200 ms (a `static final`), one reason its election
+/// takes that long even on loopback. The wait only has to cover one round of replies after a
+/// quorum agrees: a loopback round trip of a notification takes 14 µs (median) and at worst
+/// about 5 ms on a loaded two-core machine (`scripts/loopback_rtt.py`), so 20 ms leaves a margin
+/// of four. A decision taken too early is safe (ZAB's discovery makes the leader unique and a
+/// server that cannot lead returns to LOOKING); it only costs another round. To be confirmed by
+/// the node's failover measurement (fle.md § Configuration).
 pub const DEFAULT_FINALIZE_WAIT_MS: u64 = 20;
 
 /// Default first notification timeout. ZooKeeper's is the finalize wait (200 ms). It only
