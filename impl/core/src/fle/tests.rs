@@ -553,6 +553,31 @@ fn following_and_leading_votes_of_the_round_decide_through_recvset() {
 }
 
 #[test]
+fn a_quorum_of_the_round_needs_the_leaders_own_leading_vote() {
+    // Five voters, S1 LOOKING in round 1: three FOLLOWING votes for S5 of round 1 are a quorum
+    // in recvset, but S5 has not said it leads (checkLeader), so nothing is decided.
+    let p5 = prop(S5, h(S5));
+    let mut s1 = core_of(S1, &FIVE);
+    step(&mut s1, FleInput::StartLooking(h(S1)));
+    for from in [S2, S3, S4] {
+        assert_eq!(
+            deliver(&mut s1, from, note(PeerState::Following, p5, 1)),
+            vec![poll(POLL)]
+        );
+    }
+    assert_eq!((s1.phase(), s1.recvset().len()), (Phase::Looking, 3));
+    // S5's LEADING vote of the round: the recvset branch decides.
+    let out = deliver(&mut s1, S5, note(PeerState::Leading, p5, 1));
+    assert_eq!(
+        out,
+        vec![
+            FleOutput::CancelTimer(FleTimer::Notification),
+            decided(PeerState::Following, p5, 1, DecisionPath::SameRound)
+        ]
+    );
+}
+
+#[test]
 fn a_server_joining_an_established_ensemble_follows_its_replies_from_other_rounds() {
     // ZOOKEEPER-1805's shape: the leader S2 decided in round 5, its follower S1 in round 4;
     // S3 is fresh (round 1). Their votes differ in round and zxid but count together.
