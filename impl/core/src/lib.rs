@@ -27,6 +27,7 @@ pub mod command;
 pub mod fle;
 pub mod raft;
 pub mod types;
+pub mod zab;
 
 pub use command::{Command, Core, CoreStatus, Event, LogWrite, Timer};
 pub use types::{
