@@ -2,8 +2,15 @@
 //! core that a node runs once FLE has decided, from discovery through synchronization to
 //! broadcast, and the quorum packets' wire format.
 
+mod core;
+mod follower;
+mod leader;
+#[cfg(test)]
+mod tests;
 mod types;
 mod wire;
+
+pub use self::core::{ZabCore, ZabRole};
 
 pub use self::types::{
     counter_of, make_zxid, Durable, GiveUpReason, Rejection, Txn, ZabConfig, ZabError, ZabInput,
