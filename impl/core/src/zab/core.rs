@@ -137,7 +137,9 @@ pub struct ZabCore {
 
 impl ZabCore {
     /// Starts `role` from the durable state; `delivered` is the last zxid the state machine has
-    /// already applied (0 after a crash, when it is rebuilt by delivery).
+    /// already applied (0 after a crash, when it is rebuilt by delivery). A crash keeps only
+    /// [`Durable`] (`zab.recovery.crash`); a restarted server runs FLE and then starts here
+    /// from what its disk holds (`zab.recovery.restart`).
     pub fn start(
         config: ZabConfig,
         durable: Durable,
@@ -241,6 +243,15 @@ impl ZabCore {
     /// The last zxid delivered.
     pub fn delivered(&self) -> Zxid {
         self.cx.delivered
+    }
+
+    /// Moves a leader's next proposal counter to `counter`, as if that many had been proposed.
+    #[cfg(test)]
+    pub(super) fn skip_counter_to(&mut self, counter: u64) {
+        let Role::Leader(l) = &mut self.role else {
+            panic!("not a leader")
+        };
+        l.next_counter = counter;
     }
 
     /// Whether the server serves (a leader past its NEWLEADER quorum, a learner past UPTODATE).

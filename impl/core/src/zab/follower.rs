@@ -349,7 +349,7 @@ impl Follower {
     }
 
     /// `zab.recovery.shutdown`: synchronization too slow, or the leader silent for a whole
-    /// `leader_silence_ms`. A learner persisting NEWLEADER reads no socket and sees no timeout.
+    /// `leader_silence_ms` (`zab.impl.liveness`). A learner persisting NEWLEADER reads no socket and sees no timeout.
     pub(super) fn on_timer(&mut self, cx: &mut Ctx, timer: ZabTimer) {
         match (timer, self.phase) {
             (_, Phase::PersistingNewLeader) => cx.set_timer(timer),

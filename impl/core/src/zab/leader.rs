@@ -70,7 +70,7 @@ pub(super) struct Leader {
     /// The last committed zxid.
     committed: Zxid,
     /// The next proposal's counter.
-    next_counter: u64,
+    pub(super) next_counter: u64,
     /// Outstanding proposals and who has logged them.
     outstanding: BTreeMap<Zxid, BTreeSet<ServerId>>,
     /// Learners heard from since the last tick.
@@ -439,7 +439,7 @@ impl Leader {
 
     /// `zab.recovery.shutdown`: discovery and synchronization must finish within the sync
     /// timeout; a serving leader must have heard from a quorum of synchronized learners
-    /// (itself included) every tick, and pings them for the next.
+    /// (itself included) every tick, and pings them for the next (`zab.impl.liveness`).
     pub(super) fn on_timer(&mut self, cx: &mut Ctx, timer: ZabTimer) {
         match (timer, self.phase) {
             (ZabTimer::Sync, Phase::Broadcast) | (ZabTimer::LeaderSilence, _) => {}
