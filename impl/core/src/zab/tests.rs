@@ -647,6 +647,39 @@ fn proposals_commit_in_zxid_order() {
 }
 
 #[test]
+fn a_learner_synchronized_while_a_proposal_is_outstanding_gets_it_uncommitted_then_its_commit() {
+    // zab.sync.forward: without it a learner would see a COMMIT of a proposal it never got
+    // (the Zab paper's issue 1).
+    let mut l = serving_leader();
+    step(&mut l, from(S1, ack(2, 0)));
+    let t = Txn {
+        zxid: z(2, 1),
+        data: b"x".to_vec(),
+    };
+    let out = propose(&mut l, 1, b"x");
+    assert_eq!(out[2..], [send(S1, proposal(&t))]);
+    let fi = ZabMessage::FollowerInfo {
+        accepted_epoch: Epoch(1),
+    };
+    step(&mut l, from(S2, fi));
+    let out = step(&mut l, from(S2, ackepoch(Some(1), z(1, 1))));
+    let want = vec![
+        send(S2, ZabMessage::Diff { zxid: z(1, 1) }),
+        send(S2, proposal(&t)),
+        send(S2, ZabMessage::NewLeader { epoch: Epoch(2) }),
+    ];
+    assert_eq!(out, want);
+    step(&mut l, persisted(3));
+    let out = step(&mut l, from(S1, ack(2, 1)));
+    let want = vec![
+        send(S1, commit(2, 1)),
+        send(S2, commit(2, 1)),
+        ZabOutput::Deliver(t),
+    ];
+    assert_eq!(out, want);
+}
+
+#[test]
 fn the_counter_0xffffffff_is_refused_and_the_leader_gives_up() {
     let mut l = broadcasting_leader();
     l.skip_counter_to(COUNTER_LIMIT - 1);
