@@ -38,6 +38,9 @@ pub(super) enum Then {
     EpochCurrent,
     /// Leader: its own proposal is logged, its own ACK.
     OwnLogged(Zxid),
+    /// Nothing waits (a seeded bug ACKed already).
+    #[cfg(any(test, feature = "impl-mutants"))]
+    Nothing,
 }
 
 /// What both roles share.

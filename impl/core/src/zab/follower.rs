@@ -282,6 +282,16 @@ impl Follower {
         if cx.current_epoch != epoch {
             cx.current_epoch = epoch;
             writes.push(ZabWrite::CurrentEpoch(epoch));
+            #[cfg(any(test, feature = "impl-mutants"))]
+            if cx.config.mutant == Some(super::ZabMutant::EpochBeforeHistory) {
+                writes.rotate_right(1);
+            }
+        }
+        #[cfg(any(test, feature = "impl-mutants"))]
+        if cx.config.mutant == Some(super::ZabMutant::AckBeforeDurable) && !writes.is_empty() {
+            cx.persist(writes, Then::Nothing);
+            self.ack_newleader(cx);
+            return;
         }
         if writes.is_empty() {
             self.ack_newleader(cx);
@@ -344,6 +354,8 @@ impl Follower {
             Then::AckEpoch(current) => self.ack_epoch(cx, Some(current)),
             Then::AckNewLeader => self.ack_newleader(cx),
             Then::AckProposal(zxid) => cx.send(self.leader, ZabMessage::Ack { zxid }),
+            #[cfg(any(test, feature = "impl-mutants"))]
+            Then::Nothing => {}
             other => unreachable!("a leader's persist at a follower: {other:?}"),
         }
     }

@@ -66,6 +66,8 @@ mod wire;
 
 pub use self::core::{ZabCore, ZabRole};
 
+#[cfg(any(test, feature = "impl-mutants"))]
+pub use self::types::ZabMutant;
 pub use self::types::{
     counter_of, make_zxid, Durable, GiveUpReason, Rejection, Txn, ZabConfig, ZabError, ZabInput,
     ZabOutput, ZabTimer, ZabWrite, COUNTER_LIMIT, DEFAULT_LEADER_SILENCE_MS, DEFAULT_MAX_PENDING,

@@ -113,6 +113,17 @@ pub enum ZabWrite {
     Append(Txn),
 }
 
+/// A seeded implementation bug of the learner's NEWLEADER handling, for tests only: the
+/// simulation must catch each (`zab.newleader.persist-order`).
+#[cfg(any(test, feature = "impl-mutants"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZabMutant {
+    /// ZK-4643: currentEpoch is written before the synchronized history.
+    EpochBeforeHistory,
+    /// ZK-3911/4646: NEWLEADER is ACKed before its writes are durable.
+    AckBeforeDurable,
+}
+
 /// Static configuration. Durations are the runtime's to measure; the core only names them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ZabConfig {
@@ -133,6 +144,9 @@ pub struct ZabConfig {
     /// Most transactions a learner holds unlogged while synchronizing (`packetsNotLogged`) and
     /// most packets it holds unread while it persists NEWLEADER.
     pub max_pending: usize,
+    /// A seeded bug (`impl-mutants` builds and tests only).
+    #[cfg(any(test, feature = "impl-mutants"))]
+    pub mutant: Option<ZabMutant>,
 }
 
 /// Default `sync_timeout_ms`: ZooKeeper's `initLimit=10 × tickTime=2000`.
@@ -160,6 +174,8 @@ impl ZabConfig {
             leader_silence_ms: DEFAULT_LEADER_SILENCE_MS,
             max_txn_bytes: DEFAULT_MAX_TXN_BYTES,
             max_pending: DEFAULT_MAX_PENDING,
+            #[cfg(any(test, feature = "impl-mutants"))]
+            mutant: None,
         }
     }
 

@@ -15,6 +15,9 @@ use std::collections::{BTreeMap, VecDeque};
 const SEEDS: u64 = 1000;
 const MAX_STEPS: usize = 3_000;
 const MAX_ELECTIONS: usize = 12;
+/// A crash is one step in this many (while crashes are left), so that they fall in every phase
+/// rather than all in the first few steps.
+const CRASH_ONE_IN: usize = 25;
 
 /// splitmix64: a seeded generator the test owns (the core never draws a random number).
 struct Rng(u64);
@@ -64,6 +67,7 @@ struct Witness {
 
 struct Sim {
     seed: u64,
+    mutant: Option<ZabMutant>,
     rng: Rng,
     servers: BTreeMap<ServerId, Server>,
     net: BTreeMap<(ServerId, ServerId), VecDeque<ZabMessage>>,
@@ -81,17 +85,31 @@ struct Sim {
 }
 
 impl Sim {
-    fn new(seed: u64) -> Self {
-        // Reachable: in epoch 1 everyone logged 1.1 and only S1 logged 1.2 (uncommitted); S3
+    fn new(seed: u64, mutant: Option<ZabMutant>) -> Self {
+        // Odd seeds: in epoch 1 everyone logged 1.1 and only S1 logged 1.2 (uncommitted); S3
         // established epoch 2 with S2 (both currentEpoch 2) and logged its proposal 2.1 alone;
         // S1 accepted epoch 2 but was never synchronized.
-        let histories = [
-            (S1, durable(2, 1, &[(1, 1), (1, 2)])),
-            (S2, durable(2, 2, &[(1, 1)])),
-            (S3, durable(2, 2, &[(1, 1), (2, 1)])),
-        ];
+        // Even seeds: S2 and S3 committed 3.1 in epoch 3; S1 missed epoch 3. ZK-4643's
+        // ground: if S1 wrote currentEpoch 4 before 3.1, it would beat S2 in an election
+        // without S3, and truncate 3.1 away.
+        let (histories, committed) = if seed % 2 == 1 {
+            let h = [
+                (S1, durable(2, 1, &[(1, 1), (1, 2)])),
+                (S2, durable(2, 2, &[(1, 1)])),
+                (S3, durable(2, 2, &[(1, 1), (2, 1)])),
+            ];
+            (h, Vec::new())
+        } else {
+            let h = [
+                (S1, durable(3, 1, &[(1, 1)])),
+                (S2, durable(3, 3, &[(1, 1), (3, 1)])),
+                (S3, durable(3, 3, &[(1, 1), (3, 1)])),
+            ];
+            (h, vec![txn(1, 1), txn(3, 1)])
+        };
         let mut sim = Sim {
             seed,
+            mutant,
             rng: Rng(seed),
             servers: BTreeMap::new(),
             net: BTreeMap::new(),
@@ -99,7 +117,7 @@ impl Sim {
             crashes_left: 4,
             torn_crashes_left: 2,
             proposals_left: 6,
-            committed: Vec::new(),
+            committed,
             quiescing: false,
             w: Witness::default(),
         };
@@ -169,8 +187,11 @@ impl Sim {
         } else {
             ZabRole::Following(self.leader)
         };
+        let mutant = self.mutant;
         let s = self.server(id);
-        let mut core = ZabCore::start(config(id), s.disk.clone(), role, Zxid(0)).unwrap();
+        let mut cfg = config(id);
+        cfg.mutant = mutant;
+        let mut core = ZabCore::start(cfg, s.disk.clone(), role, Zxid(0)).unwrap();
         let out = core.take_outputs();
         s.core = Some(core);
         s.incarnation += 1;
@@ -282,9 +303,6 @@ impl Sim {
             if !s.queue.is_empty() {
                 acts.push(Action::Write(id));
             }
-            if s.core.is_some() && self.crashes_left > 0 {
-                acts.push(Action::Crash(id));
-            }
             if s.core.is_none() {
                 acts.push(Action::Restart(id));
             }
@@ -351,6 +369,13 @@ impl Sim {
     /// learner had accepted the epoch before it could be counted: ACKEPOCH −1 from all; the
     /// leader's sync timeout fires).
     fn step(&mut self) -> bool {
+        let up: Vec<ServerId> = THREE.into_iter().filter(|&id| self.up(id)).collect();
+        if self.crashes_left > 0 && self.rng.below(CRASH_ONE_IN) == 0 {
+            let act = Action::Crash(up[self.rng.below(up.len())]);
+            self.run(act);
+            self.check(act);
+            return true;
+        }
         let acts = self.enabled();
         if acts.is_empty() {
             if self.serving(self.leader) {
@@ -366,8 +391,8 @@ impl Sim {
     }
 }
 
-fn simulate(seed: u64, w: &mut Witness) {
-    let mut sim = Sim::new(seed);
+fn simulate(seed: u64, mutant: Option<ZabMutant>, w: &mut Witness) {
+    let mut sim = Sim::new(seed, mutant);
     let mut steps = 0;
     while sim.step() {
         steps += 1;
@@ -406,7 +431,7 @@ fn sim_no_committed_transaction_is_lost_and_logs_agree() {
     let mut w = Witness::default();
     let all = seeds.len() > 1;
     for seed in seeds {
-        simulate(seed, &mut w);
+        simulate(seed, None, &mut w);
     }
     if all {
         let exercised = w.proposals > 0
@@ -414,5 +439,18 @@ fn sim_no_committed_transaction_is_lost_and_logs_agree() {
             && w.leader_crashes > 0
             && w.elections > SEEDS as usize;
         assert!(exercised, "the simulation exercised too little: {w:?}");
+    }
+}
+
+/// The simulation is strong enough to catch the NEWLEADER orderings ZooKeeper got wrong: each
+/// seeded bug fails some seed.
+#[test]
+fn sim_catches_zk_4643_and_zk_4646() {
+    for mutant in [ZabMutant::EpochBeforeHistory, ZabMutant::AckBeforeDurable] {
+        let caught = (0..SEEDS).find(|&seed| {
+            let run = || simulate(seed, Some(mutant), &mut Witness::default());
+            std::panic::catch_unwind(run).is_err()
+        });
+        assert!(caught.is_some(), "{mutant:?} survives {SEEDS} seeds");
     }
 }
