@@ -24,8 +24,10 @@
 //! ```
 
 pub mod command;
+pub mod fle;
 pub mod raft;
 pub mod types;
+pub mod zab;
 
 pub use command::{Command, Core, CoreStatus, DurableWrite, Event, LogWrite, Timer};
 pub use types::{
