@@ -15,13 +15,7 @@ BALLOT = sys.argv[1] if len(sys.argv) > 1 else "target/release/ballot"
 # Catalogued bugs the CI profile does not catch yet (issue 11 is open until this is empty), each
 # with why: what its counterexample needs that no CI configuration reaches within the budget.
 # A listed mutant that the profile catches fails the matrix too, so the list cannot go stale.
-NOT_YET_CAUGHT_BY_PROFILE = {
-    ("raft", "hint-as-match"):
-        "needs a follower that missed a leader's no-op and value while it was down or its "
-        "messages were lost, and a leader change (two terms): the smallest such configuration "
-        "with no-ops found (two terms, one value, one crash, pipelining) has 44 M classes, "
-        "246 s on two cores, beyond the profile's budget; killed in 9 steps at its own bounds",
-}
+NOT_YET_CAUGHT_BY_PROFILE = {}
 
 
 def run(args):

@@ -90,10 +90,12 @@ pub struct CheckArgs {
     /// Maximum length of a random walk (sim).
     #[arg(long, default_value_t = 200, value_name = "N", help_heading = "Search")]
     walk_depth: usize,
-    /// Stop after this many seconds; the run is then incomplete (exit 3 unless a violation was found).
+    /// Stop after this many seconds; the run is then incomplete (exit 3 unless a violation was
+    /// found). With --ablate: per configuration of each ablation.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, help_heading = "Search")]
     timeout: Option<Duration>,
-    /// Stop after this many unique states (incomplete).
+    /// Stop after this many unique states (incomplete). With --ablate: per configuration of
+    /// each ablation.
     #[arg(long, value_name = "N", help_heading = "Search")]
     max_states: Option<u64>,
     /// Reduce by symmetry of server ids, in every strategy, for models that are symmetric (Raft;
@@ -142,8 +144,12 @@ pub struct CheckArgs {
     require_coverage: bool,
     /// The properties' mutation score: check the profile (--profile, default ci) once per
     /// ablation of every guard (drop: the check is gone; invert; quorum-1: a quorum one
-    /// smaller), stopping each at the first failing property. Exits 1 if an ablation survives
-    /// without a written reason why it is equivalent, or crashes the model.
+    /// smaller), stopping each at the first failing property. A first pass counts, per
+    /// configuration, where the correct model evaluates each guard; an ablation is checked
+    /// only on the configurations where it can change a step. --max-states and --timeout limit
+    /// each configuration (a stopped one leaves the ablation undecided). Exits 1 if an ablation
+    /// survives without a written reason (equivalent, or a known gap of the properties), is
+    /// undecided, or crashes the model.
     #[arg(long, conflicts_with_all = ["mutant", "coverage", "ablation"], help_heading = "Rule coverage and ablation")]
     ablate: bool,
     /// Check with one guard ablated, like a mutant: GUARD:KIND, e.g.
@@ -155,6 +161,16 @@ pub struct CheckArgs {
         help_heading = "Rule coverage and ablation"
     )]
     ablation: Option<String>,
+    /// With --ablate: only the guards whose id starts with one of these comma-separated
+    /// prefixes (e.g. `raft.prevote,raft.lease` or `raft.append.response/behind`), to score the
+    /// rules being worked on.
+    #[arg(
+        long,
+        value_name = "PREFIXES",
+        requires = "ablate",
+        help_heading = "Rule coverage and ablation"
+    )]
+    ablate_only: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -260,10 +276,16 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             ))
             .into());
         }
+        let opts = options(&args);
         return crate::coverage::ablate(
             &protocols,
             args.profile.unwrap_or(Profile::Ci),
-            options(&args).threads,
+            opts.threads,
+            args.ablate_only.as_deref(),
+            ballot_models::spec::SearchLimits {
+                max_states: opts.max_states,
+                timeout: opts.timeout,
+            },
             args.format,
             args.quiet,
         );
@@ -487,6 +509,9 @@ fn check_one<S: Spec>(
             .and_then(|n| S::mutants().into_iter().find(|m| m.name == n))
         {
             opts.stop_when_found = vec![expected.breaks.to_string()];
+            // In a profile any failing property catches the bug, so the first one ends the
+            // search (a stronger property may fail before the catalogued one).
+            opts.fail_fast |= configuration.is_some();
         }
     }
     let (rows, stats) = match args.engine {

@@ -95,6 +95,31 @@ pub fn equivalent_ablations(p: Protocol) -> &'static [ballot_models::coverage::E
     }
 }
 
+/// The ablations of `p`'s catalogue known to survive its CI profile, each with why.
+pub fn known_gaps(p: Protocol) -> &'static [ballot_models::coverage::Equivalent] {
+    match p {
+        Protocol::Raft => RaftModel::known_gaps(),
+        Protocol::Fle => FleModel::known_gaps(),
+        Protocol::Zab => ZabModel::known_gaps(),
+    }
+}
+
+/// The correct model's rule counts per configuration of `profile` (see
+/// [`ballot_models::spec::profile_counts`]).
+pub fn profile_counts(
+    p: Protocol,
+    profile: ballot_models::config::Profile,
+    threads: usize,
+    before: &dyn Fn(&'static str),
+) -> Vec<ballot_models::spec::ConfigurationCounts> {
+    use ballot_models::spec::profile_counts;
+    match p {
+        Protocol::Raft => profile_counts::<RaftModel>(profile, threads, before),
+        Protocol::Fle => profile_counts::<FleModel>(profile, threads, before),
+        Protocol::Zab => profile_counts::<ZabModel>(profile, threads, before),
+    }
+}
+
 /// Checks `profile` of `p` with one guard ablated (see [`ballot_models::spec::ablate_profile`]).
 pub fn ablate(
     p: Protocol,
@@ -102,12 +127,20 @@ pub fn ablate(
     threads: usize,
     guard: usize,
     ablation: ballot_models::coverage::Ablation,
+    relevance: Option<&[ballot_models::spec::ConfigurationCounts]>,
+    limits: ballot_models::spec::SearchLimits,
 ) -> ballot_models::spec::AblationOutcome {
     use ballot_models::spec::ablate_profile;
     match p {
-        Protocol::Raft => ablate_profile::<RaftModel>(profile, threads, guard, ablation),
-        Protocol::Fle => ablate_profile::<FleModel>(profile, threads, guard, ablation),
-        Protocol::Zab => ablate_profile::<ZabModel>(profile, threads, guard, ablation),
+        Protocol::Raft => {
+            ablate_profile::<RaftModel>(profile, threads, guard, ablation, relevance, limits)
+        }
+        Protocol::Fle => {
+            ablate_profile::<FleModel>(profile, threads, guard, ablation, relevance, limits)
+        }
+        Protocol::Zab => {
+            ablate_profile::<ZabModel>(profile, threads, guard, ablation, relevance, limits)
+        }
     }
 }
 

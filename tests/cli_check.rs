@@ -419,6 +419,55 @@ fn one_ablation_is_checked_like_a_mutant_and_bad_ids_are_usage_errors() {
         &["check", "zab", "--ablate", "--mutant", "zk-4643"],
         "--mutant",
     );
+    assert_usage_error(
+        &[
+            "check",
+            "zab",
+            "--ablate",
+            "--ablate-only",
+            "zab.no-such-rule",
+        ],
+        "zab.no-such-rule",
+    );
+    assert_usage_error(&["check", "zab", "--ablate-only", "zab.sync"], "--ablate");
+}
+
+/// `--ablate` with `--ablate-only`: the ablations of those guards only, each checked at the
+/// configurations where it can change a step (the others are counted as skipped), in JSON.
+#[test]
+fn ablate_scores_the_chosen_guards_and_skips_configurations_they_cannot_change() {
+    let out = ballot(&[
+        "check",
+        "zab",
+        "--ablate",
+        "--ablate-only",
+        "zab.sync.trunc,zab.broadcast",
+        "--format",
+        "json",
+        "-q",
+    ]);
+    let (stdout, err) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let zab = &report["protocols"][0];
+    assert_eq!(zab["only"], "zab.sync.trunc,zab.broadcast");
+    let rows = zab["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        let guard = row["guard"].as_str().unwrap();
+        assert!(
+            guard.starts_with("zab.sync.trunc") || guard.starts_with("zab.broadcast"),
+            "{guard}"
+        );
+        assert!(
+            matches!(row["class"].as_str(), Some("killed" | "equivalent")),
+            "{row}"
+        );
+    }
+    assert_eq!(
+        zab["killed"].as_u64().unwrap() + zab["equivalent"].as_u64().unwrap(),
+        rows.len() as u64
+    );
 }
 
 /// Kills the child when dropped, even if the test fails.

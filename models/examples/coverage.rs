@@ -33,7 +33,8 @@ fn ablate<S: Spec>(profile: Profile) {
     for (g, a) in cat.ablations() {
         let id = cat.guard_id(g);
         let t = std::time::Instant::now();
-        let outcome = ballot_models::spec::ablate_profile::<S>(profile, 2, g, a);
+        let outcome =
+            ballot_models::spec::ablate_profile::<S>(profile, 2, g, a, None, Default::default());
         let note = equivalent
             .iter()
             .find(|e| e.guard == id && e.ablation == a)

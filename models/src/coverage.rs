@@ -333,6 +333,26 @@ pub fn set_ablation(ablation: Option<(Family, usize, Ablation)>) {
     ABLATION.store(code, Ordering::SeqCst);
 }
 
+/// Whether ablating a guard with `a` can change any step of a configuration whose correct
+/// model saw the guard `[true, false]` as `decided`. A model differs from its ablation only
+/// where the guard is evaluated with a result the ablation changes: a drop (always allow) and
+/// quorum-1 (a count one below the majority allows) only where the guard was false, an inversion
+/// wherever it was evaluated. By induction over the steps from the initial states, the ablated
+/// model then explores exactly the correct model's graph. (A model re-evaluating a guard without
+/// counting it, as FLE's `unrecorded`, does so only in states where the counted evaluation ran.)
+pub fn ablation_can_change(decided: [u64; 2], a: Ablation) -> bool {
+    let [t, f] = decided;
+    match a {
+        Ablation::Drop | Ablation::QuorumBelow => f > 0,
+        Ablation::Invert => t > 0 || f > 0,
+    }
+}
+
+/// Whether `g` is the guard ablated now (in any way).
+pub fn is_ablated(g: Guard) -> bool {
+    ablation().is_some_and(|(family, index, _)| family == g.family && index == g.index as usize)
+}
+
 /// The current ablation, if any.
 pub fn ablation() -> Option<(Family, usize, Ablation)> {
     let code = ABLATION.load(Ordering::Relaxed);

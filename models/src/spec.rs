@@ -58,6 +58,26 @@ pub trait Spec:
     fn equivalent_ablations() -> &'static [crate::coverage::Equivalent] {
         &[]
     }
+    /// The ablations of the catalogue known to survive the CI profile though they are not
+    /// equivalent: gaps of the properties (a behaviour changes, but no property can see it, e.g.
+    /// availability or timing), each with why. `--ablate` reports them apart from the
+    /// equivalent ones and fails if one is killed (the list must not go stale).
+    fn known_gaps() -> &'static [crate::coverage::Equivalent] {
+        &[]
+    }
+    /// Guards of the catalogue that are also evaluated without being counted (FLE: its
+    /// properties compare votes with the vote order): their counts do not show every place an
+    /// ablation changes, so `--ablate` checks their ablations at every configuration.
+    fn uncounted_guards() -> &'static [crate::coverage::Guard] {
+        &[]
+    }
+    /// Whether the model's own shortcuts change under the ablation set now (then an ablation's
+    /// effect is not confined to the states where its guard is evaluated, and `--ablate` may skip
+    /// no configuration). Raft: dead-response collection is off while the guard it rests on is
+    /// ablated.
+    fn shortcuts_follow_ablation(&self) -> bool {
+        false
+    }
     /// The named configurations `profile` runs, cheapest first (see [`Profile`]). A mutant
     /// checked against a profile takes each configuration with the mutant set.
     fn profile(profile: Profile) -> Vec<ProfileEntry<Self::Config>>;
@@ -104,19 +124,41 @@ pub(crate) fn parse_mutant<M: Copy>(
     })
 }
 
-/// Checks every configuration of `profile` exhaustively (BFS, symmetry where the model has it, `threads` workers) with
-/// rule coverage on, and returns the counts with each configuration's verdict (`true`: every
-/// property as expected). For tests and tools; `ballot check --coverage` is the CLI's way.
-pub fn profile_coverage<S: Spec>(
+/// One configuration of a profile as the correct model explored it: its rule counts and whether
+/// every property came out as expected.
+#[derive(Clone, Debug)]
+pub struct ConfigurationCounts {
+    pub name: &'static str,
+    pub counts: crate::coverage::Counts,
+    pub passed: bool,
+}
+
+/// Checks every configuration of `profile` exhaustively (BFS, symmetry where the model has it,
+/// `threads` workers) with rule coverage on, and returns each configuration's counts and
+/// verdict, calling `before` with each configuration's name as it starts. `--ablate` uses the
+/// counts to skip configurations where an ablation cannot change a single step
+/// ([`crate::coverage::ablation_can_change`]).
+pub fn profile_counts<S: Spec>(
     profile: Profile,
     threads: usize,
-) -> (crate::coverage::Counts, Vec<(&'static str, bool)>) {
+    before: &dyn Fn(&'static str),
+) -> Vec<ConfigurationCounts> {
+    entries_counts::<S>(&S::profile(profile), threads, before)
+}
+
+/// [`profile_counts`] over any list of configurations.
+pub fn entries_counts<S: Spec>(
+    entries: &[ProfileEntry<S::Config>],
+    threads: usize,
+    before: &dyn Fn(&'static str),
+) -> Vec<ConfigurationCounts> {
     use crate::engine::{check_with, CheckOptions, Progress};
     crate::coverage::enable(true);
     let _ = crate::coverage::take();
-    let mut verdicts = Vec::new();
-    for entry in S::profile(profile) {
-        let spec = S::build(entry.config, None).expect("profile configurations are valid");
+    let mut out = Vec::new();
+    for entry in entries {
+        before(entry.name);
+        let spec = S::build(entry.config.clone(), None).expect("profile configurations are valid");
         let options = CheckOptions {
             threads,
             symmetry: spec.symmetric(),
@@ -130,11 +172,30 @@ pub fn profile_coverage<S: Spec>(
             spec.codec(),
             &Progress::default(),
         );
-        verdicts.push((entry.name, outcome.exit_code() == 0));
+        out.push(ConfigurationCounts {
+            name: entry.name,
+            counts: crate::coverage::take(),
+            passed: outcome.exit_code() == 0,
+        });
     }
-    let counts = crate::coverage::take();
     crate::coverage::enable(false);
-    (counts, verdicts)
+    out
+}
+
+/// Checks every configuration of `profile` as [`profile_counts`] does, and returns the counts
+/// summed with each configuration's verdict (`true`: every property as expected). For tests and
+/// tools; `ballot check --coverage` is the CLI's way.
+pub fn profile_coverage<S: Spec>(
+    profile: Profile,
+    threads: usize,
+) -> (crate::coverage::Counts, Vec<(&'static str, bool)>) {
+    let mut total = crate::coverage::Counts::default();
+    let mut verdicts = Vec::new();
+    for c in profile_counts::<S>(profile, threads, &|_| {}) {
+        total.merge(&c.counts);
+        verdicts.push((c.name, c.passed));
+    }
+    (total, verdicts)
 }
 
 /// What one ablation came to against a profile.
@@ -145,8 +206,16 @@ pub enum AblationOutcome {
         configuration: &'static str,
         property: &'static str,
     },
-    /// Every configuration passed.
-    Survived,
+    /// Every configuration checked passed, exhaustively. `skipped` configurations were not
+    /// checked because the ablation cannot change a step there.
+    Survived { checked: usize, skipped: usize },
+    /// No property failed, but a search limit stopped `configuration` (the first so stopped)
+    /// before it was exhaustive: the ablation is neither killed nor shown to survive.
+    Undecided {
+        configuration: &'static str,
+        checked: usize,
+        skipped: usize,
+    },
     /// The ablated model panicked (an index or arithmetic assumption of the model broke before
     /// any property could).
     Crashed {
@@ -166,17 +235,27 @@ pub enum FailFast {
     Crashed(String),
 }
 
+/// Limits on one search (`--max-states`, `--timeout`); none by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchLimits {
+    pub max_states: Option<u64>,
+    pub timeout: Option<std::time::Duration>,
+}
+
 /// Checks `spec` by BFS with `threads` workers, symmetry where the model has it, stopping at the
 /// first failing property, with a panic of the model caught and reported: the outcome and the
 /// unique states explored (0 after a panic). `--ablate` and the shortcut differential test
-/// both judge an ablation with it.
-pub fn check_fail_fast<S: Spec>(spec: &S, threads: usize) -> (FailFast, u64) {
+/// both judge an ablation with it. `limits` bound the search (a stopped search passes, not
+/// exhaustively).
+pub fn check_fail_fast<S: Spec>(spec: &S, threads: usize, limits: SearchLimits) -> (FailFast, u64) {
     use crate::engine::{check_with, CheckOptions, Progress};
     use std::panic::{catch_unwind, AssertUnwindSafe};
     let options = CheckOptions {
         threads,
         symmetry: spec.symmetric(),
         fail_fast: true,
+        max_states: limits.max_states,
+        timeout: limits.timeout,
         ..CheckOptions::default()
     };
     let rep = |s: &S::St| spec.representative(s);
@@ -211,35 +290,87 @@ pub fn check_fail_fast<S: Spec>(spec: &S, threads: usize) -> (FailFast, u64) {
 }
 
 /// Checks `profile` against one ablation of `S`'s catalogue (guard index `guard`), stopping at
-/// the first configuration where a property fails. The ablation is cleared afterwards.
+/// the first configuration where a property fails. With `relevance` (the correct model's counts
+/// per configuration, from [`profile_counts`] of the same profile), a configuration where the
+/// ablation cannot change a single step is skipped: there the ablated model is the correct one,
+/// which passes. The ablation is cleared afterwards.
 pub fn ablate_profile<S: Spec>(
     profile: Profile,
     threads: usize,
     guard: usize,
     ablation: crate::coverage::Ablation,
+    relevance: Option<&[ConfigurationCounts]>,
+    limits: SearchLimits,
 ) -> AblationOutcome {
-    crate::coverage::set_ablation(Some((S::catalogue().family, guard, ablation)));
-    let mut outcome = AblationOutcome::Survived;
-    for entry in S::profile(profile) {
-        let spec = S::build(entry.config, None).expect("profile configurations are valid");
-        match check_fail_fast(&spec, threads).0 {
+    ablate_entries::<S>(
+        &S::profile(profile),
+        threads,
+        guard,
+        ablation,
+        relevance,
+        limits,
+    )
+}
+
+/// [`ablate_profile`] over any list of configurations (`relevance` from [`entries_counts`] of
+/// the same list).
+pub fn ablate_entries<S: Spec>(
+    entries: &[ProfileEntry<S::Config>],
+    threads: usize,
+    guard: usize,
+    ablation: crate::coverage::Ablation,
+    relevance: Option<&[ConfigurationCounts]>,
+    limits: SearchLimits,
+) -> AblationOutcome {
+    let family = S::catalogue().family;
+    crate::coverage::set_ablation(Some((family, guard, ablation)));
+    let (mut checked, mut skipped) = (0, 0);
+    let mut stopped = None;
+    let mut outcome = None;
+    for (i, entry) in entries.iter().enumerate() {
+        let spec = S::build(entry.config.clone(), None).expect("profile configurations are valid");
+        let relevant = relevance.and_then(|r| r.get(i)).is_none_or(|c| {
+            debug_assert_eq!(c.name, entry.name, "relevance from another profile");
+            spec.shortcuts_follow_ablation()
+                || S::uncounted_guards()
+                    .iter()
+                    .any(|g| g.index as usize == guard)
+                || crate::coverage::ablation_can_change(c.counts.decided(family, guard), ablation)
+        });
+        if !relevant {
+            skipped += 1;
+            continue;
+        }
+        checked += 1;
+        match check_fail_fast(&spec, threads, limits).0 {
             FailFast::Crashed(message) => {
-                outcome = AblationOutcome::Crashed {
+                outcome = Some(AblationOutcome::Crashed {
                     configuration: entry.name,
                     message,
-                };
+                });
                 break;
             }
             FailFast::Failed(property) => {
-                outcome = AblationOutcome::Killed {
+                outcome = Some(AblationOutcome::Killed {
                     configuration: entry.name,
                     property,
-                };
+                });
                 break;
             }
-            FailFast::Passed { .. } => {}
+            FailFast::Passed { exhaustive } => {
+                if !exhaustive && stopped.is_none() {
+                    stopped = Some(entry.name);
+                }
+            }
         }
     }
     crate::coverage::set_ablation(None);
-    outcome
+    outcome.unwrap_or(match stopped {
+        Some(configuration) => AblationOutcome::Undecided {
+            configuration,
+            checked,
+            skipped,
+        },
+        None => AblationOutcome::Survived { checked, skipped },
+    })
 }

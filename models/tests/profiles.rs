@@ -65,6 +65,7 @@ fn raft_profiles_build_grow_and_start_fresh() {
         "snapshot-tail",
         "two-servers-reorder",
         "noop-and-value",
+        "pipeline-noop",
     ] {
         assert!(ci.contains(rule_family), "CI profile lacks {rule_family}");
     }

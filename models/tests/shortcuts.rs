@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use ballot_models::coverage::{self, Ablation};
 
-use ballot_models::fle::{rules as fle_rules, FleConfig, FleModel, InitServer as FleInit};
+use ballot_models::fle::{FleConfig, FleModel, InitServer as FleInit};
 use ballot_models::network::NetworkKind;
 use ballot_models::raft::{RaftConfig, RaftModel};
 use ballot_models::spec::{check_fail_fast, FailFast, Spec};
@@ -52,7 +52,7 @@ impl Verdict {
 /// symmetry where the model has it: the verdict and the states explored.
 fn check<S: Spec>(config: &S::Config, mutant: Option<&str>) -> (Verdict, u64) {
     let spec = S::build(config.clone(), mutant).expect("the test's configurations are valid");
-    let (outcome, unique) = check_fail_fast(&spec, 2);
+    let (outcome, unique) = check_fail_fast(&spec, 2, Default::default());
     let verdict = match outcome {
         FailFast::Crashed(message) => Verdict::Crashed(message),
         FailFast::Failed(property) => Verdict::Killed(property),
@@ -317,14 +317,10 @@ fn fle_shortcuts_hide_no_verdict() {
         configs: fle_configs(),
         set: fle_set,
         monotone: true,
-        always_checked: [
-            fle_rules::ORDER_EPOCH,
-            fle_rules::ORDER_ZXID,
-            fle_rules::ORDER_SID,
-        ]
-        .iter()
-        .map(|g| g.index as usize)
-        .collect(),
+        always_checked: FleModel::uncounted_guards()
+            .iter()
+            .map(|g| g.index as usize)
+            .collect(),
         not_compared: &[],
     });
     assert!(diffs.is_empty(), "verdicts differ:\n{}", diffs.join("\n"));
@@ -531,4 +527,62 @@ fn fle_configs() -> Vec<(&'static str, FleConfig)> {
             },
         ),
     ]
+}
+
+/// `--ablate` skips a configuration where the correct model never evaluates an ablated guard
+/// the way the ablation changes (`coverage::ablation_can_change`): the verdicts must be those of
+/// checking every configuration, for every ablation of each catalogue, at this file's small
+/// configurations.
+#[test]
+fn ablate_skips_only_configurations_it_cannot_change() {
+    use ballot_models::config::ProfileEntry;
+    use ballot_models::spec::{ablate_entries, entries_counts, AblationOutcome};
+    let _g = lock();
+    fn same<S: Spec>(configs: Vec<(&'static str, S::Config)>) -> usize {
+        let entries: Vec<ProfileEntry<S::Config>> = configs
+            .into_iter()
+            .map(|(name, config)| ProfileEntry {
+                name,
+                purpose: "",
+                config,
+            })
+            .collect();
+        let relevance = entries_counts::<S>(&entries, 2, &|_| {});
+        let catalogue = S::catalogue();
+        let mut skipped_somewhere = 0;
+        for (guard, ablation) in catalogue.ablations() {
+            let id = catalogue.guard_id(guard);
+            let killed = |o: &AblationOutcome| match o {
+                AblationOutcome::Killed { .. } | AblationOutcome::Crashed { .. } => true,
+                AblationOutcome::Survived { .. } => false,
+                AblationOutcome::Undecided { .. } => panic!("no limit was set: {o:?}"),
+            };
+            let all = ablate_entries::<S>(&entries, 2, guard, ablation, None, Default::default());
+            let some = ablate_entries::<S>(
+                &entries,
+                2,
+                guard,
+                ablation,
+                Some(&relevance),
+                Default::default(),
+            );
+            if let AblationOutcome::Survived { skipped, .. } = some {
+                skipped_somewhere += skipped;
+            }
+            assert_eq!(
+                killed(&all),
+                killed(&some),
+                "{} {id} {ablation:?}: every configuration {all:?}, relevant ones {some:?}",
+                S::PROTOCOL
+            );
+        }
+        skipped_somewhere
+    }
+    let skipped = same::<RaftModel>(raft_configs())
+        + same::<ZabModel>(zab_configs())
+        + same::<FleModel>(fle_configs());
+    assert!(
+        skipped > 0,
+        "no ablation was skipped anywhere: the test shows nothing"
+    );
 }

@@ -23,6 +23,15 @@ impl Spec for FleModel {
         super::rules::EQUIVALENT
     }
 
+    fn known_gaps() -> &'static [crate::coverage::Equivalent] {
+        super::rules::KNOWN_GAPS
+    }
+
+    fn uncounted_guards() -> &'static [crate::coverage::Guard] {
+        use super::rules::{ORDER_EPOCH, ORDER_SID, ORDER_ZXID};
+        &[ORDER_EPOCH, ORDER_ZXID, ORDER_SID]
+    }
+
     fn build(mut config: FleConfig, mutant: Option<&str>) -> Result<Self, ConfigError> {
         config.mutant = parse_mutant(
             "FLE",

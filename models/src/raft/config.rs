@@ -560,6 +560,23 @@ pub fn profile(profile: Profile) -> Vec<ProfileEntry<RaftConfig>> {
                 ..base.clone()
             },
         ),
+        entry(
+            "pipeline-noop",
+            "pipelining with no-ops, two terms, one value and a crash: a follower is down while \
+             the next term's leader pipelines its no-op and value past it, and on restart \
+             refuses a heartbeat with a hint, which says where to probe and not what matches \
+             (PL2; 44 M classes, the profile's largest)",
+            RaftConfig {
+                max_term: 2,
+                max_log: 1,
+                values: 1,
+                max_candidates: 1,
+                crashes: 1,
+                leader_noop: true,
+                pipeline: true,
+                ..base.clone()
+            },
+        ),
     ]);
     if profile == Profile::Deep {
         v.push(entry(

@@ -231,12 +231,8 @@ impl RaftModel {
     pub fn collects_dead_messages(&self) -> bool {
         // The premise for PreVoteResponses is raft.prevote.count's guard (only a grant of
         // exactly `term + 1` counts): with it ablated, a stale grant can count, as under M10.
-        let counted_ablated = crate::coverage::ablation().is_some_and(|(family, index, _)| {
-            family == rules::PREVOTE_COUNTED.family
-                && index == rules::PREVOTE_COUNTED.index as usize
-        });
         self.config.reductions
-            && !counted_ablated
+            && !crate::coverage::is_ablated(rules::PREVOTE_COUNTED)
             && !matches!(
                 self.config.mutant,
                 Some(RaftMutant::VolatileTerm | RaftMutant::CountStaleVotes)

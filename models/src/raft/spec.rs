@@ -22,6 +22,10 @@ impl Spec for RaftModel {
         super::rules::EQUIVALENT
     }
 
+    fn shortcuts_follow_ablation(&self) -> bool {
+        self.config.reductions && !self.collects_dead_messages()
+    }
+
     fn build(mut config: RaftConfig, mutant: Option<&str>) -> Result<Self, ConfigError> {
         config.mutant = parse_mutant(
             "Raft",
