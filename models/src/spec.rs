@@ -80,6 +80,12 @@ pub trait Spec:
     fn state_view(&self, state: &Self::St) -> serde_json::Value;
     /// What a step changed, in one line, for the terminal.
     fn describe_change(&self, before: &Self::St, after: &Self::St) -> String;
+
+    /// What a state shows in a sequence diagram: a role/term label per server and the messages
+    /// in flight (see [`crate::diagram`]).
+    fn diagram_frame(&self, state: &Self::St) -> crate::diagram::Frame;
+    /// What an action is in a sequence diagram.
+    fn diagram_action(&self, action: &Self::Act) -> crate::diagram::ActionKind;
 }
 
 /// A `--mutant NAME` of a protocol's catalogue, or an error naming the flag and listing what is

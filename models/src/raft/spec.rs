@@ -4,8 +4,9 @@ use serde_json::{json, Value as Json};
 
 use super::state::Server;
 use super::types::fmt_entries;
-use super::{RaftConfig, RaftModel, RaftMutant, RaftState, Role};
+use super::{Action, RaftConfig, RaftModel, RaftMutant, RaftState, Role, ServerId};
 use crate::config::ConfigError;
+use crate::diagram::{ActionKind, Frame, InFlight, Lifeline, MarkKind};
 use crate::spec::{parse_mutant, MutantEntry, Spec};
 
 impl Spec for RaftModel {
@@ -158,9 +159,78 @@ impl Spec for RaftModel {
         out.push(']');
         out
     }
+
+    fn diagram_frame(&self, st: &RaftState) -> Frame {
+        Frame {
+            servers: st.servers.iter().map(lifeline).collect(),
+            in_flight: st
+                .network
+                .flights()
+                .iter()
+                .map(|f| InFlight {
+                    src: f.src,
+                    dst: f.dst,
+                    label: f.msg.to_string(),
+                    copies: f.copies,
+                })
+                .collect(),
+        }
+    }
+
+    fn diagram_action(&self, action: &Action) -> ActionKind {
+        let mark = |server: ServerId, kind: MarkKind, text: &str| ActionKind::Mark {
+            server: server.0,
+            kind,
+            text: text.to_string(),
+        };
+        match *action {
+            Action::Timeout { server } => mark(server, MarkKind::Timeout, "election timeout"),
+            Action::Heartbeat { server } => mark(server, MarkKind::Timeout, "heartbeat"),
+            Action::ClientRequest { server, value } => {
+                mark(server, MarkKind::Local, &format!("client v{}", value.0))
+            }
+            Action::Compact { server } => mark(server, MarkKind::Local, "compact"),
+            Action::Read { server } => mark(server, MarkKind::Local, "read"),
+            Action::Crash { server } => mark(server, MarkKind::Crash, "crash"),
+            Action::Restart { server } => mark(server, MarkKind::Restart, "restart"),
+            Action::Deliver { src, dst, msg } => ActionKind::Deliver {
+                src: src.0,
+                dst: dst.0,
+                label: msg.to_string(),
+            },
+            Action::Drop { src, dst, msg } => ActionKind::Drop {
+                src: src.0,
+                dst: dst.0,
+                label: msg.to_string(),
+            },
+            Action::Duplicate { src, dst, msg } => ActionKind::Duplicate {
+                src: src.0,
+                dst: dst.0,
+                label: msg.to_string(),
+            },
+        }
+    }
 }
 
-fn describe_server(s: &Server) -> String {
+/// The role and term of a server, as a diagram's lifeline shows them.
+pub(crate) fn lifeline(s: &Server) -> Lifeline {
+    let role = match s.role {
+        Role::Follower => "follower",
+        Role::Candidate => "candidate",
+        Role::Leader => "LEADER",
+        Role::PreCandidate => "pre-candidate",
+    };
+    Lifeline {
+        up: s.up,
+        label: if s.up {
+            format!("{role} t{}", s.term.0)
+        } else {
+            format!("down t{}", s.term.0)
+        },
+    }
+}
+
+pub(crate) fn describe_server(s: &Server) -> String {
     let snapshot = if s.snapshot.0 > 0 {
         format!(" snapshot {}", s.snapshot.0)
     } else {
