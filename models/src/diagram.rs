@@ -351,9 +351,9 @@ impl Diagram {
         let col = 190.0;
         let head = 70.0;
         let row = 34.0;
-        let actions_x = left + col * n as f64 - 40.0;
+        let actions_x = left + 40.0 + col * (n as f64 - 1.0) + 210.0;
         let width = actions_x + 420.0;
-        let height = head + row * (steps as f64 + 1.0) + 20.0;
+        let height = head + row * (steps as f64 + 2.0) + 20.0;
         let x = |s: u8| left + 40.0 + col * s as f64;
         let y = |k: usize| head + row * k as f64;
         let mut o = String::new();
@@ -386,7 +386,7 @@ impl Diagram {
         let _ = write!(
             o,
             r#"<text class="title" x="8" y="16">{}</text>"#,
-            xml(&self.title)
+            xml(&clip(&self.title, (width / 8.0) as usize))
         );
         if let Some(v) = &self.violation {
             let vy = y(v.step);
@@ -395,9 +395,9 @@ impl Diagram {
                 r#"<g class="violation"><rect x="2" y="{:.0}" width="{:.0}" height="{:.0}"/><text x="{:.0}" y="{:.0}">✗ {}</text></g>"#,
                 vy - row / 2.0,
                 width - 4.0,
-                row,
+                row + 16.0,
                 actions_x,
-                vy + row / 2.0 - 3.0,
+                vy + row / 2.0 + 10.0,
                 xml(&v.text)
             );
         }
@@ -542,9 +542,16 @@ fn svg_message(m: &Message, x: &dyn Fn(u8) -> f64, y: &dyn Fn(usize) -> f64) -> 
     } else {
         ""
     };
-    let (tx, ty) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0 - 3.0);
+    // The label sits just above the arrow's head, on the sender's side: a step delivers at most
+    // one message, so labels of deliveries never share a row.
+    let (tx, anchor) = if x2 >= x1 {
+        (x2 - 10.0, "end")
+    } else {
+        (x2 + 10.0, "start")
+    };
+    let ty = y2 - 5.0;
     format!(
-        r#"<g class="{class}{dup}"><title>{}</title><line x1="{x1:.0}" y1="{y1:.0}" x2="{x2:.0}" y2="{y2:.0}"{marker}/><text x="{tx:.0}" y="{ty:.0}" text-anchor="middle">{}</text></g>"#,
+        r#"<g class="{class}{dup}"><title>{}</title><line x1="{x1:.0}" y1="{y1:.0}" x2="{x2:.0}" y2="{y2:.0}"{marker}/><text x="{tx:.0}" y="{ty:.0}" text-anchor="{anchor}">{}</text></g>"#,
         xml(&title),
         xml(&label)
     )

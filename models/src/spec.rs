@@ -249,3 +249,41 @@ pub fn ablate_profile<S: Spec>(
     crate::coverage::set_ablation(None);
     outcome
 }
+
+/// Writes a ghost (history variables no server holds, kept for the properties) compactly, for a
+/// state's `Debug`: false flags and all-zero tables are left out, trailing zeros of a table
+/// dropped, and the block labelled as history so nobody reads it as server state.
+pub(crate) fn fmt_ghost(
+    f: &mut std::fmt::Formatter<'_>,
+    ghost: &impl Serialize,
+) -> std::fmt::Result {
+    use serde_json::Value;
+    writeln!(
+        f,
+        "ghost (history variables for the properties; no server holds them):"
+    )?;
+    let Ok(Value::Object(fields)) = serde_json::to_value(ghost) else {
+        return Ok(());
+    };
+    let mut any = false;
+    for (name, value) in fields {
+        let shown = match value {
+            Value::Bool(false) | Value::Null => continue,
+            Value::Array(items) => {
+                let zero = |v: &Value| v.as_u64() == Some(0);
+                let keep = items.iter().rposition(|v| !zero(v)).map_or(0, |i| i + 1);
+                if keep == 0 {
+                    continue;
+                }
+                Value::Array(items[..keep].to_vec()).to_string()
+            }
+            v => v.to_string(),
+        };
+        any = true;
+        writeln!(f, "  {name}: {shown}")?;
+    }
+    if !any {
+        writeln!(f, "  (nothing recorded)")?;
+    }
+    Ok(())
+}

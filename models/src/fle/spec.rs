@@ -246,3 +246,34 @@ fn describe(node: &Node) -> String {
         }
     }
 }
+
+/// One row per server, the notifications in flight, the fault budget, and the ghost labelled as
+/// history (no padding of the fixed-capacity tables). What the Explorer shows for a state.
+impl std::fmt::Debug for FleState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.servers.len();
+        writeln!(f, "servers:")?;
+        for (i, node) in self.servers.iter().enumerate() {
+            writeln!(f, "  s{i}: {}", describe(node))?;
+        }
+        let flights: Vec<String> = (0..n)
+            .flat_map(|src| (0..n).map(move |dst| (src, dst)))
+            .filter_map(|(src, dst)| {
+                self.chans[src][dst]
+                    .in_flight()
+                    .map(|m| format!("  s{src}→s{dst} {m}"))
+            })
+            .collect();
+        writeln!(f, "in flight ({}):", flights.len())?;
+        for line in flights {
+            writeln!(f, "{line}")?;
+        }
+        writeln!(f, "crashes {}", self.crashes)?;
+        let mut ghost = self.ghost;
+        // Only the first n servers exist: the rest of the table is capacity.
+        for d in ghost.decided.iter_mut().skip(n) {
+            *d = 0;
+        }
+        crate::spec::fmt_ghost(f, &ghost)
+    }
+}

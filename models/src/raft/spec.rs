@@ -258,3 +258,90 @@ pub(crate) fn describe_server(s: &Server) -> String {
         s.commit.0
     )
 }
+
+/// One row per server (no capacity padding: per-peer tables have one entry per server), the
+/// messages in flight, the fault budget, and the ghost labelled as history. What the Explorer
+/// shows for a state.
+impl std::fmt::Debug for RaftState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.servers.len();
+        let set = |bits: u8| {
+            let members: Vec<String> = (0..n)
+                .filter(|j| bits & (1 << j) != 0)
+                .map(|j| format!("s{j}"))
+                .collect();
+            format!("{{{}}}", members.join(" "))
+        };
+        let list = |xs: &[super::LogIndex]| {
+            xs.iter()
+                .map(|x| x.0.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        writeln!(f, "servers:")?;
+        for (i, s) in self.servers.iter().enumerate() {
+            write!(f, "  s{i}: {}", describe_server(s))?;
+            if s.up {
+                match s.role {
+                    Role::Candidate => write!(f, " votes {}", set(s.votes))?,
+                    Role::PreCandidate => write!(f, " pre-votes {}", set(s.votes))?,
+                    Role::Leader => write!(
+                        f,
+                        " next [{}] match [{}]",
+                        list(&s.next_index[..n]),
+                        list(&s.match_index[..n])
+                    )?,
+                    Role::Follower => {}
+                }
+                if s.heard_leader {
+                    write!(f, " heard-leader")?;
+                }
+                if s.recent != 0 {
+                    write!(f, " recent {}", set(s.recent))?;
+                }
+                if s.round != 0 || !s.reads.is_empty() {
+                    let acked: Vec<String> = s.acked[..n].iter().map(|a| a.to_string()).collect();
+                    let reads: Vec<String> = s
+                        .reads
+                        .iter()
+                        .map(|r| {
+                            format!(
+                                "at {} round {} (ghost required {})",
+                                r.read_index.0, r.round, r.required.0
+                            )
+                        })
+                        .collect();
+                    write!(
+                        f,
+                        " round {} acked [{}] reads [{}]",
+                        s.round,
+                        acked.join(" "),
+                        reads.join(", ")
+                    )?;
+                }
+            }
+            writeln!(f)?;
+        }
+        writeln!(f, "in flight ({}):", self.network.flights().len())?;
+        for m in self.network.flights() {
+            let copies = if m.copies > 1 {
+                format!(" ×{}", m.copies)
+            } else {
+                String::new()
+            };
+            writeln!(f, "  s{}→s{} {}{copies}", m.src, m.dst, m.msg)?;
+        }
+        let proposed: Vec<String> = (0..8)
+            .filter(|v| self.proposed & (1 << v) != 0)
+            .map(|v| format!("v{v}"))
+            .collect();
+        writeln!(
+            f,
+            "crashes {}, values proposed {{{}}}, reads started {}",
+            self.crashes,
+            proposed.join(" "),
+            self.reads
+        )?;
+        crate::spec::fmt_ghost(f, &self.ghost)
+    }
+}

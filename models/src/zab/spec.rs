@@ -299,3 +299,52 @@ fn describe_server(s: &Server) -> String {
     }
     out
 }
+
+/// One row per server, the packets (and election notifications) in flight, the fault budget,
+/// and the ghost labelled as history. What the Explorer shows for a state.
+impl std::fmt::Debug for ZabState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.servers.len();
+        writeln!(f, "servers:")?;
+        for (i, s) in self.servers.iter().enumerate() {
+            write!(f, "  s{i}: {}", describe_server(s))?;
+            if let Some(e) = &self.election {
+                let v = &e.servers[i];
+                write!(f, " | election {} r{}", v.state.name(), v.logicalclock.0)?;
+            }
+            writeln!(f)?;
+        }
+        let mut flights: Vec<String> = self
+            .network
+            .flights()
+            .iter()
+            .map(|m| {
+                let copies = if m.copies > 1 {
+                    format!(" ×{}", m.copies)
+                } else {
+                    String::new()
+                };
+                format!("  s{}→s{} {}{copies}", m.src, m.dst, m.msg)
+            })
+            .collect();
+        if let Some(e) = &self.election {
+            for (src, row) in e.chans.iter().enumerate().take(n) {
+                for (dst, chan) in row.iter().enumerate().take(n) {
+                    if let Some(m) = chan.in_flight() {
+                        flights.push(format!("  s{src}→s{dst} vote {m}"));
+                    }
+                }
+            }
+        }
+        writeln!(f, "in flight ({}):", flights.len())?;
+        for line in flights {
+            writeln!(f, "{line}")?;
+        }
+        writeln!(
+            f,
+            "crashes {}, client proposals {}",
+            self.crashes, self.proposals
+        )?;
+        crate::spec::fmt_ghost(f, &self.ghost)
+    }
+}
