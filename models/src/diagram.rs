@@ -382,6 +382,8 @@ impl Diagram {
             "</style>",
             "<defs><marker id=\"arrow\" markerWidth=\"10\" markerHeight=\"8\" refX=\"10\" refY=\"4\" orient=\"auto\">",
             "<polygon points=\"0 0, 10 4, 0 8\" fill=\"#1f5fa8\"/></marker></defs>",
+            // Opaque, so the diagram reads the same on a dark page (the Explorer's).
+            "<rect class=\"background\" width=\"100%\" height=\"100%\" fill=\"#fff\"/>",
         ));
         let _ = write!(
             o,
