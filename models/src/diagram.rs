@@ -364,7 +364,7 @@ impl Diagram {
         );
         o.push_str(concat!(
             "<style>",
-            "text{font-family:monospace;font-size:11px;fill:#222}",
+            "text{font-family:monospace;font-size:11px;fill:#222}path{fill:none}",
             ".title{font-size:13px;font-weight:bold}",
             ".life{stroke:#888;stroke-width:1.5}",
             ".down{stroke:#c33;stroke-dasharray:3 4}",
@@ -372,8 +372,7 @@ impl Diagram {
             ".msg text{fill:#1f5fa8}",
             ".msg-dropped line{stroke:#c33;stroke-dasharray:5 3}",
             ".msg-dropped text{fill:#c33}",
-            ".msg-lost line{stroke:#999;stroke-dasharray:2 3}",
-            ".msg-lost text{fill:#999}",
+            ".msg-lost line,.msg-lost path{stroke:#bbb;stroke-dasharray:2 3}",
             ".dup line,.dup path{stroke-dasharray:6 2}",
             ".mark-crash{fill:#c33}.mark-restart{fill:#2a2}.mark-timeout{fill:#d80}",
             ".mark-local{fill:#555}.mark-role{fill:#6a1b9a;font-weight:bold}",
@@ -502,7 +501,7 @@ fn svg_message(m: &Message, x: &dyn Fn(u8) -> f64, y: &dyn Fn(usize) -> f64) -> 
     let (class, end, what) = match m.fate {
         Fate::Delivered(k) => ("msg", k, ""),
         Fate::Dropped(k) => ("msg-dropped", k, "✗ dropped "),
-        Fate::Lost(k) => ("msg-lost", k, "lost "),
+        Fate::Lost(k) => ("msg-lost", k, ""),
         Fate::InFlight => return String::new(),
     };
     let dup = if m.duplicated { " dup" } else { "" };
@@ -521,11 +520,21 @@ fn svg_message(m: &Message, x: &dyn Fn(u8) -> f64, y: &dyn Fn(usize) -> f64) -> 
             _ => "lost",
         }
     );
-    let label = format!("{what}{}", clip(&m.label, 34));
+    // A lost message keeps its label in the tooltip only: FLE's one-slot queues supersede many.
+    let label = if matches!(m.fate, Fate::Lost(_)) {
+        String::new()
+    } else {
+        format!("{what}{}", clip(&m.label, 34))
+    };
+    let marker = if class == "msg" {
+        r#" marker-end="url(#arrow)""#
+    } else {
+        ""
+    };
     if m.from == m.to {
         // Loopback: a small loop beside the lifeline.
         return format!(
-            r#"<g class="{class}{dup}"><title>{}</title><path d="M{x1:.0} {y1:.0} C{:.0} {y1:.0} {:.0} {y2:.0} {x2:.0} {y2:.0}" marker-end="url(#arrow)"/><text x="{:.0}" y="{:.0}">{}</text></g>"#,
+            r#"<g class="{class}{dup}"><title>{}</title><path d="M{x1:.0} {y1:.0} C{:.0} {y1:.0} {:.0} {y2:.0} {x2:.0} {y2:.0}"{marker}/><text x="{:.0}" y="{:.0}">{}</text></g>"#,
             xml(&title),
             x1 + 40.0,
             x1 + 40.0,
@@ -539,11 +548,6 @@ fn svg_message(m: &Message, x: &dyn Fn(u8) -> f64, y: &dyn Fn(usize) -> f64) -> 
         x2 = x1 + (x2 - x1) * 0.66;
         y2 = y1 + (y2 - y1) * 0.66;
     }
-    let marker = if class == "msg" {
-        r#" marker-end="url(#arrow)""#
-    } else {
-        ""
-    };
     // The label sits just above the arrow's head, on the sender's side: a step delivers at most
     // one message, so labels of deliveries never share a row.
     let (tx, anchor) = if x2 >= x1 {
@@ -602,7 +606,7 @@ fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_string()
     } else {
-        let mut s: String = text.chars().take(max - 1).collect();
+        let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
         s.push('…');
         s
     }
@@ -634,10 +638,15 @@ fn mermaid_text(text: &str) -> String {
 
 /// The step (0: the initial state) where `property` first fails along `states`: the first state
 /// where an `always` property is false, or, for a `sometimes` witness, the first where it holds.
-/// `None` when the model has no such property or it never does.
+/// `None` when the model has no such property, it never does, or it is an `eventually`
+/// property (whose counterexample is the whole path: it fails where the path ends).
 pub fn first_failure<S: Spec>(spec: &S, states: &[S::St], property: &str) -> Option<usize> {
     let p = spec.properties().into_iter().find(|p| p.name == property)?;
-    let wanted = !matches!(p.expectation, Expectation::Sometimes);
+    let wanted = match p.expectation {
+        Expectation::Always => true,
+        Expectation::Sometimes => false,
+        Expectation::Eventually => return None,
+    };
     states.iter().position(|s| (p.condition)(spec, s) != wanted)
 }
 
