@@ -253,9 +253,13 @@ pub fn ablate_profile<S: Spec>(
 /// Writes a ghost (history variables no server holds, kept for the properties) compactly, for a
 /// state's `Debug`: false flags and all-zero tables are left out, trailing zeros of a table
 /// dropped, and the block labelled as history so nobody reads it as server state.
+///
+/// `sets` names the tables that hold, per term or epoch (the prefix: `t`, `e`), a set of servers
+/// as a bitmask; they are written as `{t1: s0 s2}`.
 pub(crate) fn fmt_ghost(
     f: &mut std::fmt::Formatter<'_>,
     ghost: &impl Serialize,
+    sets: &[(&str, &str)],
 ) -> std::fmt::Result {
     use serde_json::Value;
     writeln!(
@@ -275,7 +279,24 @@ pub(crate) fn fmt_ghost(
                 if keep == 0 {
                     continue;
                 }
-                Value::Array(items[..keep].to_vec()).to_string()
+                match sets.iter().find(|(table, _)| *table == name) {
+                    Some((_, prefix)) => {
+                        let entries: Vec<String> = items[..keep]
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, v)| v.as_u64().filter(|&b| b != 0).map(|b| (i, b)))
+                            .map(|(i, bits)| {
+                                let members: Vec<String> = (0..8)
+                                    .filter(|j| bits & (1 << j) != 0)
+                                    .map(|j| format!("s{j}"))
+                                    .collect();
+                                format!("{prefix}{i}: {}", members.join(" "))
+                            })
+                            .collect();
+                        format!("{{{}}}", entries.join(", "))
+                    }
+                    None => Value::Array(items[..keep].to_vec()).to_string(),
+                }
             }
             v => v.to_string(),
         };

@@ -137,5 +137,7 @@ fn raft_state_debug_is_one_row_per_server_without_padding() {
     }
     assert_eq!(rows.iter().filter(|r| r.contains("LEADER")).count(), 2);
     assert!(text.contains("ghost (history variables"), "{text}");
+    // Per-term sets of servers read as sets, not bitmasks.
+    assert!(text.contains("  leaders: {t1: s0 s1}"), "{text}");
     assert!(!text.contains("next_index"), "{text}");
 }

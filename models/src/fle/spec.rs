@@ -274,6 +274,6 @@ impl std::fmt::Debug for FleState {
         for d in ghost.decided.iter_mut().skip(n) {
             *d = 0;
         }
-        crate::spec::fmt_ghost(f, &ghost)
+        crate::spec::fmt_ghost(f, &ghost, &[("decided", "s")])
     }
 }

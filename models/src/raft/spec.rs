@@ -342,6 +342,6 @@ impl std::fmt::Debug for RaftState {
             proposed.join(" "),
             self.reads
         )?;
-        crate::spec::fmt_ghost(f, &self.ghost)
+        crate::spec::fmt_ghost(f, &self.ghost, &[("leaders", "t"), ("candidates", "t")])
     }
 }

@@ -345,6 +345,6 @@ impl std::fmt::Debug for ZabState {
             "crashes {}, client proposals {}",
             self.crashes, self.proposals
         )?;
-        crate::spec::fmt_ghost(f, &self.ghost)
+        crate::spec::fmt_ghost(f, &self.ghost, &[("leaders", "e")])
     }
 }
