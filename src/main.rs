@@ -52,7 +52,8 @@ struct Cli {
 enum Command {
     /// Check protocol models exhaustively within bounds and report every property.
     Check(check::CheckArgs),
-    /// Serve the Stateright Explorer for a model, optionally opened at a trace's last state.
+    /// Serve the Stateright Explorer for a model, optionally opened at a trace's last state; it
+    /// draws the sequence diagram of whatever path is open.
     Explore(explore::ExploreArgs),
     /// Look at a trace file: its steps, or its sequence diagram as SVG or Mermaid text.
     Trace(diagrams::TraceArgs),

@@ -631,9 +631,16 @@ pub fn xml(text: &str) -> String {
 
 /// Mermaid text on one line: `#` and `;` are Mermaid syntax, written as its entity codes.
 fn mermaid_text(text: &str) -> String {
-    text.replace('#', "#35;")
-        .replace(';', "#59;")
-        .replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '#' => out.push_str("#35;"),
+            ';' => out.push_str("#59;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The step (0: the initial state) where `property` first fails along `states`: the first state
@@ -785,5 +792,19 @@ mod tests {
         assert!(svg.contains("x &quot;y&quot; &lt;z&gt;"));
         assert!(!svg.contains("<a&b>"));
         assert!(d.to_mermaid().contains("✗ step 0"));
+    }
+
+    #[test]
+    fn mermaid_syntax_in_labels_is_written_as_entities() {
+        let frames = [frame(&[(0, 1, "a;b #c")]), frame(&[])];
+        let deliver = ActionKind::Deliver {
+            src: 0,
+            dst: 1,
+            label: "a;b #c".into(),
+        };
+        let d = Diagram::build("t".into(), &frames, &[("x\ny".into(), deliver)], None);
+        let m = d.to_mermaid();
+        assert!(m.contains("s0->>s1: a#59;b #35;c [sent 0, step 1]"), "{m}");
+        assert!(m.contains("%% 1. x y"), "{m}");
     }
 }
