@@ -156,8 +156,19 @@ pub fn write_html(path: &Path, runs: &[RunReport], coverage: &[serde_json::Value
         "<h1>ballot check</h1><p>exit code {}</p>",
         crate::report::exit_code(runs)
     );
-    o.push_str("<h2>Properties</h2><table class=\"properties\"><tr><th>run</th><th>configuration</th><th>property</th><th>kind</th><th>verdict</th><th>steps</th></tr>");
+    o.push_str("<h2>Properties</h2>");
     for (r, run) in runs.iter().enumerate() {
+        let _ = write!(
+            o,
+            "<h3>{}{}</h3><p>{}{}</p><table class=\"properties\"><tr><th>property</th><th>kind</th><th>verdict</th><th>steps</th></tr>",
+            run.protocol,
+            run.configuration.map(|c| format!("/{c}")).unwrap_or_default(),
+            xml(&run.summary),
+            match (run.mutant, run.expected) {
+                (Some(m), Some(e)) => format!(" — mutant <code>{}</code> is expected to violate <code>{}</code>", xml(m), xml(e)),
+                _ => String::new(),
+            }
+        );
         for p in &run.properties {
             let verdict = p.verdict.name();
             let link = if p.diagram.is_some() {
@@ -167,18 +178,15 @@ pub fn write_html(path: &Path, runs: &[RunReport], coverage: &[serde_json::Value
             };
             let _ = write!(
                 o,
-                "<tr><td>{}{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"{}\">{link}</td><td>{}</td></tr>",
-                run.protocol,
-                run.configuration.map(|c| format!("/{c}")).unwrap_or_default(),
-                xml(&run.summary),
+                "<tr><td><code>{}</code></td><td>{}</td><td class=\"{}\">{link}</td><td>{}</td></tr>",
                 xml(p.name),
                 p.kind,
                 verdict_class(p.verdict),
                 p.length.map(|n| n.to_string()).unwrap_or_default()
             );
         }
+        o.push_str("</table>");
     }
-    o.push_str("</table>");
     o.push_str("<h2>Runs</h2><table><tr><th>run</th><th>mutant</th><th>states</th><th>unique</th><th>max depth</th><th>time</th><th>search</th></tr>");
     for run in runs {
         let s = &run.stats;
