@@ -156,121 +156,26 @@ impl Diagram {
         violation: Option<Violation>,
     ) -> Self {
         let first = frames.first().cloned().unwrap_or_default();
-        let mut messages: Vec<Message> = Vec::new();
-        // Per (src, dst, label): the messages still in flight, oldest first.
-        let mut pending: BTreeMap<Key, VecDeque<usize>> = BTreeMap::new();
+        let mut b = Builder::default();
         for f in &first.in_flight {
             for _ in 0..f.copies {
-                pending
-                    .entry((f.src, f.dst, f.label.clone()))
-                    .or_default()
-                    .push_back(messages.len());
-                messages.push(Message {
-                    from: f.src,
-                    to: f.dst,
-                    label: f.label.clone(),
-                    sent_step: 0,
-                    fate: Fate::InFlight,
-                    duplicated: false,
-                });
+                b.send((f.src, f.dst, f.label.clone()), 0, false);
             }
         }
-        let mut marks = Vec::new();
         let steps = actions.len().min(frames.len().saturating_sub(1));
         for k in 1..=steps {
             let (before, after) = (&frames[k - 1], &frames[k]);
-            let (_, kind) = &actions[k - 1];
             let mut expected = counts(&before.in_flight);
-            match kind {
-                ActionKind::Deliver { src, dst, label } => take(
-                    &mut pending,
-                    &mut expected,
-                    &mut messages,
-                    (*src, *dst, label.clone()),
-                    Fate::Delivered(k),
-                ),
-                ActionKind::Drop { src, dst, label } => take(
-                    &mut pending,
-                    &mut expected,
-                    &mut messages,
-                    (*src, *dst, label.clone()),
-                    Fate::Dropped(k),
-                ),
-                ActionKind::Duplicate { src, dst, label } => {
-                    let key = (*src, *dst, label.clone());
-                    *expected.entry(key.clone()).or_default() += 1;
-                    let queue = pending.entry(key.clone()).or_default();
-                    let sent_step = queue.front().map_or(k, |&i| messages[i].sent_step);
-                    queue.push_back(messages.len());
-                    messages.push(Message {
-                        from: key.0,
-                        to: key.1,
-                        label: key.2,
-                        sent_step,
-                        fate: Fate::InFlight,
-                        duplicated: true,
-                    });
-                    marks.push(Mark {
-                        server: *src,
-                        step: k,
-                        kind: MarkKind::Local,
-                        text: "duplicated".into(),
-                    });
-                }
-                ActionKind::Mark { server, kind, text } => marks.push(Mark {
-                    server: *server,
-                    step: k,
-                    kind: *kind,
-                    text: text.clone(),
-                }),
-            }
-            // What the action does not explain: sends (more copies than expected) and losses.
-            let now = counts(&after.in_flight);
-            let keys: Vec<Key> = expected.keys().chain(now.keys()).cloned().collect();
-            let mut seen = std::collections::BTreeSet::new();
-            for key in keys {
-                if !seen.insert(key.clone()) {
-                    continue;
-                }
-                let diff =
-                    now.get(&key).copied().unwrap_or(0) - expected.get(&key).copied().unwrap_or(0);
-                for _ in 0..diff.max(0) {
-                    pending
-                        .entry(key.clone())
-                        .or_default()
-                        .push_back(messages.len());
-                    messages.push(Message {
-                        from: key.0,
-                        to: key.1,
-                        label: key.2.clone(),
-                        sent_step: k,
-                        fate: Fate::InFlight,
-                        duplicated: false,
-                    });
-                }
-                for _ in 0..(-diff).max(0) {
-                    if let Some(i) = pending.get_mut(&key).and_then(VecDeque::pop_front) {
-                        messages[i].fate = Fate::Lost(k);
-                    }
-                }
-            }
-            for (i, (a, b)) in before.servers.iter().zip(&after.servers).enumerate() {
-                if a.label != b.label && b.up {
-                    marks.push(Mark {
-                        server: i as u8,
-                        step: k,
-                        kind: MarkKind::Role,
-                        text: b.label.clone(),
-                    });
-                }
-            }
+            b.apply(k, &actions[k - 1].1, &mut expected);
+            b.account(k, &expected, &counts(&after.in_flight));
+            b.annotate_roles(k, before, after);
         }
         Diagram {
             title,
             lifelines: first.servers,
             steps: actions.iter().take(steps).map(|(t, _)| t.clone()).collect(),
-            messages,
-            marks,
+            messages: b.messages,
+            marks: b.marks,
             violation,
         }
     }
@@ -461,40 +366,44 @@ impl Diagram {
             o.push_str(&svg_message(m, &x, &y));
         }
         for m in &self.marks {
-            let (cx, cy) = (x(m.server), y(m.step));
-            let shape = match m.kind {
-                MarkKind::Crash => format!(
-                    r##"<path d="M{0:.0} {1:.0} l10 10 m0 -10 l-10 10" stroke="#c33" stroke-width="2.5"/>"##,
-                    cx - 5.0,
-                    cy - 5.0
-                ),
-                MarkKind::Restart => {
-                    format!(r##"<circle cx="{cx:.0}" cy="{cy:.0}" r="5" fill="#2a2"/>"##)
-                }
-                MarkKind::Timeout => format!(
-                    r##"<rect x="{:.0}" y="{:.0}" width="10" height="10" fill="#d80" transform="rotate(45 {cx:.0} {cy:.0})"/>"##,
-                    cx - 5.0,
-                    cy - 5.0
-                ),
-                MarkKind::Local => {
-                    format!(r##"<circle cx="{cx:.0}" cy="{cy:.0}" r="3.5" fill="#555"/>"##)
-                }
-                MarkKind::Role => String::new(),
-            };
-            let dy = if m.kind == MarkKind::Role { 12.0 } else { -4.0 };
-            let _ = write!(
-                o,
-                r#"<g class="mark {}">{shape}<text class="{}" x="{:.0}" y="{:.0}">{}</text></g>"#,
-                m.kind.class(),
-                m.kind.class(),
-                cx + 8.0,
-                cy + dy,
-                xml(&clip(&mark_text(m), 28))
-            );
+            o.push_str(&svg_mark(m, x(m.server), y(m.step)));
         }
         o.push_str("</svg>\n");
         o
     }
+}
+
+/// A mark on a lifeline at (cx, cy): a shape by kind (crash ✗, restart ●, timeout ◆, local ·)
+/// and its text; a role change is text alone.
+fn svg_mark(m: &Mark, cx: f64, cy: f64) -> String {
+    let shape = match m.kind {
+        MarkKind::Crash => format!(
+            r##"<path d="M{0:.0} {1:.0} l10 10 m0 -10 l-10 10" stroke="#c33" stroke-width="2.5"/>"##,
+            cx - 5.0,
+            cy - 5.0
+        ),
+        MarkKind::Restart => {
+            format!(r##"<circle cx="{cx:.0}" cy="{cy:.0}" r="5" fill="#2a2"/>"##)
+        }
+        MarkKind::Timeout => format!(
+            r##"<rect x="{:.0}" y="{:.0}" width="10" height="10" fill="#d80" transform="rotate(45 {cx:.0} {cy:.0})"/>"##,
+            cx - 5.0,
+            cy - 5.0
+        ),
+        MarkKind::Local => {
+            format!(r##"<circle cx="{cx:.0}" cy="{cy:.0}" r="3.5" fill="#555"/>"##)
+        }
+        MarkKind::Role => String::new(),
+    };
+    let dy = if m.kind == MarkKind::Role { 12.0 } else { -4.0 };
+    format!(
+        r#"<g class="mark {}">{shape}<text class="{}" x="{:.0}" y="{:.0}">{}</text></g>"#,
+        m.kind.class(),
+        m.kind.class(),
+        cx + 8.0,
+        cy + dy,
+        xml(&clip(&mark_text(m), 28))
+    )
 }
 
 fn svg_message(m: &Message, x: &dyn Fn(u8) -> f64, y: &dyn Fn(usize) -> f64) -> String {
@@ -563,26 +472,115 @@ fn svg_message(m: &Message, x: &dyn Fn(u8) -> f64, y: &dyn Fn(usize) -> f64) -> 
     )
 }
 
-/// Resolves the oldest pending message under `key` (one the frames never showed is taken as in
-/// flight from the start).
-fn take(
-    pending: &mut BTreeMap<Key, VecDeque<usize>>,
-    expected: &mut BTreeMap<Key, i64>,
-    messages: &mut Vec<Message>,
-    key: Key,
-    fate: Fate,
-) {
-    *expected.entry(key.clone()).or_default() -= 1;
-    match pending.get_mut(&key).and_then(VecDeque::pop_front) {
-        Some(i) => messages[i].fate = fate,
-        None => messages.push(Message {
+/// The messages and marks of a diagram as [`Diagram::build`] walks the path.
+#[derive(Default)]
+struct Builder {
+    messages: Vec<Message>,
+    /// Per (src, dst, label): the messages still in flight, oldest first.
+    pending: BTreeMap<Key, VecDeque<usize>>,
+    marks: Vec<Mark>,
+}
+
+impl Builder {
+    fn send(&mut self, key: Key, sent_step: usize, duplicated: bool) {
+        self.pending
+            .entry(key.clone())
+            .or_default()
+            .push_back(self.messages.len());
+        self.messages.push(Message {
             from: key.0,
             to: key.1,
             label: key.2,
-            sent_step: 0,
-            fate,
-            duplicated: false,
-        }),
+            sent_step,
+            fate: Fate::InFlight,
+            duplicated,
+        });
+    }
+
+    /// Resolves the oldest pending message under `key`; one the frames never showed is taken as
+    /// in flight from the start.
+    fn resolve(&mut self, key: Key, fate: Fate) {
+        match self.pending.get_mut(&key).and_then(VecDeque::pop_front) {
+            Some(i) => self.messages[i].fate = fate,
+            None => self.messages.push(Message {
+                from: key.0,
+                to: key.1,
+                label: key.2,
+                sent_step: 0,
+                fate,
+                duplicated: false,
+            }),
+        }
+    }
+
+    /// Step `k`'s action: what it delivers, drops, duplicates or marks, with the copies in
+    /// flight it leaves `expected`.
+    fn apply(&mut self, k: usize, kind: &ActionKind, expected: &mut BTreeMap<Key, i64>) {
+        match kind {
+            ActionKind::Deliver { src, dst, label } | ActionKind::Drop { src, dst, label } => {
+                let key = (*src, *dst, label.clone());
+                *expected.entry(key.clone()).or_default() -= 1;
+                let fate = if matches!(kind, ActionKind::Deliver { .. }) {
+                    Fate::Delivered(k)
+                } else {
+                    Fate::Dropped(k)
+                };
+                self.resolve(key, fate);
+            }
+            ActionKind::Duplicate { src, dst, label } => {
+                let key = (*src, *dst, label.clone());
+                *expected.entry(key.clone()).or_default() += 1;
+                let sent_step = self
+                    .pending
+                    .get(&key)
+                    .and_then(|q| q.front())
+                    .map_or(k, |&i| self.messages[i].sent_step);
+                self.send(key, sent_step, true);
+                self.marks.push(Mark {
+                    server: *src,
+                    step: k,
+                    kind: MarkKind::Local,
+                    text: "duplicated".into(),
+                });
+            }
+            ActionKind::Mark { server, kind, text } => self.marks.push(Mark {
+                server: *server,
+                step: k,
+                kind: *kind,
+                text: text.clone(),
+            }),
+        }
+    }
+
+    /// What step `k`'s action does not explain: more copies in flight than `expected` are sends,
+    /// fewer are losses (superseded, discarded as dead, cut with a connection).
+    fn account(&mut self, k: usize, expected: &BTreeMap<Key, i64>, now: &BTreeMap<Key, i64>) {
+        let keys: std::collections::BTreeSet<&Key> = expected.keys().chain(now.keys()).collect();
+        for key in keys {
+            let diff = now.get(key).copied().unwrap_or(0) - expected.get(key).copied().unwrap_or(0);
+            for _ in 0..diff.max(0) {
+                self.send(key.clone(), k, false);
+            }
+            for _ in 0..(-diff).max(0) {
+                if let Some(i) = self.pending.get_mut(key).and_then(VecDeque::pop_front) {
+                    self.messages[i].fate = Fate::Lost(k);
+                }
+            }
+        }
+    }
+
+    /// A change of a live server's role/term label at step `k`.
+    fn annotate_roles(&mut self, k: usize, before: &Frame, after: &Frame) {
+        for (i, (a, b)) in before.servers.iter().zip(&after.servers).enumerate() {
+            if a.label != b.label && b.up {
+                self.marks.push(Mark {
+                    server: i as u8,
+                    step: k,
+                    kind: MarkKind::Role,
+                    text: b.label.clone(),
+                });
+            }
+        }
     }
 }
 
