@@ -125,6 +125,10 @@ pub struct CheckArgs {
     /// Also write a JUnit XML report (one test case per property) to FILE.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     junit: Option<PathBuf>,
+    /// Also write one self-contained HTML page to FILE: the property table, rule coverage (with
+    /// --coverage), and each counterexample with its sequence diagram and step table.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    html: Option<PathBuf>,
     /// No progress line on stderr.
     #[arg(long, short, help_heading = "Output")]
     quiet: bool,
@@ -355,6 +359,10 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                 .then(|| coverage.iter().map(|c| c.to_json()).collect::<Vec<_>>()),
         ),
     }
+    if let Some(path) = &args.html {
+        let tables: Vec<serde_json::Value> = coverage.iter().map(|c| c.to_json()).collect();
+        crate::diagrams::write_html(path, &runs, &tables)?;
+    }
     if let Some(path) = &args.junit {
         report::write_junit(path, &runs)
             .with_context(|| format!("--junit {}: cannot write", path.display()))?;
@@ -533,6 +541,8 @@ fn check_one<S: Spec>(
             found_after: discovery.as_ref().map(|d| d.found_after),
             steps: Vec::new(),
             trace_path: None,
+            diagram: None,
+            svg_path: None,
         };
         if let (Some(d), Verdict::Violated) = (&discovery, verdict) {
             row.steps = render_steps(spec, d);
@@ -551,7 +561,13 @@ fn check_one<S: Spec>(
             }
             std::fs::write(&path, trace.to_json())
                 .with_context(|| format!("--trace-out {}: cannot write", path.display()))?;
+            let diagram = crate::diagrams::of_discovery(spec, name, d);
+            let svg_path = crate::diagrams::svg_beside(&path);
+            std::fs::write(&svg_path, diagram.to_svg())
+                .with_context(|| format!("{}: cannot write", svg_path.display()))?;
             row.trace_path = Some(path);
+            row.svg_path = Some(svg_path);
+            row.diagram = Some(diagram);
         }
         properties.push(row);
     }

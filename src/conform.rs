@@ -368,7 +368,18 @@ fn write_divergence(
             .with_context(|| format!("--out {}: cannot create its directory", path.display()))?;
     }
     std::fs::write(path, trace.to_json())
-        .with_context(|| format!("--out {}: cannot write", path.display()))
+        .with_context(|| format!("--out {}: cannot write", path.display()))?;
+    // The model's steps up to the divergence, as a sequence diagram beside the trace.
+    // A diagram that cannot be drawn must not hide the divergence itself: say so and go on.
+    let svg = crate::diagrams::svg_beside(path);
+    match crate::diagrams::of_trace(&trace, path) {
+        Ok(diagram) => std::fs::write(&svg, diagram.to_svg())
+            .with_context(|| format!("{}: cannot write", svg.display())),
+        Err(e) => {
+            eprintln!("note: no sequence diagram for the divergence: {e:#}");
+            Ok(())
+        }
+    }
 }
 
 fn print_divergence(d: &Divergence, path: &Path) {
@@ -382,6 +393,10 @@ fn print_divergence(d: &Divergence, path: &Path) {
         println!("     - {line}");
     }
     println!("   trace: {}", path.display());
+    let svg = crate::diagrams::svg_beside(path);
+    if svg.exists() {
+        println!("   sequence diagram: {}", svg.display());
+    }
     println!("   replay it: ballot replay {}", path.display());
     println!("   open it:   ballot explore --trace {}", path.display());
 }

@@ -6,6 +6,7 @@ mod bounds;
 mod check;
 mod conform;
 mod coverage;
+mod diagrams;
 mod explore;
 mod fault;
 mod linearizability;
@@ -51,8 +52,11 @@ struct Cli {
 enum Command {
     /// Check protocol models exhaustively within bounds and report every property.
     Check(check::CheckArgs),
-    /// Serve the Stateright Explorer for a model, optionally opened at a trace's last state.
+    /// Serve the Stateright Explorer for a model, optionally opened at a trace's last state; it
+    /// draws the sequence diagram of whatever path is open.
     Explore(explore::ExploreArgs),
+    /// Look at a trace file: its steps, or its sequence diagram as SVG or Mermaid text.
+    Trace(diagrams::TraceArgs),
     /// Replay one trace on real nodes of the implementation, step by step; exit 1 at the first
     /// step where the implementation and the model differ (the divergence is written as a trace).
     Replay(conform::ReplayArgs),
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Explore(args) => explore::run(args),
+        Command::Trace(args) => diagrams::run(args),
         Command::Replay(args) => conform::replay(args),
         Command::Conform(args) => conform::conform(args),
         Command::Node(args) => return node::finish(node::run_node(args)),

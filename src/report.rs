@@ -26,6 +26,9 @@ pub struct PropertyRow {
     /// Counterexample lines (violations only).
     pub steps: Vec<String>,
     pub trace_path: Option<PathBuf>,
+    /// The counterexample as a sequence diagram (violations only), and where its SVG was written.
+    pub diagram: Option<ballot_models::diagram::Diagram>,
+    pub svg_path: Option<PathBuf>,
 }
 
 pub struct Stats {
@@ -202,6 +205,9 @@ pub fn print_text(runs: &[RunReport]) {
             }
             if let Some(path) = &p.trace_path {
                 println!("   trace written to {}", path.display());
+                if let Some(svg) = &p.svg_path {
+                    println!("   sequence diagram written to {}", svg.display());
+                }
                 println!("   open it: ballot explore --trace {}", path.display());
             }
         }
@@ -237,6 +243,7 @@ pub fn print_json(runs: &[RunReport], code: u8, coverage: Option<Vec<serde_json:
                     "length": p.length,
                     "found_after_s": p.found_after.map(|d| d.as_secs_f64()),
                     "trace": p.trace_path.as_ref().map(|p| p.display().to_string()),
+                    "diagram": p.svg_path.as_ref().map(|p| p.display().to_string()),
                 })).collect::<Vec<_>>(),
                 "stats": {
                     "states": s.generated,

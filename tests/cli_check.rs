@@ -537,10 +537,176 @@ fn explore_prints_a_url_whose_page_shows_the_counterexample() {
     }
     let (code, body) = http_get(&addr, &format!("/.states/{steps}"));
     assert_eq!(code, 200, "{body}");
+    // The state is the compact per-server view: both leaders of term 1 on their own rows.
     assert!(
-        body.contains("Leader"),
+        body.contains("s0: LEADER t1") && body.contains("s1: LEADER t1"),
         "the last state has the second leader: {body}"
     );
+    assert!(
+        !body.contains("next_index"),
+        "no raw Debug dump of the state: {body}"
+    );
+    // Each next step carries the sequence diagram of its path: one arrow per delivered message
+    // (the 6 steps deliver 4, a next step that delivers one more 5).
+    let delivered: Vec<usize> = body
+        .split("data-delivered=\\\"")
+        .skip(1)
+        .map(|rest| rest.split('\\').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(delivered.iter().all(|&d| d == 4 || d == 5), "{delivered:?}");
+    assert_eq!(
+        body.matches("<g class=\\\"msg\\\"").count(),
+        delivered.iter().sum::<usize>(),
+        "{body}"
+    );
+    assert!(body.contains("data-delivered=\\\"4\\\""), "{body}");
     let (code, _) = http_get(&addr, "/");
     assert_eq!(code, 200);
+}
+
+#[test]
+fn check_writes_a_diagram_beside_the_trace_and_trace_show_renders_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m3.json");
+    let svg_path = dir.path().join("m3.svg");
+    let out = m3_trace(&path);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "sequence diagram written to {}",
+            svg_path.display()
+        )),
+        "{stdout}"
+    );
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    // Six steps, four of them deliveries: four arrows, and the violation at step 6.
+    assert_eq!(svg.matches("<g class=\"msg\"").count(), 4, "{svg}");
+    assert!(svg.contains("✗ election_safety violated"), "{svg}");
+    assert!(!svg.contains("<script"), "self-contained: {svg}");
+
+    let trace = path.to_str().unwrap();
+    let out = ballot(&["trace", "show", trace]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("   6. deliver s2→s"), "{stdout}");
+    assert!(
+        stdout.contains("✗ step 6: election_safety violated"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("6 steps, 4 messages delivered"), "{stdout}");
+
+    let out = ballot(&["trace", "show", trace, "--mermaid"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.starts_with("sequenceDiagram\n"), "{stdout}");
+    assert_eq!(stdout.matches("->>").count(), 4, "{stdout}");
+
+    let again = dir.path().join("again.svg");
+    let out = ballot(&["trace", "show", trace, "--svg", again.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), svg);
+
+    // A conformance divergence is named at its step.
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    value["property"] = serde_json::Value::Null;
+    value["divergence"] = serde_json::json!({
+        "step": 3, "action": "deliver s0→s2", "class": "unexpected-action",
+        "details": [], "expected": {}, "actual": {}
+    });
+    let diverged = dir.path().join("divergence.json");
+    std::fs::write(&diverged, value.to_string()).unwrap();
+    let out = ballot(&["trace", "show", diverged.to_str().unwrap(), "--mermaid"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("✗ step 3: divergence (unexpected action)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn trace_show_rejects_bad_files_and_flags_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.json");
+    assert_usage_error(
+        &["trace", "show", missing.to_str().unwrap()],
+        "missing.json",
+    );
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "{ not json").unwrap();
+    assert_usage_error(
+        &["trace", "show", garbage.to_str().unwrap(), "--mermaid"],
+        "garbage.json",
+    );
+    // A trace whose recorded state the model does not reach names the step.
+    let path = dir.path().join("m3.json");
+    assert_eq!(m3_trace(&path).status.code(), Some(1));
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    value["steps"][2]["state"]["crashes"] = serde_json::json!(7);
+    let tampered = dir.path().join("tampered.json");
+    std::fs::write(&tampered, value.to_string()).unwrap();
+    assert_usage_error(
+        &[
+            "trace",
+            "show",
+            tampered.to_str().unwrap(),
+            "--svg",
+            "x.svg",
+        ],
+        "step 3",
+    );
+    value["protocol"] = serde_json::json!("paxos");
+    std::fs::write(&tampered, value.to_string()).unwrap();
+    assert_usage_error(&["trace", "show", tampered.to_str().unwrap()], "paxos");
+    let out = ballot(&[
+        "trace",
+        "show",
+        path.to_str().unwrap(),
+        "--svg",
+        "x.svg",
+        "--mermaid",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = ballot(&["trace", "show", "--help"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("--mermaid") && stdout.contains("--svg <OUT>"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn html_report_is_one_self_contained_page_with_each_counterexample() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("m3.json");
+    let html = dir.path().join("report").join("r.html");
+    let out = ballot(&[
+        "check",
+        "raft",
+        "--mutant",
+        "m3",
+        "-q",
+        "--trace-out",
+        trace.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains("<table class=\"properties\">"), "{page}");
+    assert_eq!(page.matches("<section class=\"counterexample\"").count(), 1);
+    assert_eq!(page.matches("<g class=\"msg\"").count(), 4, "{page}");
+    // The step table: a header and one row per step.
+    let steps = page.split("<table class=\"steps\">").nth(1).unwrap();
+    let steps = steps.split("</table>").next().unwrap();
+    assert_eq!(steps.matches("<tr>").count(), 7, "{steps}");
+    assert!(page.contains("Rule coverage"), "{page}");
+    assert!(
+        !page.contains("<script") && !page.contains("src=\"http"),
+        "{page}"
+    );
 }

@@ -214,6 +214,19 @@ fn a_model_mutant_counterexample_diverges_and_its_divergence_replays() {
     assert_eq!(trace["divergence"]["step"], step);
     assert!(trace["steps"].as_array().unwrap().len() <= step);
 
+    // Its sequence diagram is written beside it, the divergence named in it...
+    let svg = dir.path().join("out/div.svg");
+    assert!(
+        stdout.contains(&format!("sequence diagram: {}", s(&svg))),
+        "{stdout}"
+    );
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.contains("✗ divergence ("), "{drawn}");
+    let out = ballot_in(dir.path(), &["trace", "show", s(&div), "--mermaid"]);
+    let (shown, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}{stderr}");
+    assert!(shown.contains(": divergence ("), "{shown}");
+
     // It opens in the Explorer...
     let out = ballot_in(dir.path(), &["explore", "--trace", s(&div), "--no-serve"]);
     let (stdout, stderr) = text(&out);

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod copyvec;
 pub mod coverage;
+pub mod diagram;
 pub mod engine;
 pub mod fle;
 pub mod network;

@@ -100,6 +100,12 @@ pub trait Spec:
     fn state_view(&self, state: &Self::St) -> serde_json::Value;
     /// What a step changed, in one line, for the terminal.
     fn describe_change(&self, before: &Self::St, after: &Self::St) -> String;
+
+    /// What a state shows in a sequence diagram: a role/term label per server and the messages
+    /// in flight (see [`crate::diagram`]).
+    fn diagram_frame(&self, state: &Self::St) -> crate::diagram::Frame;
+    /// What an action is in a sequence diagram.
+    fn diagram_action(&self, action: &Self::Act) -> crate::diagram::ActionKind;
 }
 
 /// A `--mutant NAME` of a protocol's catalogue, or an error naming the flag and listing what is
@@ -373,4 +379,63 @@ pub fn ablate_entries<S: Spec>(
         },
         None => AblationOutcome::Survived { checked, skipped },
     })
+}
+
+/// Writes a ghost (history variables no server holds, kept for the properties) compactly, for a
+/// state's `Debug`: false flags and all-zero tables are left out, trailing zeros of a table
+/// dropped, and the block labelled as history so nobody reads it as server state.
+///
+/// `sets` names the tables that hold, per term or epoch (the prefix: `t`, `e`), a set of servers
+/// as a bitmask; they are written as `{t1: s0 s2}`.
+pub(crate) fn fmt_ghost(
+    f: &mut std::fmt::Formatter<'_>,
+    ghost: &impl Serialize,
+    sets: &[(&str, &str)],
+) -> std::fmt::Result {
+    use serde_json::Value;
+    writeln!(
+        f,
+        "ghost (history variables for the properties; no server holds them):"
+    )?;
+    let Ok(Value::Object(fields)) = serde_json::to_value(ghost) else {
+        return Ok(());
+    };
+    let mut any = false;
+    for (name, value) in fields {
+        let shown = match value {
+            Value::Bool(false) | Value::Null => continue,
+            Value::Array(items) => {
+                let zero = |v: &Value| v.as_u64() == Some(0);
+                let keep = items.iter().rposition(|v| !zero(v)).map_or(0, |i| i + 1);
+                if keep == 0 {
+                    continue;
+                }
+                match sets.iter().find(|(table, _)| *table == name) {
+                    Some((_, prefix)) => {
+                        let entries: Vec<String> = items[..keep]
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, v)| v.as_u64().filter(|&b| b != 0).map(|b| (i, b)))
+                            .map(|(i, bits)| {
+                                let members: Vec<String> = (0..8)
+                                    .filter(|j| bits & (1 << j) != 0)
+                                    .map(|j| format!("s{j}"))
+                                    .collect();
+                                format!("{prefix}{i}: {}", members.join(" "))
+                            })
+                            .collect();
+                        format!("{{{}}}", entries.join(", "))
+                    }
+                    None => Value::Array(items[..keep].to_vec()).to_string(),
+                }
+            }
+            v => v.to_string(),
+        };
+        any = true;
+        writeln!(f, "  {name}: {shown}")?;
+    }
+    if !any {
+        writeln!(f, "  (nothing recorded)")?;
+    }
+    Ok(())
 }

@@ -186,6 +186,43 @@ impl Trace {
     }
 }
 
+impl Trace {
+    /// The trace as a sequence diagram (see [`crate::diagram`]), after replaying it on its model:
+    /// the property it violates is named where it first fails; a conformance divergence is named
+    /// at its step instead.
+    pub fn diagram<S: Spec>(&self) -> Result<crate::diagram::Diagram, TraceError> {
+        let (spec, actions) = self.replay::<S>()?;
+        let init = spec.init_states()[0].clone();
+        let mut title = S::PROTOCOL.to_string();
+        if let Some(m) = &self.mutant {
+            title.push_str(&format!(" (mutant {m})"));
+        }
+        if let Some(p) = &self.property {
+            title.push_str(&format!(": {p}"));
+        }
+        title.push_str(&format!(" — {}", spec.summary()));
+        let mut diagram =
+            crate::diagram::of_path(&spec, title, &init, &actions, self.property.as_deref());
+        if let Some(d) = &self.divergence {
+            let steps = diagram.steps.len();
+            let field = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+            let step = d
+                .get("step")
+                .and_then(|s| s.as_u64())
+                .map_or(steps, |s| (s as usize).min(steps));
+            diagram.violation = Some(crate::diagram::Violation {
+                step,
+                text: format!(
+                    "divergence ({}) at {}: the implementation parted from the model",
+                    field("class").replace('-', " "),
+                    field("action")
+                ),
+            });
+        }
+        Ok(diagram)
+    }
+}
+
 /// The JSON path of the first difference between two values, for error messages.
 fn first_difference(a: &serde_json::Value, b: &serde_json::Value) -> Option<String> {
     use serde_json::Value::{Array, Object};

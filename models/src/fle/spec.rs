@@ -5,8 +5,9 @@ use serde_json::{json, Map, Value as Json};
 
 use super::server::VoteTable;
 use super::state::Node;
-use super::{FleConfig, FleModel, FleMutant, FleState, Notification, Sid, ZkState};
+use super::{Action, FleConfig, FleModel, FleMutant, FleState, Notification, Sid, ZkState};
 use crate::config::ConfigError;
+use crate::diagram::{ActionKind, Frame, InFlight, Lifeline, MarkKind};
 use crate::spec::{parse_mutant, MutantEntry, Spec};
 
 impl Spec for FleModel {
@@ -114,6 +115,67 @@ impl Spec for FleModel {
         out.push(']');
         out
     }
+
+    fn diagram_frame(&self, st: &FleState) -> Frame {
+        let n = st.servers.len();
+        let mut in_flight = Vec::new();
+        for (src, row) in st.chans.iter().enumerate().take(n) {
+            for (dst, chan) in row.iter().enumerate().take(n) {
+                if let Some(msg) = chan.in_flight() {
+                    in_flight.push(InFlight {
+                        src: src as u8,
+                        dst: dst as u8,
+                        label: msg.to_string(),
+                        copies: 1,
+                    });
+                }
+            }
+        }
+        Frame {
+            servers: st.servers.iter().map(lifeline).collect(),
+            in_flight,
+        }
+    }
+
+    fn diagram_action(&self, action: &Action) -> ActionKind {
+        let mark = |server: Sid, kind: MarkKind, text: String| ActionKind::Mark {
+            server: server.0,
+            kind,
+            text,
+        };
+        match *action {
+            Action::Deliver { src, dst, msg } => ActionKind::Deliver {
+                src: src.0,
+                dst: dst.0,
+                label: msg.to_string(),
+            },
+            Action::Drop { src, dst, msg } => ActionKind::Drop {
+                src: src.0,
+                dst: dst.0,
+                label: msg.to_string(),
+            },
+            Action::Reconnect { a, b } => mark(a, MarkKind::Local, format!("reconnect {a}↔{b}")),
+            Action::Finalize { server } => mark(server, MarkKind::Local, "finalize".into()),
+            Action::NotificationTimeout { server } => {
+                mark(server, MarkKind::Timeout, "notification timeout".into())
+            }
+            Action::ZabTimeout { server } => mark(server, MarkKind::Timeout, "ZAB gives up".into()),
+            Action::Crash { server } => mark(server, MarkKind::Crash, "crash".into()),
+            Action::Restart { server } => mark(server, MarkKind::Restart, "restart".into()),
+        }
+    }
+}
+
+/// The election state and round of a server, as a diagram's lifeline shows them.
+fn lifeline(node: &Node) -> Lifeline {
+    let s = &node.fle;
+    let label = match (node.up, s.state, s.current) {
+        (false, _, _) => "down".to_string(),
+        (true, ZkState::Looking, _) => format!("LOOKING r{}", s.logicalclock.0),
+        (true, state, Some(c)) => format!("{} for {}", state.name(), c.leader),
+        (true, state, None) => state.name().to_string(),
+    };
+    Lifeline { up: node.up, label }
 }
 
 impl FleModel {
@@ -191,5 +253,36 @@ fn describe(node: &Node) -> String {
                 c.election_epoch.0
             )
         }
+    }
+}
+
+/// One row per server, the notifications in flight, the fault budget, and the ghost labelled as
+/// history (no padding of the fixed-capacity tables). What the Explorer shows for a state.
+impl std::fmt::Debug for FleState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.servers.len();
+        writeln!(f, "servers:")?;
+        for (i, node) in self.servers.iter().enumerate() {
+            writeln!(f, "  s{i}: {}", describe(node))?;
+        }
+        let flights: Vec<String> = (0..n)
+            .flat_map(|src| (0..n).map(move |dst| (src, dst)))
+            .filter_map(|(src, dst)| {
+                self.chans[src][dst]
+                    .in_flight()
+                    .map(|m| format!("  s{src}→s{dst} {m}"))
+            })
+            .collect();
+        writeln!(f, "in flight ({}):", flights.len())?;
+        for line in flights {
+            writeln!(f, "{line}")?;
+        }
+        writeln!(f, "crashes {}", self.crashes)?;
+        let mut ghost = self.ghost;
+        // Only the first n servers exist: the rest of the table is capacity.
+        for d in ghost.decided.iter_mut().skip(n) {
+            *d = 0;
+        }
+        crate::spec::fmt_ghost(f, &ghost, &[("decided", "s")])
     }
 }

@@ -64,8 +64,8 @@ pub struct Ghost {
 // Sets of servers are bitmasks of a `u8`.
 const _: () = assert!(MAX_SERVERS <= 8);
 
-/// The state of the whole system.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// The state of the whole system. Its `Debug` is the compact per-server view (fle/spec.rs).
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct FleState {
     pub servers: CopyVec<Node, MAX_SERVERS>,
     /// `chans[src][dst]`; `chans[i][i]` is the loopback a server's own notifications take.

@@ -4,8 +4,9 @@ use serde_json::{json, Value as Json};
 
 use super::state::Server;
 use super::types::fmt_entries;
-use super::{RaftConfig, RaftModel, RaftMutant, RaftState, Role};
+use super::{Action, RaftConfig, RaftModel, RaftMutant, RaftState, Role, ServerId};
 use crate::config::ConfigError;
+use crate::diagram::{ActionKind, Frame, InFlight, Lifeline, MarkKind};
 use crate::spec::{parse_mutant, MutantEntry, Spec};
 
 impl Spec for RaftModel {
@@ -162,9 +163,78 @@ impl Spec for RaftModel {
         out.push(']');
         out
     }
+
+    fn diagram_frame(&self, st: &RaftState) -> Frame {
+        Frame {
+            servers: st.servers.iter().map(lifeline).collect(),
+            in_flight: st
+                .network
+                .flights()
+                .iter()
+                .map(|f| InFlight {
+                    src: f.src,
+                    dst: f.dst,
+                    label: f.msg.to_string(),
+                    copies: f.copies,
+                })
+                .collect(),
+        }
+    }
+
+    fn diagram_action(&self, action: &Action) -> ActionKind {
+        let mark = |server: ServerId, kind: MarkKind, text: &str| ActionKind::Mark {
+            server: server.0,
+            kind,
+            text: text.to_string(),
+        };
+        match *action {
+            Action::Timeout { server } => mark(server, MarkKind::Timeout, "election timeout"),
+            Action::Heartbeat { server } => mark(server, MarkKind::Timeout, "heartbeat"),
+            Action::ClientRequest { server, value } => {
+                mark(server, MarkKind::Local, &format!("client v{}", value.0))
+            }
+            Action::Compact { server } => mark(server, MarkKind::Local, "compact"),
+            Action::Read { server } => mark(server, MarkKind::Local, "read"),
+            Action::Crash { server } => mark(server, MarkKind::Crash, "crash"),
+            Action::Restart { server } => mark(server, MarkKind::Restart, "restart"),
+            Action::Deliver { src, dst, msg } => ActionKind::Deliver {
+                src: src.0,
+                dst: dst.0,
+                label: msg.to_string(),
+            },
+            Action::Drop { src, dst, msg } => ActionKind::Drop {
+                src: src.0,
+                dst: dst.0,
+                label: msg.to_string(),
+            },
+            Action::Duplicate { src, dst, msg } => ActionKind::Duplicate {
+                src: src.0,
+                dst: dst.0,
+                label: msg.to_string(),
+            },
+        }
+    }
 }
 
-fn describe_server(s: &Server) -> String {
+/// The role and term of a server, as a diagram's lifeline shows them.
+pub(crate) fn lifeline(s: &Server) -> Lifeline {
+    let role = match s.role {
+        Role::Follower => "follower",
+        Role::Candidate => "candidate",
+        Role::Leader => "LEADER",
+        Role::PreCandidate => "pre-candidate",
+    };
+    Lifeline {
+        up: s.up,
+        label: if s.up {
+            format!("{role} t{}", s.term.0)
+        } else {
+            format!("down t{}", s.term.0)
+        },
+    }
+}
+
+pub(crate) fn describe_server(s: &Server) -> String {
     let snapshot = if s.snapshot.0 > 0 {
         format!(" snapshot {}", s.snapshot.0)
     } else {
@@ -191,4 +261,91 @@ fn describe_server(s: &Server) -> String {
         fmt_entries(&s.log),
         s.commit.0
     )
+}
+
+/// One row per server (no capacity padding: per-peer tables have one entry per server), the
+/// messages in flight, the fault budget, and the ghost labelled as history. What the Explorer
+/// shows for a state.
+impl std::fmt::Debug for RaftState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.servers.len();
+        let set = |bits: u8| {
+            let members: Vec<String> = (0..n)
+                .filter(|j| bits & (1 << j) != 0)
+                .map(|j| format!("s{j}"))
+                .collect();
+            format!("{{{}}}", members.join(" "))
+        };
+        let list = |xs: &[super::LogIndex]| {
+            xs.iter()
+                .map(|x| x.0.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        writeln!(f, "servers:")?;
+        for (i, s) in self.servers.iter().enumerate() {
+            write!(f, "  s{i}: {}", describe_server(s))?;
+            if s.up {
+                match s.role {
+                    Role::Candidate => write!(f, " votes {}", set(s.votes))?,
+                    Role::PreCandidate => write!(f, " pre-votes {}", set(s.votes))?,
+                    Role::Leader => write!(
+                        f,
+                        " next [{}] match [{}]",
+                        list(&s.next_index[..n]),
+                        list(&s.match_index[..n])
+                    )?,
+                    Role::Follower => {}
+                }
+                if s.heard_leader {
+                    write!(f, " heard-leader")?;
+                }
+                if s.recent != 0 {
+                    write!(f, " recent {}", set(s.recent))?;
+                }
+                if s.round != 0 || !s.reads.is_empty() {
+                    let acked: Vec<String> = s.acked[..n].iter().map(|a| a.to_string()).collect();
+                    let reads: Vec<String> = s
+                        .reads
+                        .iter()
+                        .map(|r| {
+                            format!(
+                                "at {} round {} (ghost required {})",
+                                r.read_index.0, r.round, r.required.0
+                            )
+                        })
+                        .collect();
+                    write!(
+                        f,
+                        " round {} acked [{}] reads [{}]",
+                        s.round,
+                        acked.join(" "),
+                        reads.join(", ")
+                    )?;
+                }
+            }
+            writeln!(f)?;
+        }
+        writeln!(f, "in flight ({}):", self.network.flights().len())?;
+        for m in self.network.flights() {
+            let copies = if m.copies > 1 {
+                format!(" ×{}", m.copies)
+            } else {
+                String::new()
+            };
+            writeln!(f, "  s{}→s{} {}{copies}", m.src, m.dst, m.msg)?;
+        }
+        let proposed: Vec<String> = (0..8)
+            .filter(|v| self.proposed & (1 << v) != 0)
+            .map(|v| format!("v{v}"))
+            .collect();
+        writeln!(
+            f,
+            "crashes {}, values proposed {{{}}}, reads started {}",
+            self.crashes,
+            proposed.join(" "),
+            self.reads
+        )?;
+        crate::spec::fmt_ghost(f, &self.ghost, &[("leaders", "t"), ("candidates", "t")])
+    }
 }

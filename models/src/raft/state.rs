@@ -216,8 +216,8 @@ pub struct Ghost {
     pub election_without_prevote: bool,
 }
 
-/// The state of the whole system.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The state of the whole system. Its `Debug` is the compact per-server view (raft/spec.rs).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RaftState {
     pub servers: CopyVec<Server, MAX_SERVERS>,
     #[serde(rename = "in_flight")]

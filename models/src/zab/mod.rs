@@ -449,6 +449,11 @@ impl Model for ZabModel {
         Some(st)
     }
 
+    /// The Explorer draws the sequence diagram of the path the user is on.
+    fn as_svg(&self, path: stateright::Path<Self::State, Self::Action>) -> Option<String> {
+        crate::diagram::explorer_svg(self, path)
+    }
+
     fn format_action(&self, action: &Action) -> String {
         action.to_string()
     }

@@ -4,8 +4,9 @@ use serde_json::{json, Value as Json};
 
 use super::state::Server;
 use super::types::{fmt_txns, members, FollowerStage, LeaderStage, Phase};
-use super::{Election, ZabConfig, ZabModel, ZabMutant, ZabState};
+use super::{Action, Election, ServerId, ZabConfig, ZabModel, ZabMutant, ZabState};
 use crate::config::ConfigError;
+use crate::diagram::{ActionKind, Frame, InFlight, Lifeline, MarkKind};
 use crate::spec::{parse_mutant, MutantEntry, Spec};
 
 impl Spec for ZabModel {
@@ -104,6 +105,99 @@ impl Spec for ZabModel {
         out.push(']');
         out
     }
+
+    fn diagram_frame(&self, st: &ZabState) -> Frame {
+        let n = st.servers.len();
+        let mut in_flight: Vec<InFlight> = st
+            .network
+            .flights()
+            .iter()
+            .map(|f| InFlight {
+                src: f.src,
+                dst: f.dst,
+                label: f.msg.to_string(),
+                copies: f.copies,
+            })
+            .collect();
+        if let Some(e) = &st.election {
+            for (src, row) in e.chans.iter().enumerate().take(n) {
+                for (dst, chan) in row.iter().enumerate().take(n) {
+                    if let Some(msg) = chan.in_flight() {
+                        in_flight.push(InFlight {
+                            src: src as u8,
+                            dst: dst as u8,
+                            label: format!("vote {msg}"),
+                            copies: 1,
+                        });
+                    }
+                }
+            }
+        }
+        Frame {
+            servers: st.servers.iter().map(lifeline).collect(),
+            in_flight,
+        }
+    }
+
+    fn diagram_action(&self, action: &Action) -> ActionKind {
+        let mark = |server: ServerId, kind: MarkKind, text: &str| ActionKind::Mark {
+            server: server.0,
+            kind,
+            text: text.to_string(),
+        };
+        match *action {
+            Action::Lead { server } => mark(server, MarkKind::Local, "starts leading"),
+            Action::Follow { server, leader } => {
+                mark(server, MarkKind::Local, &format!("follows {leader}"))
+            }
+            Action::Timeout { server } => mark(server, MarkKind::Timeout, "timeout"),
+            Action::ClientRequest { server } => mark(server, MarkKind::Local, "client request"),
+            Action::PersistTxns { server } => mark(server, MarkKind::Local, "logs NEWLEADER txns"),
+            Action::PersistEpoch { server } => mark(server, MarkKind::Local, "writes currentEpoch"),
+            Action::AckNewleader { server } => mark(server, MarkKind::Local, "ACK NEWLEADER"),
+            Action::LogTxn { server } => mark(server, MarkKind::Local, "SyncThread logs"),
+            Action::Crash { server } => mark(server, MarkKind::Crash, "crash"),
+            Action::Restart { server } => mark(server, MarkKind::Restart, "restart"),
+            Action::Finalize { server } => mark(server, MarkKind::Local, "finalize"),
+            Action::NotificationTimeout { server } => {
+                mark(server, MarkKind::Timeout, "notification timeout")
+            }
+            Action::Deliver { src, dst, ref msg } => ActionKind::Deliver {
+                src: src.0,
+                dst: dst.0,
+                label: msg.to_string(),
+            },
+            Action::Drop { src, dst, ref msg } => ActionKind::Drop {
+                src: src.0,
+                dst: dst.0,
+                label: msg.to_string(),
+            },
+            Action::DeliverVote { src, dst, msg } => ActionKind::Deliver {
+                src: src.0,
+                dst: dst.0,
+                label: format!("vote {msg}"),
+            },
+            Action::DropVote { src, dst, msg } => ActionKind::Drop {
+                src: src.0,
+                dst: dst.0,
+                label: format!("vote {msg}"),
+            },
+        }
+    }
+}
+
+/// The phase and epoch of a server, as a diagram's lifeline shows them.
+fn lifeline(s: &Server) -> Lifeline {
+    let label = if !s.up {
+        format!("down e{}", s.current_epoch.0)
+    } else {
+        match s.phase {
+            Phase::Looking => format!("LOOKING e{}", s.current_epoch.0),
+            Phase::Leading(stage) => format!("LEADING e{} {stage:?}", s.epoch.0),
+            Phase::Following(stage) => format!("following s{} e{} {stage:?}", s.peer.0, s.epoch.0),
+        }
+    };
+    Lifeline { up: s.up, label }
 }
 
 fn role(s: &Server) -> (&'static str, Option<&'static str>) {
@@ -204,4 +298,53 @@ fn describe_server(s: &Server) -> String {
         out.push_str(&format!(" pending {}", fmt_txns(&s.pending)));
     }
     out
+}
+
+/// One row per server, the packets (and election notifications) in flight, the fault budget,
+/// and the ghost labelled as history. What the Explorer shows for a state.
+impl std::fmt::Debug for ZabState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.servers.len();
+        writeln!(f, "servers:")?;
+        for (i, s) in self.servers.iter().enumerate() {
+            write!(f, "  s{i}: {}", describe_server(s))?;
+            if let Some(e) = &self.election {
+                let v = &e.servers[i];
+                write!(f, " | election {} r{}", v.state.name(), v.logicalclock.0)?;
+            }
+            writeln!(f)?;
+        }
+        let mut flights: Vec<String> = self
+            .network
+            .flights()
+            .iter()
+            .map(|m| {
+                let copies = if m.copies > 1 {
+                    format!(" ×{}", m.copies)
+                } else {
+                    String::new()
+                };
+                format!("  s{}→s{} {}{copies}", m.src, m.dst, m.msg)
+            })
+            .collect();
+        if let Some(e) = &self.election {
+            for (src, row) in e.chans.iter().enumerate().take(n) {
+                for (dst, chan) in row.iter().enumerate().take(n) {
+                    if let Some(m) = chan.in_flight() {
+                        flights.push(format!("  s{src}→s{dst} vote {m}"));
+                    }
+                }
+            }
+        }
+        writeln!(f, "in flight ({}):", flights.len())?;
+        for line in flights {
+            writeln!(f, "{line}")?;
+        }
+        writeln!(
+            f,
+            "crashes {}, client proposals {}",
+            self.crashes, self.proposals
+        )?;
+        crate::spec::fmt_ghost(f, &self.ghost, &[("leaders", "e")])
+    }
 }

@@ -166,8 +166,8 @@ pub struct Ghost {
     pub bad_ack: bool,
 }
 
-/// The state of the whole system.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+/// The state of the whole system. Its `Debug` is the compact per-server view (zab/spec.rs).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct ZabState {
     pub servers: CopyVec<Server, MAX_SERVERS>,
     #[serde(rename = "in_flight")]
