@@ -224,6 +224,7 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
         leader: None,
         commit: 0,
         last_index: 0,
+        last_zxid: None,
     }));
     // Filled by the acceptor when a peer's inbound connection closes (`Event::PeerLost`).
     let (peer_lost_tx, peer_lost_rx) = mailbox(PEER_LOST_QUEUE_CAPACITY);
