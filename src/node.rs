@@ -19,6 +19,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
@@ -153,6 +154,8 @@ pub struct NodeArgs {
 }
 
 /// `ballot cluster`: start N node processes on loopback, print who leads, stop them on Ctrl-C.
+/// `ballot cluster zab` runs FLE then ZAB; the leader line gives its epoch. A node killed by a
+/// signal (kill -9) is reported and the others go on while a majority runs.
 #[derive(Args, Debug, Clone)]
 pub struct ClusterArgs {
     /// Protocol to run.
@@ -260,7 +263,7 @@ pub enum KvCommand {
         /// The key.
         key: String,
     },
-    /// Print each server's role, term and commit index.
+    /// Print each server's role, term and commit index (ZAB: state, epoch and last zxid).
     Status,
 }
 
@@ -685,9 +688,26 @@ pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
                 }
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
-            for (id, child) in &mut children.0 {
+            // A node killed by a signal (a kill -9 to try failover) is reported and the rest go
+            // on while a majority runs; a node that exits on its own stops the cluster.
+            let total = children.0.len();
+            let mut killed = Vec::new();
+            for (i, (id, child)) in children.0.iter_mut().enumerate() {
                 if let Ok(Some(exit)) = child.try_wait() {
-                    eprintln!("node {id} exited ({exit}); see its log");
+                    if exit.signal().is_none() {
+                        eprintln!("node {id} exited ({exit}); see its log");
+                        return ExitCode::from(1);
+                    }
+                    killed.push(i);
+                }
+            }
+            for i in killed.into_iter().rev() {
+                let (id, _) = children.0.remove(i);
+                let left = children.0.len();
+                println!("node {id} was killed; {left} of {total} nodes run");
+                let _ = std::io::stdout().flush();
+                if 2 * left <= total {
+                    eprintln!("a minority of the nodes is left: stopping");
                     return ExitCode::from(1);
                 }
             }
