@@ -2,15 +2,17 @@
 //! loopback, over mutual TLS: election and KV service; kill -9 of the leader, a new leader in a
 //! higher epoch, no acknowledged write lost; a restarted server resynchronized from the leader;
 //! an election between unequal histories that the most up-to-date server wins; the `ballot
-//! kv status` line of a ZAB server. Every wait is bounded.
+//! kv status` line of a ZAB server; `ballot cluster zab` itself through a kill -9 of its leader.
+//! Every wait is bounded.
 
 mod cluster_support;
 
 use ballot_node::codec::NodeStatus;
 use cluster_support::{Cluster, CLUSTER_ID};
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ballot");
@@ -230,4 +232,146 @@ fn kv_status_shows_state_epoch_and_zxid() {
             assert!(line.contains("(1, "), "{line}");
         }
     });
+}
+
+/// Kills the `ballot cluster` process and every node pid it printed, on any exit path.
+struct Guard(Vec<u32>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Runs `ballot ARGS`; its exit code and stdout.
+fn ballot(args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The "done when": `ballot cluster zab --nodes 3` elects a leader and serves `ballot
+/// kv` (with the line it prints); after kill -9 of its leader it goes on, prints a new leader in
+/// epoch 2, and every acknowledged write is still there; Ctrl-C stops it.
+#[test]
+fn cluster_command_survives_kill_9_of_its_leader() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["cluster", "zab", "--nodes", "3", "--dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut guard = Guard(vec![child.id()]);
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The first line that starts with `prefix` and ends with `suffix`, and the lines before it.
+    let next_leader = |prefix: &str, suffix: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {prefix:?} line within 20 s: {seen:?}"));
+            if line.starts_with(prefix) && line.ends_with(suffix) {
+                seen.push(line);
+                return seen;
+            }
+            seen.push(line);
+        }
+    };
+    let lines = next_leader("leader: node ", "(epoch 1)");
+    let mut pids = BTreeMap::new();
+    let mut kv_line = None;
+    for line in &lines {
+        if let Some(command) = line.strip_prefix("try: ") {
+            kv_line = Some(command.to_owned());
+        }
+        if let Some((node, rest)) = line.split_once(": pid ") {
+            let pid: u32 = rest.split_whitespace().next().unwrap().parse().unwrap();
+            pids.insert(node.to_owned(), pid);
+            guard.0.push(pid);
+        }
+    }
+    let leader_line = lines.last().unwrap();
+    let leader = leader_line
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let leader = leader.trim_start_matches("leader: ").to_owned();
+    let kv_line = kv_line.expect("a `ballot kv` line");
+    let words: Vec<&str> = kv_line.split_whitespace().collect();
+    let kv = &words[1..words.len() - 3]; // without `put greeting hello`
+    for i in 0..5 {
+        let (k, v) = (format!("k{i}"), format!("v{i}"));
+        let args: Vec<&str> = kv.iter().copied().chain(["put", &k, &v]).collect();
+        assert_eq!(ballot(&args), (0, "OK\n".into()));
+    }
+
+    let pid = pids[&leader];
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    // A new leader is LEADING in its old epoch until a quorum has made the new one current;
+    // `ballot cluster` prints it again then.
+    let lines = next_leader("leader: node ", "(epoch 2)");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == &format!("{leader} was killed; 2 of 3 nodes run")),
+        "{lines:?}"
+    );
+    let args: Vec<&str> = kv.iter().copied().chain(["put", "after", "kill"]).collect();
+    assert_eq!(ballot(&args), (0, "OK\n".into()));
+    for (k, v) in (0..5)
+        .map(|i| (format!("k{i}"), format!("v{i}")))
+        .chain([("after".to_string(), "kill".to_string())])
+    {
+        let args: Vec<&str> = kv.iter().copied().chain(["get", &k]).collect();
+        assert_eq!(
+            ballot(&args),
+            (0, format!("{v}\n")),
+            "acknowledged write {k}"
+        );
+    }
+    let args: Vec<&str> = kv.iter().copied().chain(["status"]).collect();
+    let (code, status) = ballot(&args);
+    assert_eq!(code, 1, "one server is down: {status}");
+    assert!(
+        status.contains(" leading epoch 2 zxid 0x2000000"),
+        "{status}"
+    );
+
+    // Ctrl-C stops it.
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no stop within 10 s of Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20)); // polling a child's exit, bounded above
+    };
+    assert!(status.success(), "{status}");
 }
