@@ -78,9 +78,10 @@ async fn check_all(cluster: &Cluster, acked: &BTreeMap<String, String>) {
 
 /// Election, service, kill -9 of the leader (a new leader in a higher epoch, every
 /// acknowledged write still there), and the killed server restarted and resynchronized: its
-/// log ends at the leader's last zxid and it has applied what the leader applied.
+/// log ends at the leader's last zxid and it has applied what the leader applied; then the same
+/// for a follower killed and restarted while writes went on.
 #[test]
-fn zab_cluster_survives_a_leader_kill_and_resyncs_the_restarted_server() {
+fn zab_cluster_survives_a_leader_kill_and_resyncs_restarted_servers() {
     rt().block_on(async {
         let mut cluster = Cluster::zab(3, Path::new(BIN)).unwrap();
         for i in 0..3 {
@@ -138,6 +139,28 @@ fn zab_cluster_survives_a_leader_kill_and_resyncs_the_restarted_server() {
             st.leader,
             Some(ballot_core::ServerId(new_leader as u64 + 1))
         );
+
+        // A follower killed, writes it misses, a restart: it is synchronized (DIFF) too.
+        let follower = (0..3).find(|&i| i != leader && i != new_leader).unwrap();
+        cluster.kill(follower);
+        put_all(&cluster, &mut acked, 45..60).await;
+        cluster.spawn(follower).unwrap();
+        let target = cluster
+            .status(new_leader, Duration::from_secs(1))
+            .await
+            .unwrap();
+        wait_for(
+            &cluster,
+            follower,
+            Duration::from_secs(10),
+            "resync",
+            |st| {
+                st.role == "following"
+                    && st.last_zxid == target.last_zxid
+                    && st.commit >= target.commit
+            },
+        )
+        .await;
 
         // With the restarted server as one of the two left, nothing is lost.
         cluster.kill(new_leader);
