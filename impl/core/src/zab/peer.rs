@@ -292,6 +292,7 @@ impl ZabPeer {
                     self.fle_armed = None;
                     self.commands.push(Command::CancelTimer(FLE_TIMER));
                 }
+                // `zab.election.fle.decide`: LEADING starts `Leader.lead`, FOLLOWING the learner.
                 FleOutput::Decided(d) => {
                     let role = if d.state == PeerState::Leading {
                         ZabRole::Leading
@@ -390,12 +391,15 @@ impl ZabPeer {
                     self.commands
                         .push(Command::ClientRejected { request, leader });
                 }
+                // `zab.election.fle.update-vote`: a decided server advertises the new epoch.
                 ZabOutput::Serving { epoch } => {
                     let _ = self
                         .fle
                         .handle(FleInput::UpdateElectionVote { peer_epoch: epoch });
                     self.drain_fle();
                 }
+                // `zab.election.fle.next-round`, after the SyncThread flush of
+                // `zab.recovery.shutdown`.
                 ZabOutput::GiveUp(_) => {
                     self.zab = None;
                     self.leader = None;
