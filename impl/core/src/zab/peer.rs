@@ -849,6 +849,71 @@ mod tests {
         }));
     }
 
+    /// A one-voter ensemble: LOOKING → LEADING → serving at once, and a client request is
+    /// proposed, logged at index 1 with its zxid, accepted and applied there.
+    #[test]
+    fn a_lone_server_leads_serves_and_applies_a_request() {
+        let voters = vec![S1];
+        let mut p = ZabPeer::restore(
+            FleConfig::new(S1, voters.clone()),
+            ZabConfig::new(S1, voters),
+            ZabHardState::default(),
+            &[],
+        )
+        .unwrap();
+        p.start();
+        // Its own vote is a quorum: the finalize wait, then LEADING.
+        assert_eq!(p.take_commands(), vec![fle_timer(100), fle_timer(20)]);
+        p.handle(Event::Timer(FLE_TIMER));
+        let mut commands = p.take_commands();
+        assert_eq!(p.status().role, "leading");
+        // Acknowledge every persist until the leader serves.
+        let mut rounds = 0;
+        while let Some(id) = commands.iter().rev().find_map(|c| match c {
+            Command::Persist { id, .. } => Some(*id),
+            _ => None,
+        }) {
+            p.handle(Event::Persisted { id });
+            commands = p.take_commands();
+            rounds += 1;
+            assert!(rounds < 10, "{commands:?}");
+        }
+        assert!(p.serving());
+        let s = p.status();
+        assert_eq!((s.role, s.term, s.leader), ("leading", Term(1), Some(S1)));
+        p.handle(Event::ClientRequest {
+            request: RequestId(1),
+            data: b"set".to_vec(),
+        });
+        let t = txn(1, 1, b"set");
+        let commands = p.take_commands();
+        assert_eq!(
+            commands[..2],
+            [
+                Command::Persist {
+                    id: PersistId(rounds + 1),
+                    writes: vec![DurableWrite::Log(LogWrite::Append {
+                        index: LogIndex(1),
+                        entry: encode_txn(&t),
+                    })],
+                },
+                Command::ClientAccepted {
+                    request: RequestId(1),
+                    index: LogIndex(1),
+                    term: Term(1),
+                },
+            ]
+        );
+        p.handle(Event::Persisted {
+            id: PersistId(rounds + 1),
+        });
+        assert!(p.take_commands().contains(&Command::Apply {
+            index: LogIndex(1),
+            entry: Entry::command(Term(1), b"set".to_vec()),
+        }));
+        assert_eq!(p.status().last_zxid, Some(t.zxid.0));
+    }
+
     /// The log's entries carry their zxids; anything else is refused on restore.
     #[test]
     fn txn_entries_round_trip_and_foreign_entries_are_refused() {
