@@ -422,6 +422,12 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     if args.frame_timeout_ms == 0 {
         bail!("--frame-timeout-ms: must be > 0");
     }
+    if args.zab_tick_ms == 0 || args.zab_tick_ms >= args.zab_leader_silence_ms {
+        bail!("--zab-tick-ms: must be > 0 and below --zab-leader-silence-ms");
+    }
+    if args.zab_sync_timeout_ms == 0 {
+        bail!("--zab-sync-timeout-ms: must be > 0");
+    }
     let security = node_security(&args, id)?;
     init_logging();
     match &security {

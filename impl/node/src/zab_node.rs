@@ -103,8 +103,11 @@ pub fn recover<S: Storage<ZabHardState>>(
         current_epoch = recovered.hard_state.current_epoch.0, log = recovered.log.len(),
         torn_tail_bytes = recovered.torn_tail_bytes, "recovered"
     );
-    ZabPeer::restore(fle, zab, recovered.hard_state, &recovered.log)
-        .map_err(|e| NodeError::Io(std::io::Error::other(format!("ZAB state on disk: {e}"))))
+    ZabPeer::restore(fle, zab, recovered.hard_state, &recovered.log).map_err(|e| {
+        NodeError::Io(std::io::Error::other(format!(
+            "starting ZAB from the recovered state: {e}"
+        )))
+    })
 }
 
 /// Recovers from `config.dir`, binds `config.listen`, and starts serving.
