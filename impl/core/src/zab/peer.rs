@@ -172,8 +172,8 @@ pub struct ZabPeer {
     /// The last zxid delivered, and the log index it has.
     delivered: Zxid,
     applied: LogIndex,
-    /// A learner's FOLLOWERINFO that arrived before this server decided, kept for the ZAB
-    /// core if it leads (the learner sends it once).
+    /// A learner's FOLLOWERINFO that arrived in this round before this server decided, kept
+    /// for the ZAB core if it leads (the learner sends it once).
     early: BTreeMap<ServerId, ZabMessage>,
     /// Who leads, from the last decision (until LOOKING again).
     leader: Option<ServerId>,
@@ -261,6 +261,8 @@ impl ZabPeer {
     fn start_looking(&mut self) {
         self.look_after = None;
         self.leader = None;
+        // A FOLLOWERINFO kept from an earlier round is for a leader of that round.
+        self.early.clear();
         let h = self.history();
         // Refused only for values past the wire's range, which the validated disk never has.
         let _ = self.fle.handle(FleInput::StartLooking(h));
