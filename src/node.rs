@@ -10,14 +10,16 @@ use anyhow::{anyhow, bail, Context};
 use ballot_core::ServerId;
 use ballot_node::client::{status_with, ClientError, KvClient};
 use ballot_node::kv::Consistency;
-use ballot_node::raft_node::{start, RaftNodeConfig};
+use ballot_node::raft_node::{start, RaftNodeConfig, RunningNode};
 use ballot_node::runtime::{SnapshotPolicy, Timing};
 use ballot_node::server::{self, ServerLimits};
 use ballot_node::tls::{self, ClientSecurity, ClientTls, NodeSecurity, NodeTls, TlsFiles};
+use ballot_node::zab_node::{self, ZabNodeConfig, ZabTiming};
 use clap::{Args, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
@@ -27,6 +29,27 @@ use std::time::Duration;
 pub enum NodeProtocol {
     /// Raft (docs/protocols/raft.md).
     Raft,
+    /// ZooKeeper's FastLeaderElection then ZAB (docs/protocols/fle.md, docs/protocols/zab.md):
+    /// servers are looking, leading or following; terms are epochs.
+    Zab,
+}
+
+impl NodeProtocol {
+    /// The name `--protocol` takes.
+    fn flag(self) -> &'static str {
+        match self {
+            NodeProtocol::Raft => "raft",
+            NodeProtocol::Zab => "zab",
+        }
+    }
+
+    /// The role of a server that leads.
+    fn leader_role(self) -> &'static str {
+        match self {
+            NodeProtocol::Raft => "leader",
+            NodeProtocol::Zab => "leading",
+        }
+    }
 }
 
 /// `ballot node`: run one server until Ctrl-C.
@@ -50,22 +73,35 @@ pub struct NodeArgs {
     /// Cluster id; connections naming another are refused.
     #[arg(long, default_value = "ballot")]
     pub cluster_id: String,
-    /// Smallest election timeout in ms; timeouts are uniform in [min, max).
+    /// ZAB: the leader's tick in ms (a PING to every follower, and a quorum check: a leader that
+    /// heard from less than a quorum in a tick goes back to LOOKING).
+    #[arg(long, value_name = "MS", default_value_t = ZabTiming::default().tick_ms)]
+    pub zab_tick_ms: u64,
+    /// ZAB: discovery and synchronization with a new leader must finish within this many ms
+    /// (ZooKeeper's initLimit x tickTime), or the server goes back to LOOKING.
+    #[arg(long, value_name = "MS", default_value_t = ZabTiming::default().sync_timeout_ms)]
+    pub zab_sync_timeout_ms: u64,
+    /// ZAB: a follower that hears nothing from its leader for this many ms goes back to LOOKING
+    /// (ZooKeeper's syncLimit x tickTime). A killed leader is noticed at once (its connections
+    /// close); this bounds how long a hung one keeps its followers.
+    #[arg(long, value_name = "MS", default_value_t = ZabTiming::default().leader_silence_ms)]
+    pub zab_leader_silence_ms: u64,
+    /// Raft: smallest election timeout in ms; timeouts are uniform in [min, max).
     #[arg(long, default_value_t = Timing::default().election_timeout_ms_min)]
     pub election_timeout_ms_min: u64,
-    /// Largest election timeout in ms (exclusive).
+    /// Raft: largest election timeout in ms (exclusive).
     #[arg(long, default_value_t = Timing::default().election_timeout_ms_max)]
     pub election_timeout_ms_max: u64,
-    /// Leader heartbeat period in ms.
+    /// Raft: leader heartbeat period in ms.
     #[arg(long, default_value_t = Timing::default().heartbeat_ms)]
     pub heartbeat_ms: u64,
     /// Seed of the election-timeout RNG (default: the server id).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Do not append a no-op entry on election.
+    /// Raft: do not append a no-op entry on election.
     #[arg(long)]
     pub no_leader_noop: bool,
-    /// PreVote and CheckQuorum: a server that cannot win does not raise its term, and a leader
+    /// Raft: PreVote and CheckQuorum: a server that cannot win does not raise its term, and a leader
     /// that loses its majority steps down (docs/protocols/raft.md).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub pre_vote: bool,
@@ -91,12 +127,12 @@ pub struct NodeArgs {
     /// when the file is really lost.
     #[arg(long)]
     pub recover_missing_hard_state: bool,
-    /// Take a snapshot of the state machine (written to DIR/snapshot, fsynced) and drop the
+    /// Raft: take a snapshot of the state machine (written to DIR/snapshot, fsynced) and drop the
     /// log before it once this many entries were applied since the last one; 0: never (the
     /// log, memory and restart time then grow with every write).
     #[arg(long, value_name = "N", default_value_t = SnapshotPolicy::default().every)]
     pub snapshot_every: u64,
-    /// Entries before a snapshot's index kept in the log, so that a follower briefly behind
+    /// Raft: entries before a snapshot's index kept in the log, so that a follower briefly behind
     /// catches up with AppendEntries instead of the whole snapshot.
     #[arg(long, value_name = "K", default_value_t = SnapshotPolicy::default().keep)]
     pub snapshot_keep: u64,
@@ -118,6 +154,8 @@ pub struct NodeArgs {
 }
 
 /// `ballot cluster`: start N node processes on loopback, print who leads, stop them on Ctrl-C.
+/// `ballot cluster zab` runs FLE then ZAB; the leader line gives its epoch. A node killed by a
+/// signal (kill -9) is reported and the others go on while a majority runs.
 #[derive(Args, Debug, Clone)]
 pub struct ClusterArgs {
     /// Protocol to run.
@@ -135,13 +173,13 @@ pub struct ClusterArgs {
     /// Cluster id.
     #[arg(long, default_value = "ballot")]
     pub cluster_id: String,
-    /// PreVote and CheckQuorum on every node (see `ballot node --pre-vote`).
+    /// Raft: PreVote and CheckQuorum on every node (see `ballot node --pre-vote`).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub pre_vote: bool,
-    /// Every node's `--snapshot-every` (0: never compact).
+    /// Raft: every node's `--snapshot-every` (0: never compact).
     #[arg(long, value_name = "N", default_value_t = SnapshotPolicy::default().every)]
     pub snapshot_every: u64,
-    /// Every node's `--snapshot-keep`.
+    /// Raft: every node's `--snapshot-keep`.
     #[arg(long, value_name = "K", default_value_t = SnapshotPolicy::default().keep)]
     pub snapshot_keep: u64,
     /// Run the nodes without TLS (no certificates are written). Tests and debugging only.
@@ -225,7 +263,7 @@ pub enum KvCommand {
         /// The key.
         key: String,
     },
-    /// Print each server's role, term and commit index.
+    /// Print each server's role, term and commit index (ZAB: state, epoch and last zxid).
     Status,
 }
 
@@ -384,6 +422,12 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     if args.frame_timeout_ms == 0 {
         bail!("--frame-timeout-ms: must be > 0");
     }
+    if args.zab_tick_ms == 0 || args.zab_tick_ms >= args.zab_leader_silence_ms {
+        bail!("--zab-tick-ms: must be > 0 and below --zab-leader-silence-ms");
+    }
+    if args.zab_sync_timeout_ms == 0 {
+        bail!("--zab-sync-timeout-ms: must be > 0");
+    }
     let security = node_security(&args, id)?;
     init_logging();
     match &security {
@@ -394,6 +438,31 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
             node = %id,
             "--insecure-plaintext: no TLS; anyone who reaches this port can pose as a peer"
         ),
+    }
+    let limits = ServerLimits {
+        max_connections: args.max_connections,
+        client_idle_timeout: Duration::from_millis(args.client_idle_timeout_ms),
+        frame_timeout: Duration::from_millis(args.frame_timeout_ms),
+        max_requests_in_flight: args.max_requests_in_flight,
+    };
+    if args.protocol == NodeProtocol::Zab {
+        let config = ZabNodeConfig {
+            id,
+            cluster_id: args.cluster_id,
+            peers,
+            listen: args.listen.unwrap_or(own),
+            dir: args.dir,
+            timing: ZabTiming {
+                sync_timeout_ms: args.zab_sync_timeout_ms,
+                tick_ms: args.zab_tick_ms,
+                leader_silence_ms: args.zab_leader_silence_ms,
+            },
+            seed: args.seed.unwrap_or(args.id),
+            limits,
+            security,
+        };
+        let timing = config.timing;
+        return serve(id, "zab", format!("{timing:?}"), zab_node::start(config));
     }
     let config = RaftNodeConfig {
         id,
@@ -409,12 +478,7 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed.unwrap_or(args.id),
         leader_noop: !args.no_leader_noop,
         pre_vote: args.pre_vote,
-        limits: ServerLimits {
-            max_connections: args.max_connections,
-            client_idle_timeout: Duration::from_millis(args.client_idle_timeout_ms),
-            frame_timeout: Duration::from_millis(args.frame_timeout_ms),
-            max_requests_in_flight: args.max_requests_in_flight,
-        },
+        limits,
         recover_missing_hard_state: args.recover_missing_hard_state,
         security,
         snapshots: SnapshotPolicy {
@@ -422,16 +486,27 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
             keep: args.snapshot_keep,
         },
     };
+    let timing = format!("{:?}, seed {}", config.timing, config.seed);
+    serve(id, "raft", timing, start(config))
+}
+
+/// Runs a node until Ctrl-C or until it stops on its own.
+fn serve(
+    id: ServerId,
+    protocol: &str,
+    timing: String,
+    start: impl std::future::Future<Output = Result<RunningNode, ballot_node::runtime::NodeError>>,
+) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     let code = rt.block_on(async move {
-        let node = match start(config.clone()).await {
+        let node = match start.await {
             Ok(node) => node,
             Err(e) => {
                 eprintln!("error: node {id}: {e}");
                 return ExitCode::from(1);
             }
         };
-        tracing::info!(node = %id, addr = %node.local_addr, seed = config.seed, ?config.timing, "serving");
+        tracing::info!(node = %id, protocol, addr = %node.local_addr, %timing, "serving");
         let status = node.status.clone();
         let mut wait = Box::pin(node_wait(node));
         tokio::select! {
@@ -451,9 +526,7 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-async fn node_wait(
-    node: ballot_node::raft_node::RunningNode,
-) -> Result<(), ballot_node::runtime::NodeError> {
+async fn node_wait(node: RunningNode) -> Result<(), ballot_node::runtime::NodeError> {
     node.wait().await
 }
 
@@ -544,11 +617,23 @@ pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
         let log_path = args.dir.join(format!("node{id}.log"));
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
+        let raft_args = [
+            "--pre-vote".to_string(),
+            args.pre_vote.to_string(),
+            "--snapshot-every".to_string(),
+            args.snapshot_every.to_string(),
+            "--snapshot-keep".to_string(),
+            args.snapshot_keep.to_string(),
+        ];
+        let protocol_args: &[String] = match args.protocol {
+            NodeProtocol::Raft => &raft_args,
+            NodeProtocol::Zab => &[],
+        };
         let child = Command::new(&exe)
             .args([
                 "node",
                 "--protocol",
-                "raft",
+                args.protocol.flag(),
                 "--id",
                 &id.to_string(),
                 "--peers",
@@ -561,13 +646,8 @@ pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
                 &addr.to_string(),
                 "--cluster-id",
                 &args.cluster_id,
-                "--pre-vote",
-                &args.pre_vote.to_string(),
-                "--snapshot-every",
-                &args.snapshot_every.to_string(),
-                "--snapshot-keep",
-                &args.snapshot_keep.to_string(),
             ])
+            .args(protocol_args)
             .args(&security_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -598,6 +678,10 @@ pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
     let _ = std::io::stdout().flush();
     let rt = runtime()?;
     let cluster_id = args.cluster_id.clone();
+    let (leader_role, term_name) = match args.protocol {
+        NodeProtocol::Raft => (args.protocol.leader_role(), "term"),
+        NodeProtocol::Zab => (args.protocol.leader_role(), "epoch"),
+    };
     let code = rt.block_on(async move {
         let mut shown: Option<(ServerId, u64)> = None;
         let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
@@ -610,9 +694,26 @@ pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
                 }
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
-            for (id, child) in &mut children.0 {
+            // A node killed by a signal (a kill -9 to try failover) is reported and the rest go
+            // on while a majority runs; a node that exits on its own stops the cluster.
+            let total = children.0.len();
+            let mut killed = Vec::new();
+            for (i, (id, child)) in children.0.iter_mut().enumerate() {
                 if let Ok(Some(exit)) = child.try_wait() {
-                    eprintln!("node {id} exited ({exit}); see its log");
+                    if exit.signal().is_none() {
+                        eprintln!("node {id} exited ({exit}); see its log");
+                        return ExitCode::from(1);
+                    }
+                    killed.push(i);
+                }
+            }
+            for i in killed.into_iter().rev() {
+                let (id, _) = children.0.remove(i);
+                let left = children.0.len();
+                println!("node {id} was killed; {left} of {total} nodes run");
+                let _ = std::io::stdout().flush();
+                if 2 * left <= total {
+                    eprintln!("a minority of the nodes is left: stopping");
                     return ExitCode::from(1);
                 }
             }
@@ -620,7 +721,7 @@ pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
             for addr in &addrs {
                 let st = status_with(*addr, &cluster_id, &security, Duration::from_millis(200));
                 if let Ok(st) = st.await {
-                    if st.role == "leader" && leader.is_none_or(|(_, term)| st.term > term) {
+                    if st.role == leader_role && leader.is_none_or(|(_, term)| st.term > term) {
                         leader = Some((st.id, st.term));
                     }
                 }
@@ -628,7 +729,7 @@ pub fn run_cluster(args: ClusterArgs) -> anyhow::Result<ExitCode> {
             if let Some((id, term)) = leader {
                 if shown != leader {
                     println!(
-                        "leader: node {id} at {} (term {term})",
+                        "leader: node {id} at {} ({term_name} {term})",
                         addrs[(id.0 - 1) as usize]
                     );
                     let _ = std::io::stdout().flush();
@@ -666,15 +767,30 @@ pub fn run_kv(args: KvArgs) -> anyhow::Result<ExitCode> {
             for addr in &addrs {
                 let limit = timeout.min(Duration::from_secs(2));
                 match status_with(*addr, &args.cluster_id, &security, limit).await {
-                    Ok(st) => println!(
-                        "{addr} node {} {} term {} commit {} log {} leader {}",
-                        st.id,
-                        st.role,
-                        st.term,
-                        st.commit,
-                        st.last_index,
-                        st.leader.map_or("-".to_string(), |l| l.to_string())
-                    ),
+                    Ok(st) => match st.last_zxid {
+                        // ZAB: the epoch, and the last logged zxid as (epoch, counter).
+                        Some(zxid) => println!(
+                            "{addr} node {} {} epoch {} zxid {zxid:#x} ({}, {}) applied {} log {} \
+                             leader {}",
+                            st.id,
+                            st.role,
+                            st.term,
+                            zxid >> 32,
+                            zxid & 0xffff_ffff,
+                            st.commit,
+                            st.last_index,
+                            st.leader.map_or("-".to_string(), |l| l.to_string())
+                        ),
+                        None => println!(
+                            "{addr} node {} {} term {} commit {} log {} leader {}",
+                            st.id,
+                            st.role,
+                            st.term,
+                            st.commit,
+                            st.last_index,
+                            st.leader.map_or("-".to_string(), |l| l.to_string())
+                        ),
+                    },
                     Err(e) => {
                         println!("{addr} unreachable: {e}");
                         failed = true;

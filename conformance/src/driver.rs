@@ -372,6 +372,7 @@ impl<K: NodeKind> Cluster<K> {
                 leader: None,
                 commit: 0,
                 last_index: 0,
+                last_zxid: None,
             })),
         };
         // No TCP, so no connection ever closes: the harness never sends `Event::PeerLost`
@@ -597,6 +598,7 @@ mod tests {
                 leader: None,
                 commit: LogIndex(0),
                 last_index: LogIndex(0),
+                last_zxid: None,
             }
         }
     }

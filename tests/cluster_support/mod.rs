@@ -29,6 +29,8 @@ pub struct Cluster {
     bin: PathBuf,
     /// Extra `ballot node` flags for every (re)start (e.g. timing).
     pub node_args: Vec<String>,
+    /// `ballot node --protocol`: `raft` or `zab`.
+    pub protocol: &'static str,
 }
 
 fn free_addrs(n: usize) -> Vec<SocketAddr> {
@@ -56,6 +58,12 @@ impl Cluster {
         Self::start_with(n, bin, true, node_args)
     }
 
+    /// Prepares `n` ZAB nodes over mutual TLS without starting any: start each with
+    /// [`Cluster::spawn`] (a test that builds unequal histories starts only some).
+    pub fn zab(n: usize, bin: &Path) -> anyhow::Result<Cluster> {
+        Self::prepare(n, bin, true, Vec::new(), "zab")
+    }
+
     /// Starts `n` nodes with `--insecure-plaintext`.
     pub fn start_plaintext(n: usize, bin: &Path) -> anyhow::Result<Cluster> {
         Self::start_with(n, bin, false, Vec::new())
@@ -66,6 +74,20 @@ impl Cluster {
         bin: &Path,
         tls: bool,
         node_args: Vec<String>,
+    ) -> anyhow::Result<Cluster> {
+        let mut cluster = Self::prepare(n, bin, tls, node_args, "raft")?;
+        for i in 0..n {
+            cluster.spawn(i)?;
+        }
+        Ok(cluster)
+    }
+
+    fn prepare(
+        n: usize,
+        bin: &Path,
+        tls: bool,
+        node_args: Vec<String>,
+        protocol: &'static str,
     ) -> anyhow::Result<Cluster> {
         let dir = tempfile::tempdir()?;
         let (tls, security) = if tls {
@@ -82,7 +104,7 @@ impl Cluster {
             .map(|(i, a)| format!("{}={a}", i + 1))
             .collect::<Vec<_>>()
             .join(",");
-        let mut cluster = Cluster {
+        Ok(Cluster {
             dir,
             addrs,
             security,
@@ -91,11 +113,8 @@ impl Cluster {
             peers,
             bin: bin.to_owned(),
             node_args,
-        };
-        for i in 0..n {
-            cluster.spawn(i)?;
-        }
-        Ok(cluster)
+            protocol,
+        })
     }
 
     /// Starts (or restarts) node `i` (0-based; server id `i + 1`) from its directory.
@@ -124,7 +143,7 @@ impl Cluster {
             .args([
                 "node",
                 "--protocol",
-                "raft",
+                self.protocol,
                 "--id",
                 &id,
                 "--peers",
@@ -185,7 +204,8 @@ impl Cluster {
         status_with(self.addrs[i], CLUSTER_ID, &self.security, within).await
     }
 
-    /// Polls until one running node says it leads in the highest term seen; its index.
+    /// Polls until one running node says it leads (Raft's `leader`, ZAB's `leading`) in the
+    /// highest term (epoch) seen; its index.
     pub async fn leader(&self, within: Duration) -> anyhow::Result<usize> {
         let deadline = Instant::now() + within;
         loop {
@@ -195,7 +215,9 @@ impl Cluster {
                     continue;
                 }
                 if let Ok(st) = self.status(i, Duration::from_millis(200)).await {
-                    if st.role == "leader" && best.is_none_or(|(t, _)| st.term > t) {
+                    if (st.role == "leader" || st.role == "leading")
+                        && best.is_none_or(|(t, _)| st.term > t)
+                    {
                         best = Some((st.term, i));
                     }
                 }

@@ -33,13 +33,18 @@
 use crate::types::{Entry, LogBase, LogIndex, PersistId, RequestId, ServerId, Snapshot, Term};
 use serde::{Deserialize, Serialize};
 
-/// The timers a core asks for. Durations are the runtime's business (it owns the RNG).
+/// The timers a core asks for. The durations of Raft's two are the runtime's business (it owns
+/// the RNG, and draws election timeouts from it); a protocol whose timeouts are part of its
+/// configuration (FLE's doubling notification timeout, ZAB's tick) names its own timers
+/// `Protocol(n)` and arms them with [`Command::SetTimerFor`], giving the duration itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Timer {
     /// Fires when no leader was heard from for a randomized election timeout.
     Election,
     /// Fires periodically on a leader to send heartbeats.
     Heartbeat,
+    /// A timer the core numbers and times itself (armed with [`Command::SetTimerFor`]).
+    Protocol(u8),
 }
 
 /// One write of a `Persist`: what a crash keeps whole or not at all (see the module doc: a
@@ -171,8 +176,16 @@ pub enum Command<M, H> {
         /// The writes, in the order they must become durable (never empty).
         writes: Vec<DurableWrite<H>>,
     },
-    /// (Re)arm `timer`; a timer that is already armed restarts.
+    /// (Re)arm `timer`; a timer that is already armed restarts. The runtime chooses the duration.
     SetTimer(Timer),
+    /// (Re)arm `timer` to fire after `after_ms` milliseconds, a duration the core chose; a timer
+    /// that is already armed restarts.
+    SetTimerFor {
+        /// The timer.
+        timer: Timer,
+        /// Its length.
+        after_ms: u64,
+    },
     /// Disarm `timer` if it is armed.
     CancelTimer(Timer),
     /// The entry at `index` is committed: apply it to the state machine. Indices are applied
@@ -232,9 +245,11 @@ pub struct CoreStatus {
     pub commit: LogIndex,
     /// Index of the log's last entry (or of the snapshot, when the log is empty after it).
     pub last_index: LogIndex,
+    /// The protocol's own name for the last logged entry where it has one (ZAB: its zxid).
+    pub last_zxid: Option<u64>,
 }
 
-/// A sans-IO protocol core, as the runtime sees it. Raft is one; ZAB will be another.
+/// A sans-IO protocol core, as the runtime sees it: Raft's, and ZAB's (FLE then ZAB).
 pub trait Core {
     /// Peer-to-peer messages (`Debug` for the runtime's event trace).
     type Message: std::fmt::Debug;

@@ -176,6 +176,7 @@ impl Cluster {
                     server.applied = index.0;
                 }
                 Command::SetTimer(_)
+                | Command::SetTimerFor { .. }
                 | Command::CancelTimer(_)
                 | Command::ClientAccepted { .. }
                 | Command::ClientRejected { .. }

@@ -94,6 +94,8 @@ pub struct NodeStatus {
     pub commit: u64,
     /// Log length.
     pub last_index: u64,
+    /// The last logged entry's own name where the protocol has one (ZAB: its zxid).
+    pub last_zxid: Option<u64>,
 }
 
 /// One frame. `M` is the protocol's peer message.

@@ -22,3 +22,4 @@ pub(crate) mod sync;
 pub mod timers;
 pub mod tls;
 pub mod transport;
+pub mod zab_node;

@@ -16,7 +16,9 @@ use crate::timers::TokioTimers;
 use crate::tls::NodeSecurity;
 use crate::transport::{TcpTransport, INBOUND_QUEUE_CAPACITY};
 use ballot_core::raft::{DurableLog, HardState, Message, RaftConfig, RaftCore};
-use ballot_core::{Entry, LogIndex, Payload, ServerId};
+use ballot_core::{Core, Entry, LogIndex, Payload, ServerId};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -204,9 +206,57 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
     tracing::info!(node = %config.id, dir = %config.dir.display(), "recovering");
     let core = recover(&mut storage, raft)?;
 
+    launch(
+        Launch {
+            id: config.id,
+            cluster_id: config.cluster_id,
+            peers: config.peers,
+            listen: config.listen,
+            security: config.security,
+            limits: config.limits,
+            timing: config.timing,
+            seed: config.seed,
+            snapshots: config.snapshots,
+            role: "follower",
+        },
+        core,
+        storage,
+    )
+    .await
+}
+
+/// What every node needs besides its core and storage.
+#[derive(Clone, Debug)]
+pub(crate) struct Launch {
+    pub(crate) id: ServerId,
+    pub(crate) cluster_id: String,
+    pub(crate) peers: BTreeMap<ServerId, SocketAddr>,
+    pub(crate) listen: SocketAddr,
+    pub(crate) security: NodeSecurity,
+    pub(crate) limits: ServerLimits,
+    pub(crate) timing: Timing,
+    pub(crate) seed: u64,
+    pub(crate) snapshots: SnapshotPolicy,
+    /// The role published before the core's first status.
+    pub(crate) role: &'static str,
+}
+
+/// Binds `config.listen` and runs `core` over the TCP transport, `storage`, tokio timers and
+/// the KV state machine, serving peers and clients: the assembly every protocol shares.
+pub(crate) async fn launch<C, S>(
+    config: Launch,
+    core: C,
+    storage: S,
+) -> Result<RunningNode, NodeError>
+where
+    C: Core + Send + 'static,
+    C::Message: server::PeerMessage + Serialize + DeserializeOwned + Send + Sync + 'static,
+    C::HardState: Send + 'static,
+    S: Storage<C::HardState>,
+{
     let listener = TcpListener::bind(config.listen).await?;
     let local_addr = listener.local_addr()?;
-    let (inbound_tx, inbound_rx) = mailbox::<(ServerId, Message)>(INBOUND_QUEUE_CAPACITY);
+    let (inbound_tx, inbound_rx) = mailbox::<(ServerId, C::Message)>(INBOUND_QUEUE_CAPACITY);
     let transport = TcpTransport::start(
         config.id,
         &config.cluster_id,
@@ -219,11 +269,12 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
     let applied = Arc::new(ApplyLog::new(APPLY_LOG_RETAIN));
     let status = Arc::new(StatusCell::new(NodeStatus {
         id: config.id,
-        role: "follower".into(),
+        role: config.role.into(),
         term: 0,
         leader: None,
         commit: 0,
         last_index: 0,
+        last_zxid: None,
     }));
     // Filled by the acceptor when a peer's inbound connection closes (`Event::PeerLost`).
     let (peer_lost_tx, peer_lost_rx) = mailbox(PEER_LOST_QUEUE_CAPACITY);
@@ -241,7 +292,7 @@ pub async fn start(config: RaftNodeConfig) -> Result<RunningNode, NodeError> {
         limits: config.limits,
         security: config.security.clone(),
     });
-    let acceptor = tokio::spawn(server::serve::<Message>(listener, ctx));
+    let acceptor = tokio::spawn(server::serve::<C::Message>(listener, ctx));
     let shared = Shared {
         applied,
         status: status.clone(),

@@ -1,6 +1,6 @@
 //! The node loop: feeds a core its events and executes its commands over the three traits
 //! (`Transport`, `Storage`, `Timers`). It is protocol-generic: any [`Core`] whose log holds
-//! [`Entry`]s runs here; Raft is the first.
+//! [`Entry`]s runs here: Raft's, and ZAB's (`ballot_core::zab::ZabPeer`, FLE then ZAB).
 //!
 //! ```text
 //!  transport.recv ─┐                       ┌─► transport.send          (Send)
@@ -317,6 +317,7 @@ where
             leader: status.leader,
             commit: status.commit.0,
             last_index: status.last_index.0,
+            last_zxid: status.last_zxid,
         });
         // Every `every` entries, and not before the log written since the last snapshot is as
         // large as that snapshot: writing snapshots then costs at most what writing the log
@@ -497,8 +498,14 @@ where
                         timing.election_timeout_ms_max,
                     ),
                     Timer::Heartbeat => timing.heartbeat_ms,
+                    // A protocol's own timer comes with its duration (`SetTimerFor`); armed
+                    // without one, it gets the shortest period the runtime knows.
+                    Timer::Protocol(_) => timing.heartbeat_ms,
                 };
                 timers.set(timer, Duration::from_millis(ms));
+            }
+            Command::SetTimerFor { timer, after_ms } => {
+                timers.set(timer, Duration::from_millis(after_ms));
             }
             Command::CancelTimer(timer) => timers.cancel(timer),
             Command::Apply { index, entry } => {

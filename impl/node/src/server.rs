@@ -1014,6 +1014,7 @@ mod tests {
                 leader: None,
                 commit: 0,
                 last_index: 0,
+                last_zxid: None,
             })),
             limits,
             security: NodeSecurity::InsecurePlaintext,

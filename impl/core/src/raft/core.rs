@@ -1492,6 +1492,8 @@ impl Core for RaftCore {
             Event::Timer(Timer::Election) => self.on_election_timeout(),
             Event::PeerLost { peer } => self.on_peer_lost(peer),
             Event::Timer(Timer::Heartbeat) => self.on_heartbeat(),
+            // Raft arms no timer of its own numbering.
+            Event::Timer(Timer::Protocol(_)) => {}
             Event::ClientRequest { request, data } => self.on_client_request(request, data),
             Event::ClientBatch { requests } => self.on_client_batch(requests),
             Event::Read { requests } => self.on_read(requests),
@@ -1513,6 +1515,7 @@ impl Core for RaftCore {
             leader: self.leader,
             commit: self.commit,
             last_index: self.last_index(),
+            last_zxid: None,
         }
     }
 }

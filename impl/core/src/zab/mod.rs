@@ -59,12 +59,16 @@
 mod core;
 mod follower;
 mod leader;
+mod peer;
 #[cfg(test)]
 mod tests;
 mod types;
 mod wire;
 
 pub use self::core::{ZabCore, ZabRole};
+pub use self::peer::{
+    decode_txn, encode_txn, zab_timer, PeerError, PeerMessage, ZabHardState, ZabPeer, FLE_TIMER,
+};
 
 #[cfg(any(test, feature = "impl-mutants"))]
 pub use self::types::ZabMutant;
