@@ -369,7 +369,7 @@ fn print_ablations(all: &[(Protocol, Vec<AblationRow>)], profile: Profile, only:
             "== {} ablations{} against profile {}: {killed} of {denominator} non-equivalent \
              killed (mutation score {:.0} %), {eq} equivalent, {gaps} known gaps of the properties",
             p.name(),
-            only.map(|o| format!(" of the guards `{o}*`"))
+            only.map(|o| format!(" of the guards starting with {}", o.replace(',', ", ")))
                 .unwrap_or_default(),
             profile.name(),
             if denominator == 0 {

@@ -23,6 +23,10 @@ impl Spec for RaftModel {
         super::rules::EQUIVALENT
     }
 
+    fn known_gaps() -> &'static [crate::coverage::Equivalent] {
+        super::rules::KNOWN_GAPS
+    }
+
     fn shortcuts_follow_ablation(&self) -> bool {
         self.config.reductions && !self.collects_dead_messages()
     }
