@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 
 use stateright::Expectation;
 
+use crate::network::Network;
 use crate::spec::Spec;
 
 /// What one state shows in a diagram.
@@ -41,6 +42,22 @@ pub struct InFlight {
     pub dst: u8,
     pub label: String,
     pub copies: u8,
+}
+
+impl InFlight {
+    /// Every message in flight on a model [`Network`], labelled by its `Display`.
+    pub fn of_network<M: Clone + Ord + std::fmt::Display>(network: &Network<M>) -> Vec<InFlight> {
+        network
+            .flights()
+            .iter()
+            .map(|f| InFlight {
+                src: f.src,
+                dst: f.dst,
+                label: f.msg.to_string(),
+                copies: f.copies,
+            })
+            .collect()
+    }
 }
 
 /// What an action is, for the diagram.

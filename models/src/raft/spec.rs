@@ -171,17 +171,7 @@ impl Spec for RaftModel {
     fn diagram_frame(&self, st: &RaftState) -> Frame {
         Frame {
             servers: st.servers.iter().map(lifeline).collect(),
-            in_flight: st
-                .network
-                .flights()
-                .iter()
-                .map(|f| InFlight {
-                    src: f.src,
-                    dst: f.dst,
-                    label: f.msg.to_string(),
-                    copies: f.copies,
-                })
-                .collect(),
+            in_flight: InFlight::of_network(&st.network),
         }
     }
 

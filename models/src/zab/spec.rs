@@ -108,17 +108,7 @@ impl Spec for ZabModel {
 
     fn diagram_frame(&self, st: &ZabState) -> Frame {
         let n = st.servers.len();
-        let mut in_flight: Vec<InFlight> = st
-            .network
-            .flights()
-            .iter()
-            .map(|f| InFlight {
-                src: f.src,
-                dst: f.dst,
-                label: f.msg.to_string(),
-                copies: f.copies,
-            })
-            .collect();
+        let mut in_flight: Vec<InFlight> = InFlight::of_network(&st.network);
         if let Some(e) = &st.election {
             for (src, row) in e.chans.iter().enumerate().take(n) {
                 for (dst, chan) in row.iter().enumerate().take(n) {
