@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Apache ZooKeeper 3.8 and ballot's Raft KV side by side on this machine, in one run, with the
-# same load and the same client runtime; writes the table into docs/benchmarks.md between
-# <!-- side-by-side:begin --> and <!-- side-by-side:end -->.
+# Apache ZooKeeper 3.8, ballot's Raft KV and ballot's FLE + ZAB KV side by side on this machine,
+# in one run, with the same load and the same client runtime; writes the tables into
+# docs/benchmarks.md between <!-- side-by-side:begin --> and <!-- side-by-side:end -->.
 #
-#   scripts/side_by_side.sh [--rounds N] [--seconds S] [--failovers F] [--quick] [--out DIR] [--no-docs]
+#   scripts/side_by_side.sh [--rounds N] [--seconds S] [--failovers F] [--systems LIST] [--quick]
+#                           [--out DIR] [--no-docs]
 #
-#   --rounds N      rounds (default 3); each starts a fresh 3-server ZooKeeper ensemble and a fresh
-#                   3-node ballot cluster, ZooKeeper first in odd rounds, ballot first in even ones
+#   --rounds N      rounds (default 3); each starts a fresh 3-server ZooKeeper ensemble and fresh
+#                   3-node ballot Raft and ZAB clusters, in an order rotated each round
 #   --seconds S     measured seconds per cell (default 10), after 2 s of warm-up load not counted
 #   --failovers F   kill -9 of the leader, F times per system, on a fresh cluster (default 20)
+#   --systems LIST  comma-separated subset of zookeeper,ballot,ballot-zab (default: all three)
 #   --quick         1 round, 2 s per cell, 5 failovers: for trying it out
 #   --out DIR       results dir (default target/side-by-side/<date-time>): results.jsonl, logs
 #   --no-docs       print the table instead of writing docs/benchmarks.md
@@ -21,10 +23,11 @@
 #  3. Per round and system: a fresh cluster on 127.0.0.1 only — ZooKeeper with the exact
 #     configuration of shared/reference/zookeeper-baseline.md (fsync on, -Xmx1000m, its log4j
 #     setup; client ports 21811-21813, quorum 28881-28883, election 38881-38883), ballot as three
-#     `ballot node --insecure-plaintext` processes (ports 27101-27103, or BALLOT_BASE_PORT+0..2;
-#     plaintext because ZooKeeper's client port is plaintext; fsync on, the default) — then the
-#     cells: writes and reads with 1, 8 and 32 connections × 1 outstanding and 1 connection × 32
-#     pipelined, each a fresh run of the load tool against the leader.
+#     `ballot node --protocol raft|zab --insecure-plaintext` processes (ports 27101-27103, or
+#     BALLOT_BASE_PORT+0..2; plaintext because ZooKeeper's client port is plaintext; fsync on,
+#     the default) — then the cells: writes and reads with 1, 8 and 32 connections × 1
+#     outstanding and 1 connection × 32 pipelined, each a fresh run of the load tool against the
+#     leader. ballot's reads are measured both ways (linearizable and sequential).
 #  4. Failover: F times per system, kill -9 of the leader until a client's write is acknowledged;
 #     the killed server is restarted and the cluster is whole again before the next one.
 # Every process it starts is killed when it exits, also on Ctrl-C or failure.
@@ -39,7 +42,8 @@ WARMUP=2
 FAILOVERS=20
 OUT=
 DOCS=1
-usage() { sed -n '6,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '6,16p' "$0" | sed 's/^# \{0,1\}//'; }
+SYSTEMS=zookeeper,ballot,ballot-zab
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS=${2:?--rounds needs a number}; shift 2 ;;
@@ -48,6 +52,7 @@ while [ $# -gt 0 ]; do
         --quick) ROUNDS=1; SECS=2; FAILOVERS=5; shift ;;
         --out) OUT=${2:?--out needs a directory}; shift 2 ;;
         --no-docs) DOCS=0; shift ;;
+        --systems) SYSTEMS=${2:?--systems needs a list}; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown argument $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -56,6 +61,11 @@ for v in ROUNDS SECS FAILOVERS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || { echo "error: --${v,,}: not a whole number: ${!v}" >&2; exit 2; }
 done
 [ "$ROUNDS" -ge 1 ] && [ "$SECS" -ge 1 ] || { echo "error: --rounds and --seconds must be at least 1" >&2; exit 2; }
+IFS=, read -r -a SYS_LIST <<< "$SYSTEMS"
+[ ${#SYS_LIST[@]} -ge 1 ] || { echo "error: --systems: empty list" >&2; exit 2; }
+for s in "${SYS_LIST[@]}"; do
+    case "$s" in zookeeper|ballot|ballot-zab) ;; *) echo "error: --systems: unknown system '$s' (zookeeper, ballot, ballot-zab)" >&2; exit 2 ;; esac
+done
 
 log() { echo "[side-by-side $(date +%H:%M:%S)] $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -100,8 +110,10 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "results in $OUT (rounds $ROUNDS, $WARMUP s warm-up + $SECS s per cell, $FAILOVERS failovers per system)"
 
 # ---------------------------------------------------------------------------------------------
-# 1. ZooKeeper 3.8 from Debian, if absent.
+# 1. ZooKeeper 3.8 from Debian, if absent (and measured).
 JARS=(/usr/share/java/zookeeper.jar /usr/share/java/slf4j-log4j12.jar /usr/share/java/log4j-1.2.jar)
+ZK_VERSION="not measured" JAVA_VERSION=-
+if [[ ",$SYSTEMS," == *,zookeeper,* ]]; then
 if ! command -v java >/dev/null || ! dpkg -s zookeeper >/dev/null 2>&1 || [ ! -f "${JARS[0]}" ]; then
     SUDO=
     [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -115,6 +127,7 @@ for j in "${JARS[@]}"; do
 done
 ZK_VERSION=$(dpkg-query -W -f '${Version}' zookeeper 2>/dev/null || echo unknown)
 JAVA_VERSION=$(java -version 2>&1 | head -1 | sed 's/^[^"]*"\([^"]*\)".*/\1/')
+fi
 
 # ---------------------------------------------------------------------------------------------
 # 2. Builds.
@@ -171,10 +184,11 @@ zk_start() {
     ZK_PID[$i]=$!
     disown "$!"
 }
-b_init() { C=$W/$1-ballot; rm -rf "$C"; mkdir -p "$C"; }
+b_init() { C=$W/$1; rm -rf "$C"; mkdir -p "$C"; }
+# $B_PROTOCOL: raft or zab, set by start_cluster.
 b_start() {
     local i=$1
-    RUST_LOG=${RUST_LOG:-info} "$BALLOT" node --protocol raft --id "$i" --peers "$B_PEERS" \
+    RUST_LOG=${RUST_LOG:-info} "$BALLOT" node --protocol "$B_PROTOCOL" --id "$i" --peers "$B_PEERS" \
         --dir "$C/node$i" --listen "127.0.0.1:$((BB + i - 1))" --insecure-plaintext \
         >> "$C/node$i.log" 2>&1 &
     B_PID[$i]=$!
@@ -199,7 +213,8 @@ start_cluster() {
         zk_init "$2"
         for i in 1 2 3; do zk_start "$i"; done
     else
-        b_init "$2"
+        if [ "$sys" = ballot-zab ]; then B_PROTOCOL=zab; else B_PROTOCOL=raft; fi
+        b_init "$2-$B_PROTOCOL"
         for i in 1 2 3; do b_start "$i"; done
     fi
     out=$(timeout --foreground 90 "$TOOL" --system "$sys" --op wait-whole --servers "$(servers_of "$sys")" --wait-s 60) \
@@ -244,8 +259,9 @@ run_system() {
         if [ "$sys" = zookeeper ]; then
             run_cell "$sys" "$round" read "$conns" "$pipe" --keys-from "$prefix:$n"
         else
-            # ballot reads both ways: linearizable (through the Raft log, its default) and
-            # sequential (from the server's applied state, as ZooKeeper's get_data).
+            # ballot reads both ways: linearizable (Raft: a read barrier, its default; ZAB: by
+            # the leader once it applied all it logged) and sequential (from the server's
+            # applied state, as ZooKeeper's get_data).
             run_cell "$sys" "$round" read "$conns" "$pipe" --keys-from "$prefix:$n" --consistency linearizable
             run_cell "$sys" "$round" read "$conns" "$pipe" --keys-from "$prefix:$n" --consistency sequential
         fi
@@ -276,14 +292,17 @@ failovers() {
 # ---------------------------------------------------------------------------------------------
 # 3. Rounds, interleaved; 4. failover.
 for round in $(seq 1 "$ROUNDS"); do
-    if [ $((round % 2)) = 1 ]; then order="zookeeper ballot"; else order="ballot zookeeper"; fi
-    for sys in $order; do
+    # Rotate the order each round, so no system always runs first (or last) on a warm machine.
+    n=${#SYS_LIST[@]}
+    order=()
+    for k in $(seq 0 $((n - 1))); do order+=("${SYS_LIST[$(( (k + round - 1) % n ))]}"); done
+    for sys in "${order[@]}"; do
         log "round $round/$ROUNDS: $sys"
         run_system "$sys" "$round"
     done
 done
 if [ "$FAILOVERS" -gt 0 ]; then
-    for sys in zookeeper ballot; do
+    for sys in "${SYS_LIST[@]}"; do
         log "failover: $sys, $FAILOVERS times"
         failovers "$sys"
     done

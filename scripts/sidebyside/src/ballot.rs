@@ -43,7 +43,12 @@ pub async fn status(id: usize, addr: &str, cluster_id: &str, timeout: Duration) 
     match ballot_node::client::status(addr, cluster_id, timeout).await {
         Ok(st) => ServerView {
             id,
-            role: st.role,
+            // ZAB's roles in Raft's words, so one `leader_of`/`whole` serves both.
+            role: match st.role.as_str() {
+                "leading" => "leader".into(),
+                "following" => "follower".into(),
+                _ => st.role,
+            },
             generation: st.term,
             leader: st.leader.map(|l| l.0),
             commit: st.commit,
@@ -148,7 +153,9 @@ impl Load {
                 match outcome {
                     KvOutcome::Ok(KvResult::Registered { client }) => conns.push((conn, client)),
                     KvOutcome::NotLeader { addr: Some(a), .. } if a != target && moves < 5 => {
-                        eprintln!("register at {target}: not the leader any more, following it to {a}");
+                        eprintln!(
+                            "register at {target}: not the leader any more, following it to {a}"
+                        );
                         (target, moves) = (a, moves + 1);
                         continue 'attempt;
                     }
@@ -376,8 +383,8 @@ fn judge(outcome: KvOutcome, write: bool) -> Done {
 
 /// kill -9 of the leader, then the time until a put of a `KvClient` (every server in its
 /// address list, already connected to the leader with an open session) is acknowledged.
-pub async fn failover(cluster: &Cluster, args: &Args) -> Result<(), String> {
-    let before = crate::status_all(crate::System::Ballot, cluster, args).await;
+pub async fn failover(system: crate::System, cluster: &Cluster, args: &Args) -> Result<(), String> {
+    let before = crate::status_all(system, cluster, args).await;
     let leader = crate::leader_of(&before).ok_or("no single leader before the kill")?;
     let pid = pid_of(cluster, leader)?;
     let addrs = cluster
@@ -412,6 +419,6 @@ pub async fn failover(cluster: &Cluster, args: &Args) -> Result<(), String> {
             .map(|e| vec![e.to_string()])
             .unwrap_or_default(),
     };
-    crate::report_failover(crate::System::Ballot, cluster, args, &before, outcome).await;
+    crate::report_failover(system, cluster, args, &before, outcome).await;
     result.map_err(|e| format!("no write acknowledged after the kill: {e}"))
 }

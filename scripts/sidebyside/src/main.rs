@@ -1,7 +1,8 @@
 //! `sidebyside`: the load tool of `scripts/side_by_side.sh`. One binary drives the same load
 //! against a 3-server ZooKeeper 3.8 ensemble (`zookeeper-client` 0.11.2, as in
-//! `shared/reference/zookeeper-baseline.md`) and a 3-node ballot Raft KV cluster (its client wire
-//! protocol, spoken directly through `ballot_node::codec`), and prints one JSON line per run.
+//! `shared/reference/zookeeper-baseline.md`) and 3-node ballot KV clusters, Raft (`--system
+//! ballot`) or FLE + ZAB (`--system ballot-zab`): one client wire protocol, spoken directly
+//! through `ballot_node::codec`. It prints one JSON line per run.
 //!
 //! Operations (`--op`):
 //! - `write` / `read`: one cell. `--connections N` connections (ZooKeeper: N sessions), each with
@@ -35,8 +36,11 @@ use tokio::time::Instant;
 pub enum System {
     /// Apache ZooKeeper (client ports of a 3-server ensemble).
     Zookeeper,
-    /// ballot's Raft KV (`ballot node --insecure-plaintext`).
+    /// ballot's Raft KV (`ballot node --protocol raft --insecure-plaintext`).
     Ballot,
+    /// ballot's FLE + ZAB KV (`ballot node --protocol zab --insecure-plaintext`): the same
+    /// client protocol, sessions and KV as the Raft one.
+    BallotZab,
 }
 
 impl System {
@@ -44,6 +48,7 @@ impl System {
         match self {
             System::Zookeeper => "zookeeper",
             System::Ballot => "ballot",
+            System::BallotZab => "ballot-zab",
         }
     }
 }
@@ -87,7 +92,7 @@ pub enum Op {
 #[derive(Parser, Debug, Clone)]
 #[command(
     version,
-    about = "Side-by-side load tool: ZooKeeper 3.8 and ballot's Raft KV"
+    about = "Side-by-side load tool: ZooKeeper 3.8 and ballot's Raft and ZAB KV"
 )]
 pub struct Args {
     /// The system under load (not needed for `--op report`).
@@ -200,7 +205,9 @@ pub async fn status_all(system: System, cluster: &Cluster, args: &Args) -> Vec<S
     for (i, addr) in cluster.servers.iter().enumerate() {
         let view = match system {
             System::Zookeeper => zk::status(i + 1, addr, timeout).await,
-            System::Ballot => ballot::status(i + 1, addr, &args.cluster_id, timeout).await,
+            System::Ballot | System::BallotZab => {
+                ballot::status(i + 1, addr, &args.cluster_id, timeout).await
+            }
         };
         out.push(view);
     }
@@ -281,7 +288,10 @@ pub fn whole(system: System, views: &[ServerView]) -> bool {
                         // the leader; its zxid is the last txn it applied, which keeps the old
                         // epoch until the new leader's first txn.
                         System::Zookeeper => true,
-                        System::Ballot => {
+                        // Raft: in the leader's term, knowing it, with its commit index
+                        // reached; ZAB: in the leader's epoch, following it, having applied
+                        // what the leader applied.
+                        System::Ballot | System::BallotZab => {
                             v.generation == lead.generation
                                 && v.leader == Some(leader as u64)
                                 && v.commit >= lead.commit
@@ -375,7 +385,9 @@ fn main() -> ExitCode {
             Op::Write | Op::Read => cell(system, &cluster, &args).await,
             Op::Failover => match system {
                 System::Zookeeper => zk::failover(&cluster, &args).await,
-                System::Ballot => ballot::failover(&cluster, &args).await,
+                System::Ballot | System::BallotZab => {
+                    ballot::failover(system, &cluster, &args).await
+                }
             },
             Op::Report => unreachable!("handled above"),
         }
@@ -585,7 +597,7 @@ async fn cell(system: System, cluster: &Cluster, args: &Args) -> Result<(), Stri
     // Connect every connection (and open its sessions) before the clock starts.
     let load = match system {
         System::Zookeeper => zk::Load::connect(&target, args, &keys).await?.into(),
-        System::Ballot => ballot::Load::connect(&target, args).await?.into(),
+        System::Ballot | System::BallotZab => ballot::Load::connect(&target, args).await?.into(),
     };
     let start = Instant::now();
     let measure = start + Duration::from_secs_f64(args.warmup_s);
@@ -658,7 +670,7 @@ async fn cell(system: System, cluster: &Cluster, args: &Args) -> Result<(), Stri
         "consistency": match (args.op, system) {
             (Op::Write, _) => None,
             (_, System::Zookeeper) => Some("sequential"),
-            (_, System::Ballot) => Some(match args.consistency {
+            (_, System::Ballot | System::BallotZab) => Some(match args.consistency {
                 ReadConsistency::Linearizable => "linearizable",
                 ReadConsistency::Sequential => "sequential",
             }),
@@ -692,7 +704,11 @@ async fn cell(system: System, cluster: &Cluster, args: &Args) -> Result<(), Stri
         "leader_cpu_pct": stats::round1(role_cpu(true)),
         "followers_cpu_pct": stats::round1(role_cpu(false)),
         "servers_cpu_pct": stats::round1(server_cpu.iter().sum()),
-        "generation": match system { System::Zookeeper => "zk epoch (zxid >> 32)", System::Ballot => "raft term" },
+        "generation": match system {
+            System::Zookeeper => "zk epoch (zxid >> 32)",
+            System::Ballot => "raft term",
+            System::BallotZab => "zab currentEpoch",
+        },
         "generations_before": gen_before,
         "generations_after": gen_after,
         "elections": max_after.saturating_sub(max_before),

@@ -133,10 +133,13 @@ fn lat_decimals(xs: &[f64]) -> usize {
     }
 }
 
-struct CellRows<'a> {
-    zk: Vec<&'a Value>,
-    ballot: Vec<&'a Value>,
-}
+/// The systems a results file may hold, in column order: (`system` in the JSON lines, short name
+/// for table headers, long name for the failover table).
+const SYSTEMS: [(&str, &str, &str); 3] = [
+    ("zookeeper", "ZK", "ZooKeeper 3.8"),
+    ("ballot", "Raft", "ballot Raft"),
+    ("ballot-zab", "ZAB", "ballot ZAB"),
+];
 
 fn values(rows: &[&Value], key: &str) -> Vec<f64> {
     rows.iter().filter_map(|v| num(v, key)).collect()
@@ -250,6 +253,16 @@ fn render(lines: &[Value], notes: &[String]) -> Result<String, String> {
         }
     );
     out.push('\n');
+    // The systems present, in SYSTEMS' order.
+    let present: Vec<(&str, &str, &str)> = SYSTEMS
+        .iter()
+        .copied()
+        .filter(|(key, _, _)| {
+            lines
+                .iter()
+                .any(|v| v.get("system").and_then(Value::as_str) == Some(key))
+        })
+        .collect();
     // Rows in a fixed order: writes, then reads per ballot read consistency (ZooKeeper's reads
     // are the same cells in both), each by (pipelined, connections).
     let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -257,7 +270,7 @@ fn render(lines: &[Value], notes: &[String]) -> Result<String, String> {
         .iter()
         .filter_map(|v| {
             let op = field(v, "op")?;
-            let consistency = if op == "read" && field(v, "system")? == "ballot" {
+            let consistency = if op == "read" && field(v, "system")? != "zookeeper" {
                 field(v, "consistency")
             } else {
                 None
@@ -287,13 +300,52 @@ fn render(lines: &[Value], notes: &[String]) -> Result<String, String> {
             *n,
         )
     });
+    let short: Vec<&str> = present.iter().map(|(_, s, _)| *s).collect();
+    let all = short.join(" / ");
+    // Throughput is compared with ZooKeeper's when it was measured.
+    let zk_present = present.first().is_some_and(|(k, _, _)| *k == "zookeeper");
+    let compared: Vec<&str> = if zk_present {
+        short[1..].to_vec()
+    } else {
+        Vec::new()
+    };
+    let mut perf = String::new();
+    let mut res = String::new();
     if !shapes.is_empty() {
-        out.push_str(
-            "| cell | ZK ops/s | ballot ops/s | ballot/ZK | ZK p50 / p99 ms | ballot p50 / p99 ms \
-             | server CPU % ZK | server CPU % ballot | client CPU % ZK / ballot \
-             | RSS MiB L / F ZK | RSS MiB L / F ballot | elections ZK / ballot | errors ZK / ballot |\n",
-        );
-        out.push_str("|---|---:|---:|---:|---:|---:|---|---|---|---|---|---|---|\n");
+        let mut head = String::from("| cell |");
+        let mut rule = String::from("|---|");
+        for s in &short {
+            let _ = write!(head, " {s} ops/s |");
+            rule.push_str("---:|");
+        }
+        for s in &compared {
+            let _ = write!(head, " {s}/ZK |");
+            rule.push_str("---:|");
+        }
+        for s in &short {
+            let _ = write!(head, " {s} p50 / p99 ms |");
+            rule.push_str("---:|");
+        }
+        let _ = writeln!(head, " elections {all} | errors {all} |");
+        let _ = writeln!(rule, "---|---|");
+        perf.push_str(&head);
+        perf.push_str(&rule);
+        let mut head = String::from("| cell |");
+        let mut rule = String::from("|---|");
+        for s in &short {
+            let _ = write!(head, " server CPU % {s} |");
+            rule.push_str("---|");
+        }
+        let _ = write!(head, " client CPU % {all} |");
+        rule.push_str("---|");
+        for s in &short {
+            let _ = write!(head, " RSS MiB L / F {s} |");
+            rule.push_str("---|");
+        }
+        let _ = writeln!(head);
+        let _ = writeln!(rule);
+        res.push_str(&head);
+        res.push_str(&rule);
     }
     for (op, consistency, conns, pipe) in &shapes {
         let of = |system: &str| -> Vec<&Value> {
@@ -311,10 +363,7 @@ fn render(lines: &[Value], notes: &[String]) -> Result<String, String> {
                 })
                 .collect()
         };
-        let rows = CellRows {
-            zk: of("zookeeper"),
-            ballot: of("ballot"),
-        };
+        let rows: Vec<Vec<&Value>> = present.iter().map(|(key, _, _)| of(key)).collect();
         let s = if *conns == 1 { "" } else { "s" };
         let mut name = if *pipe > 1 {
             format!("{op}, {conns} conn{s} × {pipe} pipelined")
@@ -324,50 +373,57 @@ fn render(lines: &[Value], notes: &[String]) -> Result<String, String> {
         if let Some(c) = consistency {
             let _ = write!(name, " (ballot {c})");
         }
-        let zk_ops = values(&rows.zk, "ops_per_s");
-        let b_ops = values(&rows.ballot, "ops_per_s");
-        let ratio = match (median(&zk_ops), median(&b_ops)) {
-            (Some(z), Some(b)) if z > 0.0 => format!("{:.2}×", b / z),
-            _ => "–".into(),
+        let ops: Vec<Vec<f64>> = rows.iter().map(|r| values(r, "ops_per_s")).collect();
+        let mut line = format!("| {name} |");
+        for o in &ops {
+            let _ = write!(line, " {} |", spread(o, 0));
+        }
+        if zk_present {
+            for o in &ops[1..] {
+                let ratio = match (median(&ops[0]), median(o)) {
+                    (Some(z), Some(b)) if z > 0.0 => format!("{:.2}×", b / z),
+                    _ => "–".into(),
+                };
+                let _ = write!(line, " {ratio} |");
+            }
+        }
+        for r in &rows {
+            let _ = write!(line, " {} |", lat(r));
+        }
+        let joined = |f: &dyn Fn(&[&Value]) -> String| -> String {
+            rows.iter().map(|r| f(r)).collect::<Vec<_>>().join(" / ")
         };
-        let client = format!(
-            "{} / {}",
-            median(&values(&rows.zk, "client_cpu_pct")).map_or("–".into(), |x| fmt(x, 0)),
-            median(&values(&rows.ballot, "client_cpu_pct")).map_or("–".into(), |x| fmt(x, 0)),
+        let absent: f64 = rows.iter().flat_map(|r| values(r, "absent")).sum();
+        let mut errors = joined(&|r| total(r, "errors"));
+        if absent > 0.0 {
+            let _ = write!(
+                errors,
+                "; absent keys read {}",
+                joined(&|r| total(r, "absent"))
+            );
+        }
+        let _ = writeln!(line, " {} | {errors} |", joined(&|r| total(r, "elections")));
+        perf.push_str(&line);
+        let mut line = format!("| {name} |");
+        for r in &rows {
+            let _ = write!(line, " {} |", cpu(r));
+        }
+        let client =
+            joined(&|r| median(&values(r, "client_cpu_pct")).map_or("–".into(), |x| fmt(x, 0)));
+        let _ = write!(line, " {client} |");
+        for r in &rows {
+            let _ = write!(line, " {} |", rss(r));
+        }
+        let _ = writeln!(line);
+        res.push_str(&line);
+    }
+    if !shapes.is_empty() {
+        out.push_str(&perf);
+        out.push_str(
+            "\nWhat each cell cost (server CPU: all three servers, leader L + followers F; \
+             RSS of the leader / median follower after the cell):\n\n",
         );
-        let absent: f64 = values(&rows.zk, "absent")
-            .iter()
-            .chain(values(&rows.ballot, "absent").iter())
-            .sum();
-        let errors = if absent > 0.0 {
-            format!(
-                "{} / {}; absent keys read {} / {}",
-                total(&rows.zk, "errors"),
-                total(&rows.ballot, "errors"),
-                total(&rows.zk, "absent"),
-                total(&rows.ballot, "absent")
-            )
-        } else {
-            format!(
-                "{} / {}",
-                total(&rows.zk, "errors"),
-                total(&rows.ballot, "errors")
-            )
-        };
-        let _ = writeln!(
-            out,
-            "| {name} | {} | {} | {ratio} | {} | {} | {} | {} | {client} | {} | {} | {} / {} | {errors} |",
-            spread(&zk_ops, 0),
-            spread(&b_ops, 0),
-            lat(&rows.zk),
-            lat(&rows.ballot),
-            cpu(&rows.zk),
-            cpu(&rows.ballot),
-            rss(&rows.zk),
-            rss(&rows.ballot),
-            total(&rows.zk, "elections"),
-            total(&rows.ballot, "elections"),
-        );
+        out.push_str(&res);
     }
     if !failovers.is_empty() {
         out.push_str(
@@ -378,11 +434,11 @@ fn render(lines: &[Value], notes: &[String]) -> Result<String, String> {
             "| system | runs | median ms | p90 ms | max ms | min ms | elections per failover (median, max) | not acknowledged |\n",
         );
         out.push_str("|---|---:|---:|---:|---:|---:|---|---:|\n");
-        for (system, name) in [("zookeeper", "ZooKeeper 3.8"), ("ballot", "ballot")] {
+        for (system, _, name) in &present {
             let rows: Vec<&Value> = failovers
                 .iter()
                 .copied()
-                .filter(|v| v.get("system").and_then(Value::as_str) == Some(system))
+                .filter(|v| v.get("system").and_then(Value::as_str) == Some(*system))
                 .collect();
             if rows.is_empty() {
                 continue;
@@ -411,10 +467,10 @@ fn render(lines: &[Value], notes: &[String]) -> Result<String, String> {
                 rows.len() - acked.len(),
             );
         }
-        for (system, name) in [("zookeeper", "ZooKeeper"), ("ballot", "ballot")] {
+        for (system, _, name) in &present {
             let ms: Vec<String> = failovers
                 .iter()
-                .filter(|v| v.get("system").and_then(Value::as_str) == Some(system))
+                .filter(|v| v.get("system").and_then(Value::as_str) == Some(*system))
                 .filter_map(|v| num(v, "failover_ms"))
                 .map(|x| fmt(x, 1))
                 .collect();
@@ -440,6 +496,40 @@ mod tests {
         let appended = splice("a\n", "new\n");
         assert!(appended.starts_with("a\n\n## "));
         assert!(appended.ends_with(&format!("{BEGIN}\nnew\n{END}\n")));
+    }
+
+    fn cell(system: &str, op: &str, consistency: Option<&str>, ops: f64) -> Value {
+        serde_json::json!({
+            "kind": "cell", "system": system, "op": op, "consistency": consistency,
+            "connections": 8, "pipeline": 1, "round": 1, "ops_per_s": ops,
+            "p50_ms": 1.0, "p99_ms": 2.0, "errors": 0, "absent": 0, "elections": 0,
+            "servers_cpu_pct": 100.0, "leader_cpu_pct": 60.0, "followers_cpu_pct": 40.0,
+            "client_cpu_pct": 30.0, "leader_id": 1, "servers": [],
+        })
+    }
+
+    #[test]
+    fn three_systems_get_a_column_each_and_a_ratio_to_zookeeper() {
+        let lines = vec![
+            cell("zookeeper", "write", None, 1000.0),
+            cell("ballot", "write", None, 3000.0),
+            cell("ballot-zab", "write", None, 2500.0),
+            cell("zookeeper", "read", Some("sequential"), 4000.0),
+            cell("ballot", "read", Some("sequential"), 8000.0),
+            cell("ballot-zab", "read", Some("sequential"), 6000.0),
+            serde_json::json!({"kind": "failover", "system": "ballot-zab", "acked": true,
+                "failover_ms": 42.0, "elections": 1}),
+        ];
+        let text = render(&lines, &[]).unwrap();
+        assert!(text.contains("| cell | ZK ops/s | Raft ops/s | ZAB ops/s | Raft/ZK | ZAB/ZK |"));
+        assert!(text.contains("| write, 8 conns × 1 | 1,000 | 3,000 | 2,500 | 3.00× | 2.50× |"));
+        assert!(text.contains(
+            "| read, 8 conns × 1 (ballot sequential) | 4,000 | 8,000 | 6,000 | 2.00× | 1.50× |"
+        ));
+        assert!(text.contains("| ballot ZAB | 1 | **42.0** |"));
+        // Without ZooKeeper there is nothing to divide by: no ratio columns.
+        let text = render(&lines[1..3], &[]).unwrap();
+        assert!(text.contains("| cell | Raft ops/s | ZAB ops/s | Raft p50 / p99 ms |"));
     }
 
     #[test]
