@@ -217,6 +217,10 @@ impl ZabCore {
                 Role::Leader(l) => l.on_disconnected(&mut self.cx, peer),
                 Role::Follower(f) => f.on_disconnected(&mut self.cx, peer),
             },
+            ZabInput::ReadBarrier { id } => match &mut self.role {
+                Role::Leader(l) => l.read_barrier(&mut self.cx, id),
+                Role::Follower(_) => self.cx.push(ZabOutput::ReadRefused { id }),
+            },
             ZabInput::Propose { request, data } => match &mut self.role {
                 Role::Leader(l) => l.propose(&mut self.cx, request, data),
                 Role::Follower(_) => self.cx.push(ZabOutput::Rejected {

@@ -66,7 +66,7 @@ fn name(m: &ZabMessage) -> &'static str {
         ZabMessage::Proposal { .. } => "PROPOSAL",
         ZabMessage::Ack { .. } => "ACK",
         ZabMessage::Commit { .. } => "COMMIT",
-        ZabMessage::Ping => "PING",
+        ZabMessage::Ping { .. } => "PING",
     }
 }
 
@@ -126,7 +126,8 @@ impl Follower {
 
     fn read(&mut self, cx: &mut Ctx, msg: ZabMessage) {
         match (self.phase, msg) {
-            (_, ZabMessage::Ping) => cx.send(self.leader, ZabMessage::Ping),
+            // `zab.impl.read-barrier`: the round is echoed.
+            (_, ZabMessage::Ping { round }) => cx.send(self.leader, ZabMessage::Ping { round }),
             (Phase::Discovery, ZabMessage::LeaderInfo { epoch }) => self.on_leaderinfo(cx, epoch),
             (Phase::Sync, ZabMessage::Diff { zxid }) if !self.diff_seen && self.unlogged == 0 => {
                 self.on_diff(cx, zxid)

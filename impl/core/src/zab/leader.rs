@@ -75,6 +75,12 @@ pub(super) struct Leader {
     outstanding: BTreeMap<Zxid, BTreeSet<ServerId>>,
     /// Learners heard from since the last tick.
     heard: BTreeSet<ServerId>,
+    /// PING rounds sent in this epoch (`zab.impl.read-barrier`); see [`Leader::round`].
+    pings: u32,
+    /// The highest round each synchronized learner echoed.
+    echoed: BTreeMap<ServerId, u64>,
+    /// Read barriers not yet confirmed, in arrival order: (id, the round sent after it arrived).
+    barriers: Vec<(u64, u64)>,
 }
 
 impl Leader {
@@ -91,6 +97,9 @@ impl Leader {
             next_counter: 1,
             outstanding: BTreeMap::new(),
             heard: BTreeSet::new(),
+            pings: 0,
+            echoed: BTreeMap::new(),
+            barriers: Vec::new(),
         };
         cx.set_timer(ZabTimer::Sync);
         l.try_fix_epoch(cx);
@@ -111,9 +120,17 @@ impl Leader {
                 last_zxid,
             } => self.on_ackepoch(cx, from, current_epoch, last_zxid),
             ZabMessage::Ack { zxid } => self.on_ack(cx, from, zxid),
-            ZabMessage::Ping => {
+            ZabMessage::Ping { round } => {
                 if self.learners.contains_key(&from) {
                     self.heard.insert(from);
+                    // Only a round of this epoch that was sent counts (a stale or forged one
+                    // confirms nothing).
+                    if self.is_synced(from) && round >> 32 == self.epoch.0 && round <= self.round()
+                    {
+                        let e = self.echoed.entry(from).or_insert(0);
+                        *e = (*e).max(round);
+                        self.confirm_reads(cx);
+                    }
                 }
             }
             // A learner sending a leader's packet: its handler fails and closes the connection.
@@ -124,6 +141,7 @@ impl Leader {
     fn drop_learner(&mut self, cx: &mut Ctx, peer: ServerId) {
         self.learners.remove(&peer);
         self.heard.remove(&peer);
+        self.echoed.remove(&peer);
         cx.push(ZabOutput::Disconnect { peer });
     }
 
@@ -457,8 +475,8 @@ impl Leader {
                     return;
                 }
                 self.heard.clear();
-                for p in synced {
-                    cx.send(p, ZabMessage::Ping);
+                if self.ping_synced(cx).is_none() {
+                    return;
                 }
                 cx.set_timer(ZabTimer::Tick);
             }
@@ -466,9 +484,77 @@ impl Leader {
         }
     }
 
+    /// The current PING round: the epoch in the high 32 bits (so no round of an earlier
+    /// leader's epoch can be mistaken for one of this), the rounds sent in the low.
+    fn round(&self) -> u64 {
+        (self.epoch.0 << 32) | u64::from(self.pings)
+    }
+
+    fn is_synced(&self, peer: ServerId) -> bool {
+        matches!(
+            self.learners.get(&peer),
+            Some(Stage::Synced | Stage::UpToDate)
+        )
+    }
+
+    /// Sends a new PING round to every synchronized learner and returns it; `None` when the
+    /// epoch's rounds are spent (2^32 − 1 of them), and the leader gives up for a new epoch, as
+    /// for the proposal counter (`zab.impl.counter-overflow`).
+    fn ping_synced(&mut self, cx: &mut Ctx) -> Option<u64> {
+        let Some(next) = self.pings.checked_add(1).filter(|n| *n < u32::MAX) else {
+            cx.give_up(GiveUpReason::CounterOverflow);
+            return None;
+        };
+        self.pings = next;
+        let round = self.round();
+        let synced: Vec<ServerId> = self
+            .learners
+            .keys()
+            .copied()
+            .filter(|p| self.is_synced(*p))
+            .collect();
+        for p in synced {
+            cx.send(p, ZabMessage::Ping { round });
+        }
+        Some(round)
+    }
+
+    /// `zab.impl.read-barrier`: a read that arrived now is confirmed once a quorum, this leader
+    /// included, echoed a PING round sent after it. A learner that echoes it still followed
+    /// this leader in this epoch after the read arrived, so no quorum had moved to a later
+    /// leader by then, and every write committed before the read arrived is in this leader's
+    /// log.
+    pub(super) fn read_barrier(&mut self, cx: &mut Ctx, id: u64) {
+        if self.phase != Phase::Broadcast {
+            cx.push(ZabOutput::ReadRefused { id });
+            return;
+        }
+        let Some(round) = self.ping_synced(cx) else {
+            return;
+        };
+        self.barriers.push((id, round));
+        self.confirm_reads(cx);
+    }
+
+    /// Confirms the barriers a quorum has echoed, in arrival order (a later barrier's round is
+    /// higher, so an echo that confirms it confirms every earlier one).
+    fn confirm_reads(&mut self, cx: &mut Ctx) {
+        let mut confirmed = 0;
+        for &(id, round) in &self.barriers {
+            let echoes = self.echoed.values().filter(|e| **e >= round).count();
+            if !cx.config.is_quorum(1 + echoes) {
+                break;
+            }
+            cx.push(ZabOutput::ReadConfirmed { id });
+            confirmed += 1;
+        }
+        self.barriers.drain(..confirmed);
+    }
+
     /// The learner's handler ends; what it acknowledged stays counted.
     pub(super) fn on_disconnected(&mut self, _cx: &mut Ctx, peer: ServerId) {
         self.learners.remove(&peer);
         self.heard.remove(&peer);
+        self.echoed.remove(&peer);
     }
 }

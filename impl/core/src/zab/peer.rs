@@ -27,7 +27,9 @@
 //!   `epoch(zxid)`. A client request accepted as zxid `z` is `ClientAccepted` at `z`'s index
 //!   and epoch.
 //! - Clients: a serving leader proposes; every other server rejects with the leader it follows
-//!   (or none while LOOKING). Reads wait for everything the leader has logged to be applied.
+//!   (or none while LOOKING). A linearizable read waits for a quorum to answer a PING sent after
+//!   it arrived (`zab.impl.read-barrier`), then for everything the leader had logged to be
+//!   applied.
 //! - `PeerLost` is ZAB's `Disconnected`. Snapshots are not taken (`zab.impl.no-snap`):
 //!   `Compact` and `SnapshotDurable` are ignored.
 
@@ -177,6 +179,10 @@ pub struct ZabPeer {
     early: BTreeMap<ServerId, ZabMessage>,
     /// Who leads, from the last decision (until LOOKING again).
     leader: Option<ServerId>,
+    /// Linearizable reads waiting for their ZAB read barrier (`zab.impl.read-barrier`): by
+    /// barrier id, the log index everything logged had when they arrived, and the requests.
+    reads: BTreeMap<u64, (LogIndex, Vec<RequestId>)>,
+    next_read: u64,
     commands: Vec<Command<PeerMessage, ZabHardState>>,
 }
 
@@ -223,6 +229,8 @@ impl ZabPeer {
             applied: LogIndex(0),
             early: BTreeMap::new(),
             leader: None,
+            reads: BTreeMap::new(),
+            next_read: 0,
             commands: Vec::new(),
         })
     }
@@ -393,6 +401,24 @@ impl ZabPeer {
                     self.commands
                         .push(Command::ClientRejected { request, leader });
                 }
+                // `zab.impl.read-barrier`: the reads are served once what the leader had
+                // logged when they arrived is applied.
+                ZabOutput::ReadConfirmed { id } => {
+                    if let Some((index, requests)) = self.reads.remove(&id) {
+                        for request in requests {
+                            self.commands.push(Command::ReadReady { request, index });
+                        }
+                    }
+                }
+                ZabOutput::ReadRefused { id } => {
+                    if let Some((_, requests)) = self.reads.remove(&id) {
+                        let leader = self.leader.filter(|l| *l != self.me());
+                        for request in requests {
+                            self.commands
+                                .push(Command::ClientRejected { request, leader });
+                        }
+                    }
+                }
                 // `zab.election.fle.update-vote`: a decided server advertises the new epoch.
                 ZabOutput::Serving { epoch } => {
                     let _ = self
@@ -405,6 +431,15 @@ impl ZabPeer {
                 ZabOutput::GiveUp(_) => {
                     self.zab = None;
                     self.leader = None;
+                    // Reads waiting for a barrier are refused: this server no longer leads.
+                    for (_, (_, requests)) in std::mem::take(&mut self.reads) {
+                        for request in requests {
+                            self.commands.push(Command::ClientRejected {
+                                request,
+                                leader: None,
+                            });
+                        }
+                    }
                     for t in ZAB_TIMERS {
                         self.commands.push(Command::CancelTimer(zab_timer(t)));
                     }
@@ -571,19 +606,24 @@ impl Core for ZabPeer {
                 }
             }
             Event::Read { requests } => {
-                // Served once everything the leader has logged is applied: every write it
-                // acknowledged, and every one committed before it led.
+                // `zab.impl.read-barrier`: served once a quorum confirmed this server still
+                // led after the reads arrived, and everything it had logged then (every write
+                // it acknowledged, and every one committed before it led) is applied.
                 let leading = self.serving() && self.leader == Some(self.me());
-                let index = self.index_of(Zxid(u64::MAX));
-                for request in requests {
-                    self.commands.push(if leading {
-                        Command::ReadReady { request, index }
-                    } else {
-                        Command::ClientRejected {
+                if leading && !requests.is_empty() {
+                    let id = self.next_read;
+                    self.next_read += 1;
+                    let index = self.index_of(Zxid(u64::MAX));
+                    self.reads.insert(id, (index, requests));
+                    self.feed_zab(ZabInput::ReadBarrier { id });
+                    self.drain_zab();
+                } else {
+                    for request in requests {
+                        self.commands.push(Command::ClientRejected {
                             request,
                             leader: self.leader.filter(|l| *l != self.me()),
-                        }
-                    });
+                        });
+                    }
                 }
             }
             Event::Persisted { id } => self.on_persisted(id),

@@ -803,18 +803,92 @@ fn a_leader_that_hears_from_no_quorum_in_a_tick_gives_up() {
     assert_eq!(
         out,
         vec![
-            send(S1, ZabMessage::Ping),
-            send(S2, ZabMessage::Ping),
+            send(S1, ping(2, 1)),
+            send(S2, ping(2, 1)),
             set(ZabTimer::Tick, DEFAULT_TICK_MS)
         ]
     );
-    step(&mut l, from(S2, ZabMessage::Ping));
+    step(&mut l, from(S2, ping(2, 1)));
     let out = step(&mut l, ZabInput::Timer(ZabTimer::Tick));
     assert_eq!(out[2], set(ZabTimer::Tick, DEFAULT_TICK_MS));
     // Nobody answered; S2 is gone.
     step(&mut l, ZabInput::Disconnected { peer: S2 });
     let out = step(&mut l, ZabInput::Timer(ZabTimer::Tick));
     assert_eq!(out, vec![ZabOutput::GiveUp(GiveUpReason::QuorumLost)]);
+}
+
+/// A PING of `epoch`'s round `n`.
+fn ping(epoch: u64, n: u64) -> ZabMessage {
+    ZabMessage::Ping {
+        round: (epoch << 32) | n,
+    }
+}
+
+// ---- zab.impl.read-barrier ----
+
+#[test]
+fn a_read_is_confirmed_only_by_a_quorum_echoing_a_round_sent_after_it() {
+    let mut l = broadcasting_leader();
+    // Round 1 (a tick) is echoed by S1 before the read arrives: that proves nothing about later.
+    step(&mut l, ZabInput::Timer(ZabTimer::Tick));
+    assert!(step(&mut l, from(S1, ping(2, 1))).is_empty());
+    let out = step(&mut l, ZabInput::ReadBarrier { id: 5 });
+    assert_eq!(out, vec![send(S1, ping(2, 2)), send(S2, ping(2, 2))]);
+    // A late echo of round 1, a round never sent, and rounds of other epochs confirm nothing.
+    for stale in [ping(2, 1), ping(2, 3), ping(2, 99), ping(1, 2), ping(3, 2)] {
+        assert!(
+            step(&mut l, from(S2, stale.clone())).is_empty(),
+            "{stale:?}"
+        );
+    }
+    // S2's echo of round 2 makes a quorum with the leader.
+    assert_eq!(
+        step(&mut l, from(S2, ping(2, 2))),
+        vec![ZabOutput::ReadConfirmed { id: 5 }]
+    );
+    // Confirmed once: a second echo adds nothing.
+    assert!(step(&mut l, from(S1, ping(2, 2))).is_empty());
+}
+
+#[test]
+fn one_echo_confirms_every_earlier_barrier_in_order() {
+    let mut l = broadcasting_leader();
+    step(&mut l, ZabInput::ReadBarrier { id: 1 });
+    step(&mut l, ZabInput::ReadBarrier { id: 2 });
+    step(&mut l, ZabInput::ReadBarrier { id: 3 });
+    assert_eq!(
+        step(&mut l, from(S1, ping(2, 2))),
+        vec![
+            ZabOutput::ReadConfirmed { id: 1 },
+            ZabOutput::ReadConfirmed { id: 2 }
+        ]
+    );
+    assert_eq!(
+        step(&mut l, from(S2, ping(2, 3))),
+        vec![ZabOutput::ReadConfirmed { id: 3 }]
+    );
+}
+
+#[test]
+fn an_echo_from_a_learner_that_left_confirms_nothing() {
+    let mut l = broadcasting_leader();
+    step(&mut l, ZabInput::ReadBarrier { id: 1 });
+    step(&mut l, ZabInput::Disconnected { peer: S1 });
+    assert!(step(&mut l, from(S1, ping(2, 1))).is_empty());
+}
+
+#[test]
+fn a_read_barrier_is_refused_by_a_follower_and_by_a_leader_not_yet_serving() {
+    let mut c = serving_follower();
+    assert_eq!(
+        step(&mut c, ZabInput::ReadBarrier { id: 4 }),
+        vec![ZabOutput::ReadRefused { id: 4 }]
+    );
+    let (mut l, _) = start(S3, durable(1, 1, &[]), ZabRole::Leading);
+    assert_eq!(
+        step(&mut l, ZabInput::ReadBarrier { id: 4 }),
+        vec![ZabOutput::ReadRefused { id: 4 }]
+    );
 }
 
 #[test]
@@ -833,8 +907,8 @@ fn a_follower_gives_up_on_a_silent_or_disconnected_leader() {
         vec![set(ZabTimer::LeaderSilence, DEFAULT_LEADER_SILENCE_MS)]
     );
     assert_eq!(
-        step(&mut c, from(S3, ZabMessage::Ping)),
-        vec![send(S3, ZabMessage::Ping)]
+        step(&mut c, from(S3, ping(2, 7))),
+        vec![send(S3, ping(2, 7))]
     );
     assert_eq!(step(&mut c, silence.clone()).len(), 1);
     assert_eq!(
@@ -954,7 +1028,7 @@ fn any_message() -> impl Strategy<Value = ZabMessage> {
             .prop_map(|(zxid, data)| ZabMessage::Proposal { zxid, data }),
         zx().prop_map(|zxid| ZabMessage::Ack { zxid }),
         zx().prop_map(|zxid| ZabMessage::Commit { zxid }),
-        Just(ZabMessage::Ping),
+        (0..=i64::MAX as u64).prop_map(|round| ZabMessage::Ping { round }),
     ]
 }
 
@@ -1046,8 +1120,15 @@ fn decoding_names_what_is_wrong() {
         })
     );
     assert_eq!(
-        decode(&[5, 0], 8),
+        decode(&[12, 0], 8),
         Err(DecodeError::TrailingBytes { extra: 1 })
+    );
+    assert_eq!(
+        decode(&[5, 0], 8),
+        Err(DecodeError::Truncated {
+            field: "round",
+            len: 2
+        })
     );
     let over = ZabMessage::Ack {
         zxid: Zxid(u64::MAX),

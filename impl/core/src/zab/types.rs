@@ -239,6 +239,15 @@ pub enum ZabInput {
     },
     /// A timer fired.
     Timer(ZabTimer),
+    /// A linearizable read arrived: a serving leader answers [`ZabOutput::ReadConfirmed`] once
+    /// a quorum (itself included) has answered a PING sent after this input, so it still led
+    /// when the read arrived (`zab.impl.read-barrier`); any other server, or a leader that is not
+    /// serving yet, answers [`ZabOutput::ReadRefused`]. A leader that gives up answers neither:
+    /// its caller refuses what is pending.
+    ReadBarrier {
+        /// Chosen by the caller, echoed in the answer.
+        id: u64,
+    },
     /// A client request at this server; only a serving leader proposes it.
     Propose {
         /// Routes the answer back.
@@ -326,6 +335,17 @@ pub enum ZabOutput {
         request: RequestId,
         /// Why.
         why: Rejection,
+    },
+    /// The [`ZabInput::ReadBarrier`] `id` is confirmed: reads that arrived before it may be
+    /// answered from everything this leader logged when they arrived, once it is applied.
+    ReadConfirmed {
+        /// The barrier.
+        id: u64,
+    },
+    /// The [`ZabInput::ReadBarrier`] `id` cannot be confirmed here: not a serving leader.
+    ReadRefused {
+        /// The barrier.
+        id: u64,
     },
     /// The server has synchronized and serves in `epoch`: the node tells FLE
     /// (`zab.election.fle.update-vote`).

@@ -8,7 +8,7 @@
 //!   2   PROPOSAL     u64 zxid, u32 len, u8[len] data
 //!   3   ACK          u64 zxid
 //!   4   COMMIT       u64 zxid
-//!   5   PING         —
+//!   5   PING         u64 round            (in ZooKeeper's zxid field; the learner echoes it)
 //!  10   NEWLEADER    u64 epoch            (ZooKeeper's zxid (epoch, 0))
 //!  11   FOLLOWERINFO u64 acceptedEpoch    (ZooKeeper's zxid (acceptedEpoch, 0))
 //!  12   UPTODATE     —
@@ -87,8 +87,13 @@ pub enum ZabMessage {
         /// The committed zxid.
         zxid: Zxid,
     },
-    /// Liveness, both ways: the leader pings, the learner answers.
-    Ping,
+    /// Liveness and read confirmation, both ways: the leader pings with its ping `round`, the
+    /// learner answers with the same round (ZooKeeper's PING carries a zxid that the learner
+    /// echoes; ballot puts the round there: `zab.impl.read-barrier`).
+    Ping {
+        /// The leader's ping round: its epoch in the high 32 bits, a counter in the low.
+        round: u64,
+    },
 }
 
 const PROPOSAL: u8 = 2;
@@ -217,7 +222,9 @@ pub fn decode(buf: &[u8], max_txn_bytes: usize) -> Result<ZabMessage, DecodeErro
         COMMIT => ZabMessage::Commit {
             zxid: Zxid(r.long("zxid")?),
         },
-        PING => ZabMessage::Ping,
+        PING => ZabMessage::Ping {
+            round: r.long("round")?,
+        },
         NEWLEADER => ZabMessage::NewLeader {
             epoch: Epoch(r.long("epoch")?),
         },
@@ -313,7 +320,10 @@ pub fn encode(m: &ZabMessage) -> Result<Vec<u8>, EncodeError> {
             out.push(COMMIT);
             long(&mut out, "zxid", zxid.0)?;
         }
-        ZabMessage::Ping => out.push(PING),
+        ZabMessage::Ping { round } => {
+            out.push(PING);
+            long(&mut out, "round", *round)?;
+        }
         ZabMessage::NewLeader { epoch } => {
             out.push(NEWLEADER);
             long(&mut out, "epoch", epoch.0)?;

@@ -245,7 +245,9 @@ impl Sim {
                 ZabOutput::SetTimer { .. }
                 | ZabOutput::CancelTimer(_)
                 | ZabOutput::Serving { .. }
-                | ZabOutput::Rejected { .. } => {}
+                | ZabOutput::Rejected { .. }
+                | ZabOutput::ReadConfirmed { .. }
+                | ZabOutput::ReadRefused { .. } => {}
             }
         }
     }
