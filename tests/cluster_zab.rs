@@ -398,3 +398,52 @@ fn cluster_command_survives_kill_9_of_its_leader() {
     };
     assert!(status.success(), "{status}");
 }
+
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}: {status}");
+}
+
+/// `zab.impl.read-barrier`, end to end: a paused leader must not answer a linearizable read
+/// from its own state once the others have moved on. While it is stopped (SIGSTOP), the other
+/// two elect a new leader in a higher epoch and acknowledge `x = 2`; a read of `x` sent to the
+/// old leader alone while it is stopped reaches it as it resumes, beside its overdue timers.
+/// Without the barrier it answers `x = 1`, which `x = 2`'s acknowledgement has made stale.
+#[test]
+fn a_resumed_old_leader_never_answers_a_stale_linearizable_read() {
+    rt().block_on(async {
+        let mut cluster = Cluster::zab(3, Path::new(BIN)).unwrap();
+        for i in 0..3 {
+            cluster.spawn(i).unwrap();
+        }
+        let leader = cluster.leader(Duration::from_secs(10)).await.unwrap();
+        let mut client = cluster.client();
+        client.put("x", "1").await.unwrap();
+        assert_eq!(client.get("x").await.unwrap().as_deref(), Some("1"));
+        let pid = cluster.pid(leader).expect("the leader runs");
+        signal(pid, "-STOP");
+        let others: Vec<std::net::SocketAddr> = (0..3)
+            .filter(|i| *i != leader)
+            .map(|i| cluster.addrs[i])
+            .collect();
+        let mut survivors = cluster.client_of(others);
+        survivors.put("x", "2").await.unwrap();
+
+        let mut old = cluster.client_of(vec![cluster.addrs[leader]]);
+        old.timeout = Duration::from_secs(3);
+        old.attempt_timeout = Duration::from_secs(3);
+        let read = tokio::spawn(async move { old.get("x").await });
+        tokio::time::sleep(Duration::from_millis(200)).await; // the request waits in the socket
+        signal(pid, "-CONT");
+        let answer = read.await.unwrap();
+        assert_ne!(
+            answer.as_ref().ok().and_then(|v| v.as_deref()),
+            Some("1"),
+            "the resumed old leader answered a stale read: {answer:?}"
+        );
+        eprintln!("the resumed old leader's answer to the read: {answer:?}");
+    });
+}
